@@ -1,0 +1,154 @@
+//! Estimation engine benchmark (not a test). Two modes:
+//!
+//! * `cargo bench -p pingyi-analysis --bench estimate` — 10,000,000 synthetic responses
+//!   (60 units × 6 respondent types × 16 strata × 40 PSUs each, 10 likert items, weights):
+//!   the full unit × respondent type × item table (rate + index, SE, xlogit / t intervals,
+//!   deff, n_eff, suppression) plus the five-in-one composite per unit. Set ROWS to change n.
+//! * `... --bench estimate -- side-by-side 1000000 DIR` — writes DIR/bench.csv, runs the
+//!   domain means of `sat` by unit × rtype and writes DIR/ours.csv for
+//!   benches/estimate_side_by_side.R to compare with R's `svyby`.
+
+use std::time::Instant;
+
+use pingyi_analysis::estimate::{
+    engine::estimate, io, satisfaction_table, table::domain_table, CiMethod, Composite, DesignSpec,
+    Measure, TableSpec, Variable,
+};
+use polars::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn synth(n: usize, items: usize) -> DataFrame {
+    let mut rng = ChaCha8Rng::seed_from_u64(20261128);
+    let mut unit = Vec::with_capacity(n);
+    let mut rtype = Vec::with_capacity(n);
+    let mut stratum = Vec::with_capacity(n);
+    let mut psu = Vec::with_capacity(n);
+    let mut weight = Vec::with_capacity(n);
+    let mut q: Vec<Vec<Option<i32>>> = (0..items).map(|_| Vec::with_capacity(n)).collect();
+    for _ in 0..n {
+        let u: i32 = rng.gen_range(0..60);
+        let s: i32 = rng.gen_range(0..16);
+        unit.push(u);
+        rtype.push(rng.gen_range(0..6) as i32);
+        stratum.push(s);
+        psu.push(s * 40 + rng.gen_range(0..40));
+        weight.push(rng.gen_range(0.5..4.0));
+        let base = 3.4 + (u % 7) as f64 * 0.1;
+        for item in q.iter_mut() {
+            let r: f64 = rng.gen();
+            item.push(if r < 0.03 {
+                None
+            } else if r < 0.08 {
+                Some(9)
+            } else {
+                Some((base + rng.gen_range(-2.0..2.0f64)).round().clamp(1.0, 5.0) as i32)
+            });
+        }
+    }
+    let mut cols = vec![
+        Column::new("unit".into(), unit),
+        Column::new("rtype".into(), rtype),
+        Column::new("stratum".into(), stratum),
+        Column::new("psu".into(), psu),
+        Column::new("weight".into(), weight),
+    ];
+    for (k, item) in q.into_iter().enumerate() {
+        cols.push(Column::new(format!("q{}", k + 1).as_str().into(), item));
+    }
+    DataFrame::new_infer_height(cols).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn design() -> DesignSpec {
+    DesignSpec {
+        weight: Some("weight".into()),
+        strata: Some("stratum".into()),
+        clusters: vec!["psu".into()],
+        ..DesignSpec::default()
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "side-by-side") {
+        let n: usize = args
+            .get(i + 1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
+        let dir = std::path::PathBuf::from(args.get(i + 2).cloned().unwrap_or("/tmp".into()));
+        let mut df = synth(n, 1);
+        let mut f = std::fs::File::create(dir.join("bench.csv")).unwrap_or_else(|e| panic!("{e}"));
+        CsvWriter::new(&mut f)
+            .finish(&mut df)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = Instant::now();
+        let lf = LazyCsvReader::new(PlRefPath::new(
+            dir.join("bench.csv").to_string_lossy().as_ref(),
+        ))
+        .with_has_header(true)
+        .finish()
+        .unwrap_or_else(|e| panic!("{e}"));
+        let read = t.elapsed();
+        let var =
+            Variable::new("sat", "q1", Measure::Proportion(vec![4.0, 5.0])).with_missing(&[9.0]);
+        let est = estimate(
+            lf,
+            &design(),
+            None,
+            &["unit".into(), "rtype".into()],
+            &[var],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let table =
+            domain_table(&est, 0, CiMethod::Mean, 0.95, 0).unwrap_or_else(|e| panic!("{e}"));
+        let total = t.elapsed();
+        std::fs::write(
+            dir.join("ours.csv"),
+            io::to_csv(&table).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "side-by-side rows={n} domains={} ours_total_s={:.3} (scan setup {:.3} s, includes CSV read)",
+            est.domains.len(),
+            total.as_secs_f64(),
+            read.as_secs_f64()
+        );
+        return;
+    }
+    let n: usize = std::env::var("ROWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
+    let t = Instant::now();
+    let df = synth(n, 10);
+    let size = df.estimated_size();
+    println!(
+        "generated {n} rows in {:.2} s; in-memory data {:.1} MB",
+        t.elapsed().as_secs_f64(),
+        size as f64 / 1e6
+    );
+    let spec = TableSpec {
+        by: vec!["unit".into(), "rtype".into()],
+        items: (1..=10).map(|k| format!("q{k}")).collect(),
+        design: design(),
+        composite: Some(Composite {
+            column: "rtype".into(),
+            // five-in-one style fixed weights over the respondent types
+            weights: (0..5)
+                .map(|k| (k.to_string(), [0.3, 0.2, 0.2, 0.15, 0.15][k]))
+                .collect(),
+            label: "composite".into(),
+        }),
+        ..TableSpec::default()
+    };
+    for run in 0..3 {
+        let t = Instant::now();
+        let table = satisfaction_table(df.clone().lazy(), &spec).unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "run {run}: table {} rows × {} columns in {:.3} s",
+            table.height(),
+            table.width(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+}

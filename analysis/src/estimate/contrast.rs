@@ -1,0 +1,118 @@
+//! Linear contrasts of domain estimates (R's `svycontrast` on `svyby(..., covmat = TRUE)`)
+//! and comparisons between waves as independent samples.
+
+use super::dist::{pt_two_sided, qt_upper};
+use super::engine::Estimates;
+use super::AnalysisError;
+
+/// A linear combination Σ c_k θ_k of cells of one `Estimates`, with its standard error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contrast {
+    pub estimate: f64,
+    pub se: f64,
+    pub df: f64,
+}
+
+impl Contrast {
+    /// t statistic against 0
+    pub fn t(&self) -> f64 {
+        self.estimate / self.se
+    }
+    /// two-sided p-value with the design df
+    pub fn p_value(&self) -> f64 {
+        pt_two_sided(self.t(), self.df)
+    }
+    /// t interval at `level`
+    pub fn ci(&self, level: f64) -> (f64, f64) {
+        let q = qt_upper((1.0 - level) / 2.0, self.df);
+        (self.estimate - q * self.se, self.estimate + q * self.se)
+    }
+}
+
+/// Σ c_k θ_k over cells given as (cell index, coefficient), covariances included.
+pub fn contrast(est: &Estimates, terms: &[(usize, f64)]) -> Result<Contrast, AnalysisError> {
+    let estimate = terms.iter().map(|&(i, c)| c * est.cells[i].estimate).sum();
+    let v = est.combination_variance(terms)?;
+    Ok(Contrast {
+        estimate,
+        se: v.sqrt(),
+        df: est.degf,
+    })
+}
+
+/// Difference of two estimates from independent samples (e.g. two years): the
+/// variance is the sum, df the sum of the two designs' df (as one design stacking
+/// both samples with year-specific strata).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub difference: f64,
+    pub se: f64,
+    pub t: f64,
+    pub df: f64,
+    pub p_value: f64,
+    pub significant: bool,
+}
+
+pub fn compare_independent(a: (f64, f64, f64), b: (f64, f64, f64), alpha: f64) -> Comparison {
+    // tuples are (estimate, se, df); difference is a − b
+    let difference = a.0 - b.0;
+    let se = (a.1 * a.1 + b.1 * b.1).sqrt();
+    let t = difference / se;
+    let df = a.2 + b.2;
+    let p_value = pt_two_sided(t, df);
+    Comparison {
+        difference,
+        se,
+        t,
+        df,
+        p_value,
+        significant: p_value < alpha,
+    }
+}
+
+/// Difference of two cells of the same design (units in one wave), covariance-aware.
+pub fn compare_within(
+    est: &Estimates,
+    a: usize,
+    b: usize,
+    alpha: f64,
+) -> Result<Comparison, AnalysisError> {
+    let c = contrast(est, &[(a, 1.0), (b, -1.0)])?;
+    let p_value = c.p_value();
+    Ok(Comparison {
+        difference: c.estimate,
+        se: c.se,
+        t: c.t(),
+        df: c.df,
+        p_value,
+        significant: p_value < alpha,
+    })
+}
+
+/// One point of a trend series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub wave: String,
+    pub estimate: f64,
+    pub se: f64,
+    /// comparison with the previous wave (None for the first)
+    pub change: Option<Comparison>,
+}
+
+/// A series over waves estimated from independent samples: (wave, estimate, se, df),
+/// in wave order; each point is compared with the one before.
+pub fn trend(points: &[(String, f64, f64, f64)], alpha: f64) -> Vec<TrendPoint> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| TrendPoint {
+            wave: p.0.clone(),
+            estimate: p.1,
+            se: p.2,
+            change: (i > 0).then(|| {
+                let q = &points[i - 1];
+                compare_independent((p.1, p.2, p.3), (q.1, q.2, q.3), alpha)
+            }),
+        })
+        .collect()
+}
