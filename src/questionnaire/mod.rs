@@ -1,0 +1,28 @@
+//! Questionnaire definitions (`surveys/*.toml`): the data model, loading with validation that
+//! points at file, line and field, answer validation for forms and upload cells, and free-text
+//! scrubbing. Pure: no HTTP, no database.
+//!
+//! Typical use:
+//! ```ignore
+//! let all = questionnaire::builtin()?;               // or load_dir(Path::new("surveys"))
+//! let q = &all[0];
+//! let answers = questionnaire::validate_answers(q, &form_values)?; // errors keyed by code
+//! store(answers.to_json());
+//! ```
+
+mod answers;
+mod load;
+mod model;
+mod scrub;
+
+pub use answers::{
+    check_answers, is_shown, parse_cell, validate_answers, AnswerError, AnswerValue, Answers,
+    DecodeError, HiddenAnswers, MISSING_MARKERS,
+};
+pub use load::{builtin, load_dir, parse, LoadError, Problem, BUILTIN_FILES};
+pub use model::{
+    Choice, Dimension, Likert, LikertChoice, Question, QuestionKind, Questionnaire, RespondentType,
+    ShowIf, Text, UnknownRespondentType, DEFAULT_DONT_KNOW_CODE, DEFAULT_LIKERT_SCORES,
+    DEFAULT_SATISFIED, DONT_KNOW_EN, DONT_KNOW_ZH, LIKERT_LABELS,
+};
+pub use scrub::{scrub, HIDDEN};
