@@ -164,7 +164,11 @@ pub fn allocate(
                 ))),
             })
             .collect::<Result<_>>()?,
-        Allocation::ThirtyPercent => unreachable_thirty()?,
+        Allocation::ThirtyPercent => {
+            return Err(SamplingError::Allocation(
+                "internal: the thirty-percent preset has no weights".into(),
+            ))
+        }
     };
     let x = solve_clamped(n, &weights, &lo, &hi).ok_or_else(|| {
         SamplingError::Allocation(format!(
@@ -176,12 +180,6 @@ pub fn allocate(
     })?;
     let order = key_order(strata);
     Ok(largest_remainder(n, &x, &lo, &hi, &order))
-}
-
-fn unreachable_thirty() -> Result<Vec<f64>> {
-    Err(SamplingError::Allocation(
-        "internal: thirty-percent handled above".into(),
-    ))
 }
 
 /// Indices of `strata` sorted by key (stable for equal keys).

@@ -44,6 +44,9 @@
 //! **Record.** `frame_sha256` = SHA-256 of the frame bytes as given,
 //! `options` = the canonical options text ([`DrawOptions::canonical`]),
 //! the seed, `result_sha256` = SHA-256 of the output bytes.
+//!
+//! `analysis/tests/sampling_golden/rederive.py` re-derives an SRS draw from
+//! this text alone (Python + a stock ChaCha20); a test checks it agrees.
 
 use std::collections::BTreeMap;
 
