@@ -1,0 +1,152 @@
+//! The `pingyi` command line. `main` stays thin: parse, dispatch, map errors to an exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DatabaseArgs, Settings, DEFAULT_BIND};
+use crate::startup::Application;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pingyi",
+    version,
+    about = "评议 pingyi: survey and public-evaluation platform"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web service (creates and migrates the database on first start).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(MigrateArgs),
+    /// Print the public survey links as CSV (evaluation,unit,respondent_type,questionnaire,url).
+    Links(crate::commands::links::LinksArgs),
+    /// Create single-use invitation tokens and print their URLs (shown once).
+    Tokens(crate::commands::links::TokensArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PINGYI_BIND", default_value = DEFAULT_BIND)]
+    pub bind: String,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Load the demo dataset (once; running again changes nothing).
+    #[arg(long)]
+    pub demo: bool,
+    /// Directory of questionnaire definitions; the built-in set when absent.
+    #[arg(long, env = "PINGYI_SURVEYS", default_value = "surveys")]
+    pub surveys: std::path::PathBuf,
+    /// Enables routes used only by integration tests.
+    #[arg(long, env = "PINGYI_TEST_ROUTES", hide = true)]
+    pub test_routes: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pingyi: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Migrate(args) => runtime()?.block_on(async {
+            let url = args.db.url();
+            let store = Store::open(&url, &args.db.store_options()).await?;
+            let applied = store.applied_migrations().await?;
+            println!(
+                "database {} is at migration {:?}",
+                redact(&url),
+                applied.last().copied().unwrap_or(0)
+            );
+            Ok(())
+        }),
+        Command::Links(args) => runtime()?.block_on(crate::commands::links::run_links(args)),
+        Command::Tokens(args) => runtime()?.block_on(crate::commands::links::run_tokens(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::telemetry::init();
+    let url = args.db.url();
+    let mut settings = Settings::new(args.bind.clone(), url.clone());
+    settings.store = args.db.store_options();
+    settings.test_routes = args.test_routes;
+    let store = Store::open(&url, &settings.store).await?;
+    let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;
+    if args.demo {
+        let report = crate::demo::load(&store).await?;
+        println!("{report}");
+    }
+    let app = Application::build_with_store(settings, store, questionnaires).await?;
+    let host = args
+        .bind
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
+    let host = if host == "0.0.0.0" || host == "[::]" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    println!(
+        "pingyi is listening: open http://{host}:{}/ (database: {})",
+        app.port(),
+        redact(&url)
+    );
+    tracing::info!(port = app.port(), "listening");
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A database URL with any password removed, for printing.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://pingyi.db"), "sqlite://pingyi.db");
+    }
+}

@@ -1,0 +1,7 @@
+//! Sub-commands of the `pingyi` CLI that are not the server itself.
+//! Each module exposes a clap `Args` struct and a `run` function.
+
+pub mod analyze;
+pub mod links;
+pub mod sample;
+pub mod score;

@@ -1,0 +1,364 @@
+//! Demo data: one city's evaluation programme for 2025 and 2026 with 12 units and synthetic
+//! responses of every respondent type. Deterministic (seeded), and loaded at most once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+use crate::questionnaire::{self, Question, QuestionKind, Questionnaire, RespondentType};
+use crate::store::{
+    EvaluationStatus, NewEvaluation, NewResponse, NewUnit, ResponseSource, Store, StoreError,
+    StoredQuestionnaire, UnitKind,
+};
+
+pub const DEMO_SERIES: &str = "demo-city";
+const DEMO_MARKER: &str = "demo_loaded";
+
+/// Loads questionnaires from `dir` when it exists, otherwise the built-in set, and registers
+/// them. A changed definition of a version that already has responses stops the start.
+pub async fn register_questionnaires(
+    store: &Store,
+    dir: &Path,
+) -> anyhow::Result<Vec<Questionnaire>> {
+    let list = if dir.is_dir() {
+        questionnaire::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?
+    } else {
+        questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    for q in &list {
+        store
+            .upsert_questionnaire(&to_stored(q)?)
+            .await
+            .map_err(|e| anyhow::anyhow!("questionnaire {}: {e}", q.id))?;
+    }
+    Ok(list)
+}
+
+pub fn to_stored(q: &Questionnaire) -> anyhow::Result<StoredQuestionnaire> {
+    Ok(StoredQuestionnaire {
+        id: q.id.clone(),
+        version: i64::from(q.version),
+        respondent_type: q.respondent_type.as_str().to_owned(),
+        title_zh: q.title.zh.clone(),
+        title_en: q.title.en.clone(),
+        content_hash: q.content_hash.clone(),
+        definition: serde_json::to_string(q)?,
+    })
+}
+
+struct DemoUnit {
+    code: &'static str,
+    zh: &'static str,
+    en: &'static str,
+    kind: UnitKind,
+    parent: Option<&'static str>,
+    /// Latent satisfaction on 0..1; shapes the synthetic answers.
+    quality: f64,
+}
+
+const UNITS: [DemoUnit; 12] = [
+    DemoUnit {
+        code: "fgw",
+        zh: "市发展和改革委员会",
+        en: "Development and Reform Commission",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.78,
+    },
+    DemoUnit {
+        code: "jyj",
+        zh: "市教育局",
+        en: "Education Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.74,
+    },
+    DemoUnit {
+        code: "gaj",
+        zh: "市公安局",
+        en: "Public Security Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.70,
+    },
+    DemoUnit {
+        code: "mzj",
+        zh: "市民政局",
+        en: "Civil Affairs Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.82,
+    },
+    DemoUnit {
+        code: "rsj",
+        zh: "市人力资源和社会保障局",
+        en: "Human Resources and Social Security Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.76,
+    },
+    DemoUnit {
+        code: "zrzyj",
+        zh: "市自然资源局",
+        en: "Natural Resources Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.66,
+    },
+    DemoUnit {
+        code: "zjj",
+        zh: "市住房和城乡建设局",
+        en: "Housing and Urban-Rural Development Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.62,
+    },
+    DemoUnit {
+        code: "scjgj",
+        zh: "市市场监督管理局",
+        en: "Market Regulation Bureau",
+        kind: UnitKind::GovernmentDepartment,
+        parent: None,
+        quality: 0.72,
+    },
+    DemoUnit {
+        code: "zwfw",
+        zh: "市政务服务中心",
+        en: "Government Service Centre",
+        kind: UnitKind::AffiliatedInstitution,
+        parent: None,
+        quality: 0.85,
+    },
+    DemoUnit {
+        code: "ggzy",
+        zh: "市公共资源交易中心",
+        en: "Public Resources Trading Centre",
+        kind: UnitKind::AffiliatedInstitution,
+        parent: None,
+        quality: 0.71,
+    },
+    DemoUnit {
+        code: "scjgj-sjs",
+        zh: "市食品药品检验所",
+        en: "Food and Drug Inspection Institute",
+        kind: UnitKind::SubUnit,
+        parent: Some("scjgj"),
+        quality: 0.69,
+    },
+    DemoUnit {
+        code: "jyj-ksy",
+        zh: "市教育考试院",
+        en: "Education Examinations Authority",
+        kind: UnitKind::SubUnit,
+        parent: Some("jyj"),
+        quality: 0.80,
+    },
+];
+
+/// Responses per unit for each respondent type (before random variation).
+fn target_n(rt: RespondentType) -> (usize, usize) {
+    match rt {
+        RespondentType::Leader => (3, 5),
+        RespondentType::Staff => (20, 40),
+        RespondentType::ServiceUser => (60, 120),
+        RespondentType::PeerDepartment => (8, 15),
+        RespondentType::Regulator => (3, 6),
+        RespondentType::Resident => (80, 150),
+    }
+}
+
+const SUGGESTIONS: [&str; 8] = [
+    "希望进一步简化办事流程，减少跑腿次数。",
+    "窗口工作人员态度很好，继续保持。",
+    "网上办事系统经常卡顿，建议升级。",
+    "有些政策解读不够清楚，希望多做宣传。",
+    "办事等待时间较长，建议增加窗口。",
+    "个别工作人员存在推诿现象，事难办。",
+    "希望加强部门之间的协调配合。",
+    "整体满意，建议延长周末服务时间。",
+];
+
+/// Loads the demo once. Safe to run again (and to resume after an interruption): existing
+/// units and evaluations are reused and an evaluation that already has responses is skipped.
+pub async fn load(store: &Store) -> anyhow::Result<String> {
+    if store.meta_get(DEMO_MARKER).await?.is_some() {
+        return Ok("demo data already loaded; nothing changed".to_owned());
+    }
+    let questionnaires = questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for q in &questionnaires {
+        store.upsert_questionnaire(&to_stored(q)?).await?;
+    }
+    for u in &UNITS {
+        store
+            .upsert_unit(&NewUnit {
+                code: u.code.into(),
+                name_zh: u.zh.into(),
+                name_en: u.en.into(),
+                kind: u.kind,
+                parent_code: u.parent.map(Into::into),
+            })
+            .await?;
+    }
+    let mut total = 0u64;
+    for (year, status, shift) in [
+        (2025, EvaluationStatus::Published, 0.0),
+        (2026, EvaluationStatus::Open, 0.03),
+    ] {
+        let evaluation = match store
+            .create_evaluation(&NewEvaluation {
+                series: DEMO_SERIES.into(),
+                year,
+                wave: String::new(),
+                title_zh: format!("示范市{year}年度政府部门满意度评价"),
+                title_en: format!(
+                    "Demo City {year} satisfaction evaluation of government departments"
+                ),
+                status,
+            })
+            .await
+        {
+            Ok(e) => e,
+            Err(StoreError::Conflict(_)) => store
+                .list_evaluations()
+                .await?
+                .into_iter()
+                .find(|e| e.series == DEMO_SERIES && e.year == year && e.wave.is_empty())
+                .ok_or_else(|| anyhow::anyhow!("demo evaluation {year} vanished"))?,
+            Err(e) => return Err(e.into()),
+        };
+        if store.count_responses(evaluation.id).await? > 0 {
+            continue;
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(20_260_000 + year as u64);
+        let mut rows = Vec::new();
+        let date = chrono::NaiveDate::from_ymd_opt(year as i32, 11, 15)
+            .ok_or_else(|| anyhow::anyhow!("bad demo date"))?;
+        for u in &UNITS {
+            let unit = store.get_unit_by_code(u.code).await?;
+            store.add_unit_to_evaluation(evaluation.id, unit.id).await?;
+            for q in &questionnaires {
+                let (lo, hi) = target_n(q.respondent_type);
+                let n = rng.gen_range(lo..=hi);
+                for _ in 0..n {
+                    let raw = synthetic_answers(q, u.quality + shift, &mut rng);
+                    let answers = questionnaire::validate_answers(q, &raw).map_err(|errs| {
+                        anyhow::anyhow!("demo answers for {} do not validate: {errs:?}", q.id)
+                    })?;
+                    rows.push(NewResponse {
+                        evaluation_id: evaluation.id,
+                        unit_id: unit.id,
+                        respondent_type: q.respondent_type.as_str().to_owned(),
+                        questionnaire_id: q.id.clone(),
+                        questionnaire_version: i64::from(q.version),
+                        source: match q.respondent_type {
+                            RespondentType::Resident => ResponseSource::Upload,
+                            RespondentType::ServiceUser => ResponseSource::Link,
+                            _ => ResponseSource::Token,
+                        },
+                        submitted_on: date,
+                        answers: answers.to_json(),
+                    });
+                }
+            }
+        }
+        total += store.insert_responses(&rows).await?;
+        if status == EvaluationStatus::Open {
+            crate::commands::links::create_public_links(store, evaluation.id, &questionnaires)
+                .await?;
+        }
+    }
+    store
+        .meta_claim(DEMO_MARKER, &chrono::Utc::now().date_naive().to_string())
+        .await?;
+    Ok(format!(
+        "demo data loaded: {} units, 2 evaluations (2025, 2026), {total} responses",
+        UNITS.len()
+    ))
+}
+
+/// One synthetic respondent: likert answers drawn around the unit's quality, other kinds
+/// filled plausibly; questions hidden by `show_if` are left out.
+fn synthetic_answers(
+    q: &Questionnaire,
+    quality: f64,
+    rng: &mut ChaCha20Rng,
+) -> BTreeMap<String, Vec<String>> {
+    let mut raw: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let person = quality + rng.gen_range(-0.15..0.15);
+    for question in &q.questions {
+        if !shown(question, &raw) {
+            continue;
+        }
+        let values: Vec<String> = match &question.kind {
+            QuestionKind::Likert5(l) => {
+                if l.dont_know.is_some() && rng.gen_bool(0.03) {
+                    vec![l
+                        .dont_know
+                        .as_ref()
+                        .map(|c| c.code.clone())
+                        .unwrap_or_default()]
+                } else {
+                    vec![likert_code(person, rng).to_string()]
+                }
+            }
+            QuestionKind::Single { choices } => {
+                vec![choices[rng.gen_range(0..choices.len())].code.clone()]
+            }
+            QuestionKind::Multiple { choices, min, max } => {
+                let k = rng.gen_range((*min).max(1)..=(*max).max(1).min(choices.len()));
+                let mut picked: Vec<String> = Vec::new();
+                while picked.len() < k {
+                    let c = choices[rng.gen_range(0..choices.len())].code.clone();
+                    if !picked.contains(&c) {
+                        picked.push(c);
+                    }
+                }
+                picked
+            }
+            QuestionKind::Rating { .. } => {
+                let v = (person * 10.0 + rng.gen_range(-2.0..2.0))
+                    .round()
+                    .clamp(0.0, 10.0);
+                vec![format!("{v}")]
+            }
+            QuestionKind::Number {
+                min, max, integer, ..
+            } => {
+                let v = rng.gen_range(*min..=*max);
+                vec![if *integer {
+                    format!("{}", v.round())
+                } else {
+                    format!("{v:.1}")
+                }]
+            }
+            QuestionKind::Text { .. } => {
+                if rng.gen_bool(0.25) {
+                    vec![SUGGESTIONS[rng.gen_range(0..SUGGESTIONS.len())].to_owned()]
+                } else if question.required {
+                    vec!["无".to_owned()]
+                } else {
+                    continue;
+                }
+            }
+        };
+        raw.insert(question.code.clone(), values);
+    }
+    raw
+}
+
+fn shown(question: &Question, raw: &BTreeMap<String, Vec<String>>) -> bool {
+    match &question.show_if {
+        None => true,
+        Some(cond) => raw
+            .get(&cond.question)
+            .is_some_and(|vals| vals.iter().any(|v| cond.values.contains(v))),
+    }
+}
+
+/// Likert code 1..=5 with mean rising with `quality` (0..1).
+fn likert_code(quality: f64, rng: &mut ChaCha20Rng) -> u8 {
+    let x = quality * 4.0 + 1.0 + rng.gen_range(-1.2..1.2);
+    x.round().clamp(1.0, 5.0) as u8
+}

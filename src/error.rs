@@ -1,0 +1,164 @@
+//! Errors at the HTTP boundary. Browser routes answer with an HTML page, `/api/` routes with
+//! `{"error":{"code":…,"message":…}}`. Internal details go to the log, never to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::i18n::Lang;
+use crate::store::StoreError;
+
+/// Error of a JSON API handler.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        details: serde_json::Value,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unprocessable { .. } => "unprocessable",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let ApiError::Unprocessable { details, .. } = self {
+            error["details"] = details.clone();
+        }
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": error }))
+    }
+}
+
+/// Error of a browser (HTML) handler.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound(Lang),
+    #[error("bad request: {en}")]
+    BadRequest { lang: Lang, zh: String, en: String },
+    #[error("forbidden")]
+    Forbidden(Lang),
+    #[error("service unavailable")]
+    Unavailable(Lang),
+    #[error("internal error")]
+    Internal(Lang, #[source] anyhow::Error),
+}
+
+impl WebError {
+    pub fn internal(lang: Lang, e: impl Into<anyhow::Error>) -> Self {
+        WebError::Internal(lang, e.into())
+    }
+
+    pub fn from_store(lang: Lang, e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => WebError::NotFound(lang),
+            other => WebError::Internal(lang, other.into()),
+        }
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code().as_u16();
+        let page = match self {
+            WebError::NotFound(l) => {
+                crate::views::error_page(*l, status, "找不到该页面。", "This page does not exist.")
+            }
+            WebError::BadRequest { lang, zh, en } => {
+                crate::views::error_page(*lang, status, zh, en)
+            }
+            WebError::Forbidden(l) => crate::views::error_page(
+                *l,
+                status,
+                "您无权访问该页面。",
+                "You may not open this page.",
+            ),
+            WebError::Unavailable(l) => crate::views::error_page(
+                *l,
+                status,
+                "服务暂时不可用，请稍后再试。",
+                "The service is temporarily unavailable; please try again shortly.",
+            ),
+            WebError::Internal(l, e) => {
+                tracing::error!(error = ?e, "internal error");
+                crate::views::error_page(
+                    *l,
+                    status,
+                    "服务器内部错误，请稍后再试。",
+                    "Internal server error; please try again later.",
+                )
+            }
+        };
+        HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(page.into_string())
+    }
+}

@@ -1,0 +1,16 @@
+//! pingyi (评议): survey and third-party public-evaluation platform.
+
+pub mod cli;
+pub mod collect;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod i18n;
+pub mod questionnaire;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod upload;
+pub mod views;

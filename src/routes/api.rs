@@ -1,0 +1,54 @@
+//! `/api/v1`: JSON for machines.
+
+use actix_web::{web, HttpResponse};
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/questionnaires", web::get().to(questionnaires))
+        .route(
+            "/questionnaires/{id}/{version}",
+            web::get().to(questionnaire),
+        )
+        .route("/evaluations", web::get().to(evaluations));
+}
+
+/// Every registered questionnaire (summary: id, version, respondent type, titles, hash).
+async fn questionnaires(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let list = state.store.list_questionnaires().await?;
+    let out: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(|q| {
+            serde_json::json!({
+                "id": q.id,
+                "version": q.version,
+                "respondent_type": q.respondent_type,
+                "title": { "zh": q.title_zh, "en": q.title_en },
+                "content_hash": q.content_hash,
+                "href": format!("/api/v1/questionnaires/{}/{}", q.id, q.version),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// One questionnaire version in full.
+async fn questionnaire(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, version) = path.into_inner();
+    let version: i64 = version.parse().map_err(|_| {
+        ApiError::BadRequest(format!("version must be a whole number, got {version:?}"))
+    })?;
+    let stored = state.store.get_questionnaire(&id, version).await?;
+    let def: serde_json::Value = serde_json::from_str(&stored.definition).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("stored definition of {id} v{version}: {e}"))
+    })?;
+    Ok(HttpResponse::Ok().json(def))
+}
+
+async fn evaluations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.list_evaluations().await?))
+}

@@ -1,0 +1,22 @@
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::WebError;
+use crate::i18n::Lang;
+use crate::startup::AppState;
+
+pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_request(&req);
+    let evaluations = state
+        .store
+        .list_evaluations()
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    Ok(html(crate::views::home::page(lang, &evaluations)))
+}
+
+pub fn html(markup: maud::Markup) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Language", "zh-CN, en"))
+        .body(markup.into_string())
+}

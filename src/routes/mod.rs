@@ -1,0 +1,34 @@
+//! HTTP routes: browser pages and `/api/v1`.
+
+pub mod api;
+pub mod health;
+pub mod home;
+pub mod survey;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::{ApiError, WebError};
+use crate::i18n::Lang;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/", web::get().to(home::home))
+        .route("/s/{code}", web::get().to(survey::link_form))
+        .route("/s/{code}", web::post().to(survey::link_submit))
+        .route("/s/{code}/thanks", web::get().to(survey::link_thanks))
+        .route("/s/{code}/qr.svg", web::get().to(survey::qr_svg))
+        .route("/s/{code}/qr.png", web::get().to(survey::qr_png))
+        .route("/t/thanks", web::get().to(survey::token_thanks))
+        .route("/t/{token}", web::get().to(survey::token_form))
+        .route("/t/{token}", web::post().to(survey::token_submit))
+        .service(web::scope("/api/v1").configure(api::configure));
+}
+
+/// Unknown routes: JSON under `/api/`, an HTML page elsewhere.
+pub async fn not_found(req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    if req.path().starts_with("/api/") {
+        Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).into())
+    } else {
+        Err(WebError::NotFound(Lang::from_request(&req)).into())
+    }
+}

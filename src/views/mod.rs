@@ -1,0 +1,61 @@
+//! maud views: one `layout()`, one function per page, small components.
+
+pub mod home;
+pub mod survey;
+
+use maud::{html, Markup, DOCTYPE};
+
+use crate::i18n::Lang;
+
+const CSS: &str = include_str!("style.css");
+
+/// The page shell. `path_zh`/`path_en` are this page's URL in each language for the switch.
+pub fn layout(lang: Lang, title: &str, switch_href: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.html_lang()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.pick("评议", "pingyi")) }
+                style { (maud::PreEscaped(CSS)) }
+            }
+            body {
+                header.top {
+                    a.brand href={ "/?lang=" (lang.code()) } { "评议 " span.en { "pingyi" } }
+                    a.lang href=(switch_href) lang=(lang.other().html_lang()) {
+                        (lang.pick("English", "中文"))
+                    }
+                }
+                main { (body) }
+                footer {
+                    p { (lang.pick("评议 · 政府绩效满意度评价平台", "pingyi · satisfaction evaluation for government performance")) }
+                }
+            }
+        }
+    }
+}
+
+/// Appends `lang=` to a path, keeping other query parameters.
+pub fn with_lang(path: &str, lang: Lang) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}lang={}", lang.code())
+}
+
+/// An error page for browsers: a message only, details stay in the log.
+pub fn error_page(lang: Lang, status: u16, message_zh: &str, message_en: &str) -> Markup {
+    let title = match lang {
+        Lang::Zh => format!("出错了 ({status})"),
+        Lang::En => format!("Something went wrong ({status})"),
+    };
+    layout(
+        lang,
+        &title,
+        &with_lang("/", lang.other()),
+        html! {
+            h1 { (title) }
+            p { (lang.pick(message_zh, message_en)) }
+            p { a href={ "/?lang=" (lang.code()) } { (lang.pick("返回首页", "Back to the home page")) } }
+        },
+    )
+}

@@ -1,0 +1,200 @@
+//! `spawn_app()`: the application on port 0 against a fresh database, per test.
+
+use std::sync::OnceLock;
+
+use pingyi::config::Settings;
+use pingyi::startup::Application;
+use pingyi::store::{Backend, Store, StoreOptions};
+
+pub const PG_ENV: &str = "PINGYI_TEST_POSTGRES_URL";
+
+/// A fresh database for one test; a PostgreSQL database is dropped when this is dropped.
+pub struct TestDb {
+    pub url: String,
+    #[allow(dead_code)]
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>, // (admin url, database name)
+}
+
+impl TestDb {
+    /// None when the backend is PostgreSQL and no server is configured (prints a loud skip).
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Some(TestDb {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    pg: None,
+                })
+            }
+            Backend::Postgres => {
+                let Ok(admin) = std::env::var(PG_ENV) else {
+                    static ONCE: OnceLock<()> = OnceLock::new();
+                    ONCE.get_or_init(|| {
+                        eprintln!(
+                            "\n!!!!!!!! SKIPPING PostgreSQL tests: {PG_ENV} is not set \
+                             (e.g. postgres://postgres@127.0.0.1:5432/postgres). CI always sets it. !!!!!!!!\n"
+                        )
+                    });
+                    return None;
+                };
+                let name = format!("pingyi_test_{}", uuid_like());
+                let store = Store::connect(&admin, &StoreOptions::default())
+                    .await
+                    .expect("connect to PostgreSQL admin URL");
+                store
+                    .execute_admin(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                store.close().await;
+                let url = replace_db_name(&admin, &name);
+                Some(TestDb {
+                    url,
+                    backend,
+                    _dir: None,
+                    pg: Some((admin, name)),
+                })
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url, &StoreOptions::default())
+            .await
+            .expect("open test store")
+    }
+
+    /// Drops a PostgreSQL test database now, even with open connections (used to make the
+    /// database "go away").
+    pub fn drop_now(&self) {
+        if let Some((admin, name)) = &self.pg {
+            drop_pg_database(admin.clone(), name.clone());
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        self.drop_now();
+    }
+}
+
+fn drop_pg_database(admin: String, name: String) {
+    // Drop runs inside the test's runtime; use a fresh runtime on its own thread.
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            if let Ok(store) = Store::connect(&admin, &StoreOptions::default()).await {
+                let _ = store
+                    .execute_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                store.close().await;
+            }
+        })
+    })
+    .join();
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub fn uuid_like() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::thread_rng().gen::<u64>())
+}
+
+pub struct TestApp {
+    pub address: String,
+    #[allow(dead_code)]
+    pub port: u16,
+    pub store: Store,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    pub handle: actix_web::dev::ServerHandle,
+    pub join: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    if std::env::var_os("PINGYI_LOG").is_some() {
+        pingyi::telemetry::init();
+    }
+    let db = TestDb::new(backend).await?;
+    let mut settings = Settings::new("127.0.0.1:0".into(), db.url.clone());
+    settings.test_routes = true;
+    tweak(&mut settings);
+    let store = Store::open(&db.url, &settings.store)
+        .await
+        .expect("open store");
+    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+        .await
+        .expect("register questionnaires");
+    let app = Application::build_with_store(settings, store.clone(), qs)
+        .await
+        .expect("build app");
+    let port = app.port();
+    let handle = app.handle();
+    let join = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    Some(TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        store,
+        db,
+        client,
+        handle,
+        join,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+/// Declares a test that runs against SQLite and another against PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $f:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f(pingyi::store::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f(pingyi::store::Backend::Postgres).await
+            }
+        }
+    };
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the app on port 0 with a fresh database per test, on SQLite always and
+//! on PostgreSQL when PINGYI_TEST_POSTGRES_URL is set. One test binary keeps link time down.
+
+mod helpers;
+
+mod foundation;
+mod store_contract;
+mod survey;
