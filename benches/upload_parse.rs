@@ -18,17 +18,18 @@ fn questionnaire_toml() -> String {
     let mut s = String::from(
         "id = \"bench\"\nversion = 1\nrespondent_type = \"resident\"\nmin_duration_seconds = 90\n\
          title = { zh = \"基准\", en = \"Bench\" }\nintro = { zh = \"基准\", en = \"Bench\" }\n\
-         [likert]\ndont_know = true\n",
+         [likert]\ndont_know = true\n\
+         [[dimensions]]\ncode = \"attitude\"\nzh = \"服务态度\"\nen = \"Attitude\"\n",
     );
     for i in 1..=LIKERT {
         s.push_str(&format!(
-            "[[questions]]\ncode = \"q{i}\"\nkind = \"likert5\"\ntext = {{ zh = \"题{i}\", en = \"Item {i}\" }}\n"
+            "[[questions]]\ncode = \"q{i}\"\nkind = \"likert5\"\ndimension = \"attitude\"\ntext = {{ zh = \"题{i}\", en = \"Item {i}\" }}\n"
         ));
     }
     s.push_str(
         "[[questions]]\ncode = \"visited\"\nkind = \"single\"\ntext = { zh = \"到过\", en = \"Visited\" }\n\
          choices = [{ code = \"1\", zh = \"是\", en = \"Yes\" }, { code = \"2\", zh = \"否\", en = \"No\" }]\n\
-         [[questions]]\ncode = \"hall\"\nkind = \"likert5\"\nshow_if = { question = \"visited\", in = [\"1\"] }\n\
+         [[questions]]\ncode = \"hall\"\nkind = \"likert5\"\ndimension = \"attitude\"\nshow_if = { question = \"visited\", in = [\"1\"] }\n\
          text = { zh = \"大厅\", en = \"Hall\" }\n",
     );
     s

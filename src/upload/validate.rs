@@ -4,12 +4,11 @@ use super::report::{column_letter, ErrorList, RowError, RowFlags};
 use super::text::Record;
 use super::{UploadContext, ValidRow};
 use crate::questionnaire::{
-    check_answers, parse_cell, AnswerError, AnswerValue, HiddenAnswers, Questionnaire,
-    RespondentType,
+    parse_cell, AnswerError, AnswerValue, QuestionKind, Questionnaire, RespondentType,
 };
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const COL_UNIT: &str = "unit";
 pub const COL_RESPONDENT_TYPE: &str = "respondent_type";
@@ -195,10 +194,49 @@ pub struct RowValidator<'a> {
     xlsx: bool,
     straight_line_min: usize,
     /// First 16 bytes of the content hash of every valid row so far.
-    seen: HashSet<[u8; 16]>,
+    seen: HashSet<[u8; 16], FxBuild>,
     /// Question index → stratum slot (0 district, 1 gender, 2 age_group) when they share a column.
     stratum_question: [Option<usize>; 3],
+    /// Per question, `parse_cell` results of cells seen before. Firms' files repeat the same
+    /// few codes and labels millions of times; parsing is pure, so a hit gives the same result.
+    cell_cache: Vec<HashMap<Box<str>, CellResult, FxBuild>>,
+    plan: Plan,
+    /// Per-row buffers, reused to avoid allocating for every row.
+    parsed: Vec<CellResult>,
+    kept: Vec<bool>,
 }
+
+type CellResult = Result<Option<AnswerValue>, AnswerError>;
+
+/// A fast non-cryptographic hasher (the FxHash mix) for the per-file maps: their keys come
+/// from the file being read, and a file can only slow its own validation down.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// Distinct cells remembered per question, and the longest cell remembered.
+const CACHE_ENTRIES: usize = 256;
+const CACHE_CELL_BYTES: usize = 64;
 
 impl<'a> RowValidator<'a> {
     pub fn new(
@@ -216,9 +254,30 @@ impl<'a> RowValidator<'a> {
             layout,
             xlsx,
             straight_line_min,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             stratum_question,
+            cell_cache: vec![HashMap::default(); q.questions.len()],
+            plan: Plan::new(q),
+            parsed: Vec::new(),
+            kept: Vec::new(),
         }
+    }
+
+    /// [`parse_cell`] through the per-question cache (free text is never cached).
+    fn parse_cached(&mut self, qi: usize, cell: &str) -> CellResult {
+        let question = &self.q.questions[qi];
+        let cache = &mut self.cell_cache[qi];
+        if let Some(hit) = cache.get(cell) {
+            return hit.clone();
+        }
+        let result = parse_cell(question, cell);
+        if cell.len() <= CACHE_CELL_BYTES
+            && cache.len() < CACHE_ENTRIES
+            && !matches!(question.kind, QuestionKind::Text { .. })
+        {
+            cache.insert(cell.into(), result.clone());
+        }
+        result
     }
 
     /// Header name of a 0-based column (its letter when unnamed).
@@ -385,50 +444,27 @@ impl<'a> RowValidator<'a> {
             .weight
             .and_then(|c| self.number_cell(rec, c, errors, row, true));
 
-        // Answers: parse every cell, then apply required / show_if in questionnaire order.
-        let mut values: BTreeMap<String, AnswerValue> = BTreeMap::new();
-        let mut failed: Vec<usize> = Vec::new();
-        for (qi, question) in self.q.questions.iter().enumerate() {
+        // Answers: parse every cell (cached), then apply show_if / required in questionnaire
+        // order (see `apply_rules`).
+        let q = self.q;
+        let mut parsed = std::mem::take(&mut self.parsed);
+        parsed.clear();
+        for qi in 0..q.questions.len() {
             let col = self.layout.questions[qi];
             let cell = rec.cell(col);
-            match parse_cell(question, cell) {
-                Ok(Some(v)) => {
-                    values.insert(question.code.clone(), v);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    failed.push(qi);
-                    self.answer_error(errors, row, col, cell, &e);
-                }
+            let r = self.parse_cached(qi, cell);
+            if let Err(e) = &r {
+                self.answer_error(errors, row, col, cell, e);
             }
+            parsed.push(r);
         }
-        let answers = match check_answers(self.q, values, HiddenAnswers::Reject) {
-            Ok(a) => Some(a),
-            Err(errs) => {
-                for (code, e) in errs {
-                    let Some(qi) = self.q.question_index(&code) else {
-                        continue;
-                    };
-                    if failed.contains(&qi) {
-                        continue;
-                    }
-                    // A question hidden because the one it depends on was refused above would
-                    // only repeat that error.
-                    if let AnswerError::Hidden { depends_on } = &e {
-                        if self
-                            .q
-                            .question_index(depends_on)
-                            .is_some_and(|d| failed.contains(&d))
-                        {
-                            continue;
-                        }
-                    }
-                    let col = self.layout.questions[qi];
-                    self.answer_error(errors, row, col, rec.cell(col), &e);
-                }
-                None
-            }
-        };
+        let mut rule_errors = Vec::new();
+        apply_rules(q, &self.plan, &parsed, &mut self.kept, &mut rule_errors);
+        for (qi, e) in &rule_errors {
+            let col = self.layout.questions[*qi];
+            self.answer_error(errors, row, col, rec.cell(col), e);
+        }
+        let answers_ok = rule_errors.is_empty() && parsed.iter().all(Result::is_ok);
 
         // Stratum variables: a column shared with a question takes the answer's code, so
         // `朝阳区` and `chaoyang` give the same stratum.
@@ -438,10 +474,10 @@ impl<'a> RowValidator<'a> {
             .into_iter()
             .enumerate()
         {
-            let from_answer = match (self.stratum_question[slot], &answers) {
-                (Some(qi), Some(a)) => a.get(&self.q.questions[qi].code).map(answer_code),
-                (Some(_), None) => continue, // the answer error is already reported
-                (None, _) => None,
+            let from_answer = match self.stratum_question[slot] {
+                Some(_) if !answers_ok => continue, // the answer error is already reported
+                Some(qi) => kept_value(&parsed, &self.kept, qi).map(answer_code),
+                None => None,
             };
             let v = from_answer.unwrap_or_else(|| trim_cell(rec.cell(col)).to_string());
             if v.is_empty() {
@@ -461,15 +497,18 @@ impl<'a> RowValidator<'a> {
             strata[slot] = v;
         }
 
-        if errors.total() != before {
-            return None;
-        }
-        let (Some(unit_id), true, Some(date), Some(answers)) =
-            (unit_id, respondent_ok, date, answers)
+        let answers = (errors.total() == before && answers_ok).then(|| {
+            (
+                answers_json(&self.plan, &parsed, &self.kept),
+                straight_lined(&parsed, &self.kept, self.straight_line_min),
+            )
+        });
+        self.parsed = parsed;
+        let (Some((answers_json, straight_lining)), Some(unit_id), true, Some(date)) =
+            (answers, unit_id, respondent_ok, date)
         else {
             return None;
         };
-        let answers_json = answers.to_json();
         let [district, gender, age_group] = strata;
 
         let hash = content_hash(
@@ -485,7 +524,7 @@ impl<'a> RowValidator<'a> {
         let duplicate = !self.seen.insert(key);
         let flags = RowFlags {
             speeder: matches!((duration, self.q.min_duration_seconds), (Some(d), Some(min)) if d < f64::from(min)),
-            straight_lining: answers.straight_lined(self.q, self.straight_line_min),
+            straight_lining,
             duplicate,
             outside_wave: self
                 .ctx
@@ -504,7 +543,7 @@ impl<'a> RowValidator<'a> {
             weight,
             answers_json,
             flags,
-            content_hash: hex::encode(hash),
+            content_hash: to_hex(&hash),
         })
     }
 
@@ -576,6 +615,225 @@ impl<'a> RowValidator<'a> {
             }
         }
     }
+}
+
+/// What the per-row rule walk needs from the questionnaire, worked out once per file.
+pub(crate) struct Plan {
+    /// Per question: the index of the question its `show_if` depends on, when that question
+    /// comes earlier (otherwise `Missing`: the question is never shown).
+    show_if: Vec<ShowIfPlan>,
+    /// Per question: `"code":` as JSON, the key prefix of [`answers_json`].
+    keys: Vec<String>,
+    required: Vec<bool>,
+}
+
+pub(crate) enum ShowIfPlan {
+    Always,
+    Missing,
+    On {
+        index: usize,
+        code: String,
+        values: Vec<String>,
+        /// Code of the "don't know" option of the controlling likert question.
+        dont_know: Option<String>,
+    },
+}
+
+impl Plan {
+    pub(crate) fn new(q: &Questionnaire) -> Plan {
+        let show_if = q
+            .questions
+            .iter()
+            .enumerate()
+            .map(|(i, question)| match &question.show_if {
+                None => ShowIfPlan::Always,
+                Some(cond) => match q.question_index(&cond.question) {
+                    Some(index) if index < i => ShowIfPlan::On {
+                        index,
+                        code: cond.question.clone(),
+                        values: cond.values.clone(),
+                        dont_know: q.questions[index]
+                            .likert()
+                            .and_then(|l| l.dont_know.as_ref())
+                            .map(|d| d.code.clone()),
+                    },
+                    _ => ShowIfPlan::Missing,
+                },
+            })
+            .collect();
+        Plan {
+            show_if,
+            keys: q
+                .questions
+                .iter()
+                .map(|qq| format!("{}:", serde_json::Value::String(qq.code.clone())))
+                .collect(),
+            required: q.questions.iter().map(|qq| qq.required).collect(),
+        }
+    }
+}
+
+fn kept_value<'p>(parsed: &'p [CellResult], kept: &[bool], i: usize) -> Option<&'p AnswerValue> {
+    match (kept.get(i), parsed.get(i)) {
+        (Some(true), Some(Ok(Some(v)))) => Some(v),
+        _ => None,
+    }
+}
+
+/// Whether a number answer matches a `show_if` code, formatted as the questionnaire module
+/// formats numbers (whole numbers without a decimal point).
+fn number_code(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `show_if` and `required` over one row's parsed cells, in questionnaire order, exactly as
+/// `questionnaire::check_answers` with `HiddenAnswers::Reject` applies them (a unit test
+/// checks the two agree), without its per-row maps and string copies, which dominated the
+/// cost of large uploads. `kept[i]` tells whether question i's answer is stored. Errors are
+/// only for cells that parsed: a refused cell was reported already, and a question hidden
+/// because the one it depends on was refused would only repeat that error.
+pub(crate) fn apply_rules(
+    q: &Questionnaire,
+    plan: &Plan,
+    parsed: &[CellResult],
+    kept: &mut Vec<bool>,
+    errors: &mut Vec<(usize, AnswerError)>,
+) {
+    kept.clear();
+    for (i, value) in parsed.iter().enumerate() {
+        let shown = match &plan.show_if[i] {
+            ShowIfPlan::Always => true,
+            ShowIfPlan::Missing => false,
+            ShowIfPlan::On {
+                index,
+                values,
+                dont_know,
+                ..
+            } => match kept_value(parsed, kept, *index) {
+                None | Some(AnswerValue::Text(_)) => false,
+                Some(AnswerValue::Likert(c)) if *c < 10 => {
+                    values.iter().any(|v| v.as_bytes() == [b'0' + *c])
+                }
+                Some(AnswerValue::Likert(c)) => values.contains(&c.to_string()),
+                Some(AnswerValue::DontKnow) => {
+                    dont_know.as_ref().is_some_and(|d| values.contains(d))
+                }
+                Some(AnswerValue::Choice(c)) => values.contains(c),
+                Some(AnswerValue::Choices(cs)) => cs.iter().any(|c| values.contains(c)),
+                Some(AnswerValue::Number(x)) => values.contains(&number_code(*x)),
+            },
+        };
+        let keep = match value {
+            Ok(Some(_)) if shown => true,
+            Ok(Some(_)) => {
+                if let ShowIfPlan::On { index, code, .. } = &plan.show_if[i] {
+                    if parsed[*index].is_ok() {
+                        errors.push((
+                            i,
+                            AnswerError::Hidden {
+                                depends_on: code.clone(),
+                            },
+                        ));
+                    }
+                } else {
+                    let depends_on = q.questions[i]
+                        .show_if
+                        .as_ref()
+                        .map(|c| c.question.clone())
+                        .unwrap_or_default();
+                    errors.push((i, AnswerError::Hidden { depends_on }));
+                }
+                false
+            }
+            Ok(None) if shown && plan.required[i] => {
+                errors.push((i, AnswerError::Required));
+                false
+            }
+            _ => false,
+        };
+        kept.push(keep);
+    }
+}
+
+/// The compact JSON of the kept answers, byte for byte what `Answers::to_json` writes.
+pub(crate) fn answers_json(plan: &Plan, parsed: &[CellResult], kept: &[bool]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(16 * parsed.len());
+    out.push('{');
+    let mut first = true;
+    for i in 0..parsed.len() {
+        let Some(v) = kept_value(parsed, kept, i) else {
+            continue;
+        };
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&plan.keys[i]);
+        match v {
+            AnswerValue::Likert(c) => {
+                let _ = write!(out, "{c}");
+            }
+            AnswerValue::DontKnow => out.push_str("null"),
+            AnswerValue::Choice(c) | AnswerValue::Text(c) => push_json_string(&mut out, c),
+            AnswerValue::Choices(cs) => {
+                out.push('[');
+                for (j, c) in cs.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    push_json_string(&mut out, c);
+                }
+                out.push(']');
+            }
+            AnswerValue::Number(x) => out.push_str(&number_code(*x)),
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+    }
+}
+
+/// Straight-lining as `Answers::straight_lined`: at least `min_items` likert answers (don't
+/// know excluded), all equal.
+pub(crate) fn straight_lined(parsed: &[CellResult], kept: &[bool], min_items: usize) -> bool {
+    let mut first = None;
+    let mut n = 0;
+    for i in 0..parsed.len() {
+        if let Some(AnswerValue::Likert(c)) = kept_value(parsed, kept, i) {
+            match first {
+                None => first = Some(*c),
+                Some(f) if f != *c => return false,
+                _ => {}
+            }
+            n += 1;
+        }
+    }
+    n >= min_items.max(1)
+}
+
+/// Lower-case hex (`hex::encode` goes through a char iterator, noticeable at a million rows).
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 fn answer_code(v: &AnswerValue) -> String {
@@ -723,6 +981,105 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad, true), None, "{bad}");
         }
+    }
+
+    /// The rule walk used for uploads must agree with `questionnaire::check_answers` (strict
+    /// mode), `Answers::to_json` and `Answers::straight_lined` on every row whose cells parse.
+    #[test]
+    fn rules_agree_with_check_answers() {
+        use crate::questionnaire::{check_answers, HiddenAnswers, Question};
+        let mut qs = crate::questionnaire::builtin().unwrap();
+        qs.push(
+            crate::questionnaire::parse(
+                "questionnaire.toml",
+                include_str!("../../tests/fixtures/uploads/questionnaire.toml"),
+            )
+            .unwrap(),
+        );
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let pool = |question: &Question| -> Vec<String> {
+            let mut v: Vec<String> = vec![String::new(), String::new(), "不了解".into()];
+            for (code, label) in question.options() {
+                v.push(code);
+                v.push(label.zh);
+            }
+            match &question.kind {
+                QuestionKind::Rating { .. } => v.extend(["0", "7", "10"].map(String::from)),
+                QuestionKind::Number { min, max, .. } => {
+                    v.extend([number_code(*min), number_code(*max)])
+                }
+                QuestionKind::Text { .. } => v.extend(["好", "a \"b\"\n"].map(String::from)),
+                QuestionKind::Multiple { choices, .. } if choices.len() > 1 => {
+                    v.push(format!("{};{}", choices[0].code, choices[1].code))
+                }
+                _ => {}
+            }
+            v
+        };
+        let (mut compared, mut complete) = (0, 0);
+        for q in &qs {
+            let plan = Plan::new(q);
+            let pools: Vec<Vec<String>> = q.questions.iter().map(pool).collect();
+            for _ in 0..3000 {
+                // Half the rows without empty cells, so that many are complete.
+                let skip = if next(2) == 0 { 3 } else { 0 };
+                let parsed: Vec<CellResult> = q
+                    .questions
+                    .iter()
+                    .zip(&pools)
+                    .map(|(qq, p)| parse_cell(qq, &p[skip + next(p.len() - skip)]))
+                    .collect();
+                if parsed.iter().any(Result::is_err) {
+                    continue;
+                }
+                compared += 1;
+                let mut kept = Vec::new();
+                let mut errs = Vec::new();
+                apply_rules(q, &plan, &parsed, &mut kept, &mut errs);
+                let values: BTreeMap<String, AnswerValue> = q
+                    .questions
+                    .iter()
+                    .zip(&parsed)
+                    .filter_map(|(qq, r)| match r {
+                        Ok(Some(v)) => Some((qq.code.clone(), v.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                match check_answers(q, values, HiddenAnswers::Reject) {
+                    Ok(a) => {
+                        complete += 1;
+                        assert!(errs.is_empty(), "{}: {errs:?}", q.id);
+                        assert_eq!(answers_json(&plan, &parsed, &kept), a.to_json());
+                        for min in [1, 3, 8] {
+                            assert_eq!(
+                                straight_lined(&parsed, &kept, min),
+                                a.straight_lined(q, min)
+                            );
+                        }
+                    }
+                    Err(expected) => {
+                        let got: BTreeMap<String, AnswerError> = errs
+                            .into_iter()
+                            .map(|(i, e)| (q.questions[i].code.clone(), e))
+                            .collect();
+                        assert_eq!(got, expected, "{}", q.id);
+                    }
+                }
+            }
+        }
+        assert!(compared > 5000 && complete > 1000, "{compared} {complete}");
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(to_hex(&bytes), hex::encode(&bytes));
     }
 
     #[test]
