@@ -412,6 +412,12 @@ where
             RecordProblem::Decode(p) => file_error(p, row),
         };
         self.errors.push(err);
+        if self.validator.is_none() {
+            // The header itself is broken: reading data rows against a guessed header would
+            // only bury this error under wrong ones.
+            self.header_failed = true;
+            return ControlFlow::Break(());
+        }
         ControlFlow::Continue(())
     }
 }
