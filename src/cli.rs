@@ -29,6 +29,24 @@ pub enum Command {
     Links(crate::commands::links::LinksArgs),
     /// Create single-use invitation tokens and print their URLs (shown once).
     Tokens(crate::commands::links::TokensArgs),
+    /// Design-based estimates (satisfaction rate, index, means) from a CSV or Parquet file.
+    Analyze(crate::commands::analyze::AnalyzeArgs),
+    /// Composite indicator scores, grades, ranks and advanced units from a framework.
+    Score(crate::commands::score::ScoreArgs),
+    /// Sample size for a margin of error.
+    SampleSize(crate::commands::sample::SampleSizeArgs),
+    /// Draw a reproducible stratified sample from a frame.
+    Sample(crate::commands::sample::SampleArgs),
+    /// Survey firms: create (prints an API key once) and revoke keys.
+    #[command(subcommand)]
+    Firm(crate::commands::accounts::FirmCommand),
+    /// Users who sign in: create (prints a one-time password).
+    #[command(subcommand)]
+    User(crate::commands::accounts::UserCommand),
+    /// Import a firm's CSV/XLSX file with the same checks as the upload API.
+    Import(crate::commands::accounts::ImportArgs),
+    /// Recorded draws, e-mail and paper invitations, the e-mail queue and reminders.
+    Invite(crate::commands::invite::InviteArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,6 +106,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Links(args) => runtime()?.block_on(crate::commands::links::run_links(args)),
         Command::Tokens(args) => runtime()?.block_on(crate::commands::links::run_tokens(args)),
+        Command::Analyze(args) => crate::commands::analyze::run(args),
+        Command::Score(args) => crate::commands::score::run(args),
+        Command::SampleSize(args) => crate::commands::sample::run_sample_size(args),
+        Command::Sample(args) => crate::commands::sample::run_sample(args),
+        Command::Firm(cmd) => runtime()?.block_on(crate::commands::accounts::run_firm(cmd)),
+        Command::User(cmd) => runtime()?.block_on(crate::commands::accounts::run_user(cmd)),
+        Command::Import(args) => runtime()?.block_on(crate::commands::accounts::run_import(args)),
+        Command::Invite(args) => runtime()?.block_on(crate::commands::invite::run(args)),
     }
 }
 
@@ -103,6 +129,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let report = crate::demo::load(&store).await?;
         println!("{report}");
     }
+    let demo_admin = if args.demo {
+        Some(crate::demo::demo_admin(&store).await?)
+    } else {
+        None
+    };
     let app = Application::build_with_store(settings, store, questionnaires).await?;
     let host = args
         .bind
@@ -119,6 +150,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app.port(),
         redact(&url)
     );
+    if let Some((name, password)) = demo_admin {
+        println!(
+            "demo sign-in: http://{host}:{}/login  user {name}  password {password}",
+            app.port()
+        );
+    }
     tracing::info!(port = app.port(), "listening");
     app.run_until_stopped().await?;
     tracing::info!("stopped");

@@ -64,6 +64,8 @@ pub struct Settings {
     pub public_url: String,
     /// Survey submissions allowed per client address per minute (0 = unlimited).
     pub submit_rate_per_minute: u32,
+    /// Largest accepted firm upload.
+    pub max_upload_bytes: usize,
 }
 
 impl Settings {
@@ -77,6 +79,7 @@ impl Settings {
             test_routes: false,
             public_url: String::new(),
             submit_rate_per_minute: 30,
+            max_upload_bytes: 256 * 1024 * 1024,
         }
     }
 }

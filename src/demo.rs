@@ -362,3 +362,18 @@ fn likert_code(quality: f64, rng: &mut ChaCha20Rng) -> u8 {
     let x = quality * 4.0 + 1.0 + rng.gen_range(-1.2..1.2);
     x.round().clamp(1.0, 5.0) as u8
 }
+
+/// The demo's administrator: created on first use; each `serve --demo` gives it a fresh
+/// password and returns it for printing, so the sign-in shown always works.
+pub async fn demo_admin(store: &Store) -> anyhow::Result<(String, String)> {
+    let name = "admin";
+    let password = crate::auth::random_password();
+    let hash = crate::auth::hash_password(&password)?;
+    match store.user_by_name(name).await? {
+        Some(u) => store.set_password(u.id, &hash).await?,
+        None => {
+            store.create_user(name, "admin", &hash, None, None).await?;
+        }
+    }
+    Ok((name.to_owned(), password))
+}

@@ -96,6 +96,9 @@ pub enum WebError {
     BadRequest { lang: Lang, zh: String, en: String },
     #[error("forbidden")]
     Forbidden(Lang),
+    /// Not signed in: redirect to the sign-in page, then back to this URL.
+    #[error("sign-in required")]
+    SignIn(Lang, String),
     #[error("service unavailable")]
     Unavailable(Lang),
     #[error("internal error")]
@@ -115,20 +118,58 @@ impl WebError {
     }
 }
 
+fn self_lang(e: &WebError) -> &Lang {
+    match e {
+        WebError::NotFound(l)
+        | WebError::Forbidden(l)
+        | WebError::Unavailable(l)
+        | WebError::SignIn(l, _) => l,
+        WebError::BadRequest { lang, .. } => lang,
+        WebError::Internal(l, _) => l,
+    }
+}
+
+fn unreachable_page(lang: Lang) -> maud::Markup {
+    crate::views::error_page(lang, 303, "请先登录。", "Please sign in first.")
+}
+
+/// Percent-encodes a path for a query parameter.
+pub fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::SignIn(..) => StatusCode::SEE_OTHER,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let WebError::SignIn(lang, next) = self {
+            let next: String = url_escape(next);
+            return HttpResponse::SeeOther()
+                .insert_header((
+                    "Location",
+                    format!("/login?lang={}&next={next}", lang.code()),
+                ))
+                .finish();
+        }
         let status = self.status_code().as_u16();
         let page = match self {
+            WebError::SignIn(..) => unreachable_page(*self_lang(self)),
             WebError::NotFound(l) => {
                 crate::views::error_page(*l, status, "找不到该页面。", "This page does not exist.")
             }

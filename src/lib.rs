@@ -1,10 +1,12 @@
 //! pingyi (评议): survey and third-party public-evaluation platform.
 
+pub mod auth;
 pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod error;
 pub mod i18n;
 pub mod questionnaire;

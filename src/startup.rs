@@ -28,6 +28,21 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State for CLI commands that reuse handler logic without serving HTTP.
+    pub fn for_cli(store: Store, questionnaires: Vec<Questionnaire>) -> anyhow::Result<Self> {
+        Ok(AppState {
+            writer: SubmissionWriter::start(store.clone()),
+            signer: FormSigner::new(b"cli")?,
+            limiter: RateLimiter::new(0, std::time::Duration::from_secs(60)),
+            questionnaires: questionnaires
+                .into_iter()
+                .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
+                .collect(),
+            settings: Settings::new(String::new(), String::new()),
+            store,
+        })
+    }
+
     pub fn questionnaire(&self, id: &str, version: i64) -> Option<Arc<Questionnaire>> {
         self.questionnaires.get(&(id.to_owned(), version)).cloned()
     }
@@ -70,6 +85,7 @@ impl Application {
             settings.public_url = format!("http://{host}:{port}");
         }
         let secret = form_secret(&store).await?;
+        crate::email::spawn_from_env(store.clone(), &settings.public_url);
         let state = AppState {
             writer: SubmissionWriter::start(store.clone()),
             signer: FormSigner::new(secret.as_bytes())?,

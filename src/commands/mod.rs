@@ -1,7 +1,9 @@
 //! Sub-commands of the `pingyi` CLI that are not the server itself.
 //! Each module exposes a clap `Args` struct and a `run` function.
 
+pub mod accounts;
 pub mod analyze;
+pub mod invite;
 pub mod links;
 pub mod sample;
 pub mod score;

@@ -11,7 +11,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/questionnaires/{id}/{version}",
             web::get().to(questionnaire),
         )
-        .route("/evaluations", web::get().to(evaluations));
+        .route("/evaluations", web::get().to(evaluations))
+        .configure(super::uploads::configure);
 }
 
 /// Every registered questionnaire (summary: id, version, respondent type, titles, hash).

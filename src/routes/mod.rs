@@ -3,7 +3,9 @@
 pub mod api;
 pub mod health;
 pub mod home;
+pub mod invitations;
 pub mod survey;
+pub mod uploads;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -21,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/t/thanks", web::get().to(survey::token_thanks))
         .route("/t/{token}", web::get().to(survey::token_form))
         .route("/t/{token}", web::post().to(survey::token_submit))
+        .configure(crate::auth::routes::configure)
+        .configure(invitations::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }
 

@@ -193,10 +193,21 @@ impl Store {
     }
 }
 
+mod auth;
 mod collection;
+mod invitations;
 mod queries;
+mod uploads;
 
+pub use auth::{FirmRow, UserRow};
+pub use queries::now_rfc3339;
+pub use uploads::{BatchRow, NewBatch, UploadedRow};
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
+pub use invitations::{
+    new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
+    FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,
+    OutboxRow, PaperCard, Resolution,
+};
 
 impl Store {
     /// Runs one administrative statement (e.g. CREATE DATABASE) outside a transaction.
