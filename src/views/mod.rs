@@ -1,6 +1,7 @@
 //! maud views: one `layout()`, one function per page, small components.
 
 pub mod home;
+pub mod invitations;
 pub mod survey;
 
 use maud::{html, Markup, DOCTYPE};

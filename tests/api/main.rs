@@ -4,5 +4,6 @@
 mod helpers;
 
 mod foundation;
+mod invitations;
 mod store_contract;
 mod survey;
