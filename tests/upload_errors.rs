@@ -80,7 +80,10 @@ fn bad_quoting_is_reported_where_the_record_starts() {
     // A broken header line stops the reading: one error, not one per row.
     let text = String::from_utf8(fixture("sample_utf8.csv")).unwrap();
     let broken = text.replacen("unit,", "un\"it,", 1);
-    assert_eq!(summary(&check(broken.as_bytes())), vec![e(1, "A", "bad_quoting")]);
+    assert_eq!(
+        summary(&check(broken.as_bytes())),
+        vec![e(1, "A", "bad_quoting")]
+    );
 }
 
 #[test]
