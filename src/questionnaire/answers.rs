@@ -3,6 +3,7 @@
 use super::model::*;
 use super::scrub::scrub;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -161,8 +162,14 @@ impl Serialize for AnswerError {
 }
 
 /// Full-width digits, letters and punctuation (what Chinese IMEs type) to ASCII; trims.
-fn normalize(cell: &str) -> String {
-    cell.trim()
+/// Borrows in the common case: uploads validate tens of millions of cells.
+fn normalize(cell: &str) -> Cow<'_, str> {
+    let t = cell.trim();
+    let needs = |c: char| matches!(c, '\u{FF01}'..='\u{FF5E}' | '\u{3000}' | '’' | '‘');
+    if !t.chars().any(needs) {
+        return Cow::Borrowed(t);
+    }
+    let mapped: String = t
         .chars()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
@@ -170,9 +177,13 @@ fn normalize(cell: &str) -> String {
             '’' | '‘' => '\'',
             _ => c,
         })
-        .collect::<String>()
-        .trim()
-        .to_string()
+        .collect();
+    Cow::Owned(mapped.trim().to_string())
+}
+
+/// `norm` is the likert code `code` written as one digit.
+fn is_code_digit(norm: &str, code: u8) -> bool {
+    norm.len() == 1 && norm.as_bytes()[0] == b'0' + code
 }
 
 fn is_missing(norm: &str) -> bool {
@@ -197,7 +208,7 @@ fn resolve_option(question: &Question, norm: &str) -> Option<AnswerValue> {
             }
             l.choices
                 .iter()
-                .find(|c| norm == c.code.to_string() || same_label(norm, &c.label))
+                .find(|c| is_code_digit(norm, c.code) || same_label(norm, &c.label))
                 .map(|c| AnswerValue::Likert(c.code))
         }
         QuestionKind::Single { choices } | QuestionKind::Multiple { choices, .. } => choices
@@ -226,8 +237,14 @@ fn parse_number(
     max: f64,
     integer: bool,
 ) -> Result<AnswerValue, AnswerError> {
-    let x: f64 = norm
-        .replace('。', ".")
+    let dotted;
+    let text = if norm.contains('。') {
+        dotted = norm.replace('。', ".");
+        dotted.as_str()
+    } else {
+        norm
+    };
+    let x: f64 = text
         .parse()
         .ok()
         .filter(|x: &f64| x.is_finite())
@@ -290,7 +307,7 @@ pub fn parse_cell(question: &Question, cell: &str) -> Result<Option<AnswerValue>
         QuestionKind::Multiple { choices, min, max } => {
             // A label may itself contain a separator, so try the whole cell first.
             let tokens: Vec<&str> = if resolve_option(question, &norm).is_some() {
-                vec![norm.as_str()]
+                vec![&*norm]
             } else {
                 norm.split([';', ',', '|', '；', '，'])
                     .map(str::trim)
@@ -495,24 +512,25 @@ impl Answers {
     /// don't know → null, single → "code", multiple → ["a","b"], rating/number → number,
     /// text → "string". Unanswered questions are absent.
     pub fn to_json(&self) -> String {
-        let mut out = String::from("{");
+        let mut out = String::with_capacity(16 * self.values.len() + 2);
+        out.push('{');
         for (i, (code, v)) in self.values.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&json_string(code));
+            push_json_str(&mut out, code);
             out.push(':');
             match v {
-                AnswerValue::Likert(c) => out.push_str(&c.to_string()),
+                AnswerValue::Likert(c) => out.push(char::from(b'0' + c)),
                 AnswerValue::DontKnow => out.push_str("null"),
-                AnswerValue::Choice(c) | AnswerValue::Text(c) => out.push_str(&json_string(c)),
+                AnswerValue::Choice(c) | AnswerValue::Text(c) => push_json_str(&mut out, c),
                 AnswerValue::Choices(cs) => {
                     out.push('[');
                     for (j, c) in cs.iter().enumerate() {
                         if j > 0 {
                             out.push(',');
                         }
-                        out.push_str(&json_string(c));
+                        push_json_str(&mut out, c);
                     }
                     out.push(']');
                 }
@@ -618,6 +636,15 @@ impl Answers {
     }
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
+/// Append `s` as a JSON string. Codes are plain ASCII and need no escaping, so only free text
+/// goes through serde_json.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serialising a &str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
 }

@@ -956,10 +956,10 @@ fn parse_inner(file: &str, text: &str) -> Result<Parsed, Vec<Problem>> {
                         Some(q.kind.span().start),
                         Some(&code),
                         "dimension",
-                        format!(
-                            "missing; every likert5 question belongs to a dimension (known: {})",
-                            known_dims()
-                        ),
+                        match known_dims() {
+                            k if k.is_empty() => "missing; every likert5 question belongs to a dimension, and the file declares no [[dimensions]] (add e.g. code = \"attitude\", zh = \"服务态度\", en = \"Service attitude\")".to_string(),
+                            k => format!("missing; every likert5 question belongs to a dimension (known: {k})"),
+                        },
                     );
                 }
                 None
