@@ -19,7 +19,9 @@ fn frame(rows: usize) -> Vec<u8> {
     // A fixed LCG keeps generation cheap and the frame identical between runs.
     let mut x: u64 = 20261128;
     for i in 0..rows {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let stratum = (x >> 33) % 200;
         let size = 1 + (x >> 45) % 500;
         out.extend_from_slice(format!("P{i:09},S{stratum:03},{size},住户{i}\n").as_bytes());
@@ -28,7 +30,10 @@ fn frame(rows: usize) -> Vec<u8> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mode = args.first().map(String::as_str).unwrap_or("srs").to_owned();
     let rows: usize = args
         .get(1)

@@ -19,7 +19,7 @@
 //! (the float 0.3 × 10 is 3.0000000000000004). It sets `n` itself.
 
 use super::error::{Result, SamplingError};
-use super::size::ceil_tolerant;
+use super::size::{ceil_tolerant, half_open_unit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocation {
@@ -66,7 +66,7 @@ impl SizeSpec {
                 }
             }
             SizeSpec::Fraction(f) => {
-                if !(f > 0.0 && f <= 1.0) {
+                if !half_open_unit(f) {
                     return Err(SamplingError::Option {
                         option: "--fraction",
                         reason: format!("{f} must be in (0, 1]"),

@@ -61,6 +61,21 @@ fn bad(option: &'static str, reason: impl Into<String>) -> SamplingError {
     }
 }
 
+/// x in (0, 1); false for NaN.
+fn open_unit(x: f64) -> bool {
+    x > 0.0 && x < 1.0
+}
+
+/// Finite and > 0.
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// x in (0, 1]; false for NaN.
+pub(crate) fn half_open_unit(x: f64) -> bool {
+    x > 0.0 && x <= 1.0
+}
+
 /// `ceil`, ignoring floating-point excess below 1e-9.
 pub(crate) fn ceil_tolerant(x: f64) -> f64 {
     let r = x.round();
@@ -72,28 +87,28 @@ pub(crate) fn ceil_tolerant(x: f64) -> f64 {
 }
 
 pub fn sample_size(spec: &SampleSizeSpec) -> Result<SampleSize> {
-    if !(spec.moe > 0.0 && spec.moe < 1.0) {
+    if !open_unit(spec.moe) {
         return Err(bad(
             "--moe",
             format!("{} must be in (0, 1), e.g. 0.03", spec.moe),
         ));
     }
-    if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
+    if !open_unit(spec.confidence) {
         return Err(bad(
             "--confidence",
             format!("{} must be in (0, 1), e.g. 0.95", spec.confidence),
         ));
     }
-    if !(spec.p > 0.0 && spec.p < 1.0) {
+    if !open_unit(spec.p) {
         return Err(bad(
             "--p",
             format!("{} must be in (0, 1); use 0.5 when unsure", spec.p),
         ));
     }
-    if !(spec.deff.is_finite() && spec.deff > 0.0) {
+    if !positive(spec.deff) {
         return Err(bad("--deff", format!("{} must be positive", spec.deff)));
     }
-    if !(spec.response_rate > 0.0 && spec.response_rate <= 1.0) {
+    if !half_open_unit(spec.response_rate) {
         return Err(bad(
             "--response-rate",
             format!("{} must be in (0, 1]", spec.response_rate),
