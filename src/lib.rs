@@ -1,5 +1,6 @@
 //! pingyi (评议): survey and third-party public-evaluation platform.
 
+pub mod analytics;
 pub mod auth;
 pub mod cli;
 pub mod collect;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub signer: FormSigner,
     pub limiter: RateLimiter,
     pub questionnaires: BTreeMap<(String, i64), Arc<Questionnaire>>,
+    /// Analysis frames and tables per evaluation and data version.
+    pub analytics: crate::analytics::Cache,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
                 .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
                 .collect(),
             settings: Settings::new(String::new(), String::new()),
+            analytics: Default::default(),
             store,
         })
     }
@@ -97,6 +100,7 @@ impl Application {
                 .into_iter()
                 .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
                 .collect(),
+            analytics: Default::default(),
             store,
             settings,
         };

@@ -4,6 +4,7 @@ pub mod api;
 pub mod health;
 pub mod home;
 pub mod invitations;
+pub mod results;
 pub mod survey;
 pub mod uploads;
 
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/t/{token}", web::post().to(survey::token_submit))
         .configure(crate::auth::routes::configure)
         .configure(invitations::configure)
+        .configure(results::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }
 

@@ -197,10 +197,12 @@ mod auth;
 mod collection;
 mod invitations;
 mod queries;
+mod results;
 mod uploads;
 
 pub use auth::{FirmRow, UserRow};
 pub use queries::now_rfc3339;
+pub use results::{AnalysisRow, BatchFlagCount};
 pub use uploads::{BatchRow, NewBatch, UploadedRow};
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use invitations::{

@@ -1,7 +1,9 @@
 //! maud views: one `layout()`, one function per page, small components.
 
+pub mod charts;
 pub mod home;
 pub mod invitations;
+pub mod results;
 pub mod survey;
 
 use maud::{html, Markup, DOCTYPE};

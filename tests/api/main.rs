@@ -5,5 +5,6 @@ mod helpers;
 
 mod foundation;
 mod invitations;
+mod results;
 mod store_contract;
 mod survey;
