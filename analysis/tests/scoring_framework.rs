@@ -88,6 +88,8 @@ fn beijing_has_the_seed_points_and_cap() {
         }
         other => panic!("公众评价 should be a survey indicator, got {other:?}"),
     }
+    let keys: Vec<String> = fw.survey_bindings().iter().map(|b| b.key()).collect();
+    assert_eq!(keys, vec!["satisfaction_index:resident+service_user"]);
     assert_eq!(fw.deduction_groups.len(), 1);
     assert_eq!(fw.deduction_groups[0].cap, 20.0);
     assert_eq!(fw.deductions.len(), 4);

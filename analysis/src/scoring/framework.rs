@@ -495,6 +495,20 @@ impl Framework {
             .map(|(k, _)| k)
     }
 
+    /// The distinct survey bindings the framework needs, i.e. the estimates the
+    /// service must supply per unit (keyed by [`SurveyBinding::key`]).
+    pub fn survey_bindings(&self) -> Vec<SurveyBinding> {
+        let set: BTreeSet<SurveyBinding> = self
+            .indicators
+            .iter()
+            .filter_map(|i| match &i.kind {
+                IndicatorKind::Survey { binding } => Some(binding.clone()),
+                _ => None,
+            })
+            .collect();
+        set.into_iter().collect()
+    }
+
     /// Event kinds named by the rules.
     pub fn event_kinds(&self) -> BTreeSet<&str> {
         self.rules

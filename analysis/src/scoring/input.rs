@@ -59,10 +59,18 @@ fn read_table(text: &str, file: &str) -> Result<Table, InputError> {
     for rec in rdr.records() {
         let rec = rec.map_err(|e| InputError {
             file: file.to_string(),
-            line: e.position().map(|p| p.line() as usize).unwrap_or(0),
+            line: e
+                .position()
+                .map(|p| line_at(text, p.byte() as usize))
+                .unwrap_or(0),
             message: format!("not valid CSV: {e}"),
         })?;
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        // csv's own line counter skips blank lines; count newlines up to the
+        // record's byte offset instead so messages point at the real line.
+        let line = rec
+            .position()
+            .map(|p| line_at(text, p.byte() as usize))
+            .unwrap_or(0);
         let fields: Vec<String> = rec.iter().map(|f| f.trim().to_string()).collect();
         if fields.iter().all(String::is_empty) {
             continue;
@@ -91,6 +99,21 @@ fn read_table(text: &str, file: &str) -> Result<Table, InputError> {
         message: "the file is empty; it needs a header line".to_string(),
     })?;
     Ok(Table { header, rows })
+}
+
+fn line_at(text: &str, byte: usize) -> usize {
+    // A record never starts with a line break; step over the blank lines the
+    // reader skipped before it.
+    let bytes = text.as_bytes();
+    let mut end = byte.min(text.len());
+    while end < bytes.len() && (bytes[end] == b'\n' || bytes[end] == b'\r') {
+        end += 1;
+    }
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn need(t: &Table, file: &str, names: &[&str], expected: &str) -> Result<usize, InputError> {
