@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod browser;
 mod foundation;
 mod invitations;
 mod results;
 mod store_contract;
 mod survey;
+mod uploads;

@@ -1,0 +1,410 @@
+//! Firm uploads over HTTP: receipts, idempotency, all-or-nothing, keys and scopes, withdrawal.
+
+use pingyi::store::{Backend, EvaluationStatus};
+
+use crate::both_backends;
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::survey::full_answers;
+
+fn resident() -> pingyi::questionnaire::Questionnaire {
+    pingyi::questionnaire::builtin()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.id == "resident")
+        .unwrap()
+}
+
+/// A valid CSV for the resident questionnaire with `n` rows; `bad_unit_row` (1-based data row)
+/// gets an unknown unit code.
+pub fn resident_csv(n: usize, bad_unit_row: Option<usize>) -> String {
+    let q = resident();
+    let cols = pingyi::upload::template_columns(&q);
+    let answers: std::collections::BTreeMap<String, String> = full_answers(&q)
+        .into_iter()
+        .map(|(k, v)| (k.trim_start_matches("a_").to_owned(), v))
+        .collect();
+    let mut out = cols.join(",") + "\n";
+    for i in 1..=n {
+        let row: Vec<String> = cols
+            .iter()
+            .map(|c| match c.as_str() {
+                "unit" => {
+                    if Some(i) == bad_unit_row {
+                        "nosuchunit".into()
+                    } else {
+                        ["fgw", "jyj", "mzj"][i % 3].into()
+                    }
+                }
+                "respondent_type" => "resident".into(),
+                "interview_date" => "2026-11-0".to_owned() + &((i % 9) + 1).to_string(),
+                "duration_seconds" => (300 + i).to_string(),
+                "weight" => format!("{}", 1.0 + (i % 4) as f64 / 4.0),
+                "district" | "gender" | "age_group" if !answers.contains_key(c) => "x".into(),
+                // vary one likert answer so rows differ
+                code => match answers.get(code) {
+                    Some(_)
+                        if q.question(code).is_some_and(|x| x.is_likert())
+                            && code.ends_with('1') =>
+                    {
+                        ((i % 5) + 1).to_string()
+                    }
+                    Some(v) if v.contains(',') || v.contains(' ') => format!("\"{v}\""),
+                    Some(v) => v.clone(),
+                    None => String::new(),
+                },
+            })
+            .collect();
+        out += &row.join(",");
+        out += "\n";
+    }
+    out
+}
+
+async fn setup(app: &TestApp) -> (i64, String) {
+    pingyi::demo::load(&app.store).await.unwrap();
+    let e = app
+        .store
+        .list_evaluations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.status == EvaluationStatus::Open)
+        .unwrap();
+    let (_, key) =
+        pingyi::commands::accounts::create_firm_with_key(&app.store, "示范调查公司", &[e.id], "")
+            .await
+            .unwrap();
+    (e.id, key)
+}
+
+async fn post_csv(app: &TestApp, eid: i64, key: &str, body: Vec<u8>) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!(
+            "/api/v1/evaluations/{eid}/uploads?questionnaire=resident&method=door_to_door"
+        )))
+        .bearer_auth(key)
+        .header("Content-Type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upload_receipts_and_idempotency(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+    let (eid, key) = setup(&app).await;
+    let before = app.store.count_responses(eid).await.unwrap();
+
+    let template = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/evaluations/{eid}/upload-template?questionnaire=resident"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(template.status(), 200);
+    let header_line = template.text().await.unwrap();
+    assert!(header_line
+        .trim_start_matches('\u{feff}')
+        .starts_with("unit,respondent_type,interview_date,district,gender,age_group"));
+    let xlsx = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/evaluations/{eid}/upload-template?questionnaire=resident&format=xlsx"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&xlsx.bytes().await.unwrap()[..2], b"PK");
+
+    let csv = resident_csv(50, None);
+    let res = post_csv(&app, eid, &key, csv.clone().into_bytes()).await;
+    assert_eq!(res.status(), 201);
+    let receipt: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(receipt["rows"], 50);
+    assert_eq!(receipt["sha256"].as_str().unwrap().len(), 64);
+    assert!(receipt["batch_id"].as_i64().unwrap() > 0);
+    assert_eq!(app.store.count_responses(eid).await.unwrap(), before + 50);
+    let stored = app.store.responses(eid).await.unwrap();
+    assert_eq!(
+        stored.iter().filter(|r| r.source == "upload").count() as i64,
+        50 + demo_uploads(&app, eid).await
+    );
+
+    // the same file again: 200 with the first receipt, nothing stored
+    let again = post_csv(&app, eid, &key, csv.clone().into_bytes()).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), receipt);
+    assert_eq!(app.store.count_responses(eid).await.unwrap(), before + 50);
+
+    // the same rows in GB18030 with CRLF: different bytes, stored, flagged as duplicates
+    let crlf = csv.replace('\n', "\r\n");
+    let (gbk, _, _) = encoding_rs::GB18030.encode(&crlf);
+    let res = post_csv(&app, eid, &key, gbk.into_owned()).await;
+    assert_eq!(res.status(), 201);
+    let r2: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(r2["warnings"]["duplicates_of_other_batches"], 50);
+    assert_eq!(r2["format"]["encoding"], "GB18030");
+
+    // multipart with metadata fields
+    let form = reqwest::multipart::Form::new()
+        .text("questionnaire", "resident")
+        .text("method", "phone")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                resident_csv(3, None).replace("fgw", "mzj").into_bytes(),
+            )
+            .file_name("phone.csv"),
+        );
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/evaluations/{eid}/uploads")))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let r3: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(r3["method"], "phone");
+    assert_eq!(r3["file_name"], "phone.csv");
+
+    // provenance: every stored row of the batch points at it; the batch knows firm, method, hash
+    let batch = app
+        .store
+        .get_batch(receipt["batch_id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(batch.method, "door_to_door");
+    assert_eq!(batch.file_sha256, receipt["sha256"].as_str().unwrap());
+    assert_eq!(app.store.batch_response_count(batch.id).await.unwrap(), 50);
+}
+both_backends!(upload_receipts, upload_receipts_and_idempotency);
+
+async fn demo_uploads(app: &TestApp, eid: i64) -> i64 {
+    // demo responses of residents are marked as uploads but belong to no batch
+    app.store
+        .responses(eid)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.source == "upload")
+        .count() as i64
+        - 50
+}
+
+async fn bad_files_store_nothing(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.max_upload_bytes = 64 * 1024).await else {
+        return;
+    };
+    let (eid, key) = setup(&app).await;
+    let snapshot = |dump: Vec<(String, String, String)>| -> Vec<(String, String, String)> {
+        dump.into_iter()
+            .filter(|(t, _, _)| t == "responses" || t == "upload_batches")
+            .collect()
+    };
+    let before = snapshot(app.store.dump_all_text().await.unwrap());
+
+    // an unknown unit on data row 3 → 422 naming row 4 (header is row 1) and the column
+    let res = post_csv(&app, eid, &key, resident_csv(10, Some(3)).into_bytes()).await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let errors = body["error"]["details"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["row"], 4);
+    assert_eq!(errors[0]["column"], "unit");
+    assert_eq!(errors[0]["value"], "nosuchunit");
+    assert!(body["error"]["details"]["error_report"]
+        .as_str()
+        .unwrap()
+        .contains("nosuchunit"));
+
+    for (what, bytes) in [
+        ("empty", Vec::new()),
+        ("header only", resident_csv(0, None).into_bytes()),
+        (
+            "garbage",
+            (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ),
+        (
+            "ragged",
+            (resident_csv(2, None) + "fgw,resident\n").into_bytes(),
+        ),
+    ] {
+        let res = post_csv(&app, eid, &key, bytes).await;
+        assert_eq!(res.status(), 422, "{what}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{what}"
+        );
+    }
+    // too large → 413 naming the limit
+    let res = post_csv(&app, eid, &key, resident_csv(3000, None).into_bytes()).await;
+    assert_eq!(res.status(), 413);
+    assert!(
+        res.json::<serde_json::Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MB")
+    );
+
+    assert_eq!(
+        snapshot(app.store.dump_all_text().await.unwrap()),
+        before,
+        "response tables unchanged"
+    );
+}
+both_backends!(bad_uploads, bad_files_store_nothing);
+
+async fn keys_scopes_and_withdrawal(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+    let (eid, key) = setup(&app).await;
+    let csv = resident_csv(5, None).into_bytes();
+    // no key, wrong key
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/evaluations/{eid}/uploads?questionnaire=resident&method=phone"
+        )))
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        post_csv(&app, eid, "pyk_wrong", csv.clone()).await.status(),
+        401
+    );
+    // out of scope: the 2025 evaluation
+    let other = app
+        .store
+        .list_evaluations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id != eid)
+        .unwrap();
+    assert_eq!(
+        post_csv(&app, other.id, &key, csv.clone()).await.status(),
+        403
+    );
+    // revoked
+    let firm = app
+        .store
+        .firm_by_name("示范调查公司")
+        .await
+        .unwrap()
+        .unwrap();
+    let res = post_csv(&app, eid, &key, csv.clone()).await;
+    assert_eq!(res.status(), 201);
+    let receipt: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        app.store
+            .revoke_firm_keys(firm.id, Some(&key[..8]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        post_csv(&app, eid, &key, resident_csv(6, None).into_bytes())
+            .await
+            .status(),
+        401
+    );
+
+    // withdrawal by an evaluator (API key), audited; refused once the wave is closed
+    let password =
+        pingyi::commands::accounts::create_user(&app.store, "eva", "evaluator", None, None)
+            .await
+            .unwrap();
+    assert!(!password.is_empty());
+    let user = app.store.user_by_name("eva").await.unwrap().unwrap();
+    let api_key = "pyu_test_key_0123456789";
+    app.store
+        .create_api_key(
+            user.id,
+            &pingyi::collect::sha256_hex(api_key),
+            &api_key[..8],
+            "test",
+        )
+        .await
+        .unwrap();
+    let bid = receipt["batch_id"].as_i64().unwrap();
+    let url = app.url(&format!("/api/v1/evaluations/{eid}/uploads/{bid}/withdraw"));
+    // a firm key may not withdraw
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"reason": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let version = app.store.get_evaluation(eid).await.unwrap().data_version;
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({"reason": "interviewer fabricated answers"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let b = app.store.get_batch(bid).await.unwrap();
+    assert_eq!(b.status, "withdrawn");
+    assert_eq!(b.withdrawn_by.as_deref(), Some("eva"));
+    assert_eq!(
+        app.store.batch_response_count(bid).await.unwrap(),
+        5,
+        "kept, only marked"
+    );
+    assert!(app.store.get_evaluation(eid).await.unwrap().data_version > version);
+    assert!(app
+        .store
+        .audit_log(50)
+        .await
+        .unwrap()
+        .iter()
+        .any(|a| a.action == "upload.withdraw" && a.actor == "eva"));
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({"reason": "again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    app.store
+        .set_evaluation_status(eid, EvaluationStatus::Closed, "test")
+        .await
+        .unwrap();
+    let (_, key2) =
+        pingyi::commands::accounts::create_firm_with_key(&app.store, "示范调查公司", &[eid], "")
+            .await
+            .unwrap();
+    let res = post_csv(&app, eid, &key2, resident_csv(7, None).into_bytes()).await;
+    let bid2 = res.json::<serde_json::Value>().await.unwrap()["batch_id"]
+        .as_i64()
+        .unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/evaluations/{eid}/uploads/{bid2}/withdraw"
+        )))
+        .bearer_auth(api_key)
+        .json(&serde_json::json!({"reason": "late"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+}
+both_backends!(upload_access, keys_scopes_and_withdrawal);
