@@ -23,7 +23,7 @@ pub struct InviteArgs {
 #[derive(Debug, Subcommand)]
 pub enum InviteCommand {
     /// Draw from a frame (CSV in UTF-8/GB18030/UTF-16 or XLSX) and record the draw.
-    Draw(DrawArgs),
+    Draw(Box<DrawArgs>),
     /// Create one invitation per drawn person: e-mail where the frame had `email`, else paper.
     Create(CreateArgs),
     /// Write the printable A4 sheet of paper invitation cards (creates their tokens).
@@ -170,7 +170,7 @@ async fn open(db: &DatabaseArgs) -> anyhow::Result<Store> {
 
 pub async fn run(args: InviteArgs) -> anyhow::Result<()> {
     match args.command {
-        InviteCommand::Draw(a) => run_draw(a).await,
+        InviteCommand::Draw(a) => run_draw(*a).await,
         InviteCommand::Create(a) => run_create(a).await,
         InviteCommand::Cards(a) => run_cards(a).await,
         InviteCommand::SendQueue(a) => run_send_queue(a).await,

@@ -23,15 +23,17 @@ pub async fn sheet(
     let mut questionnaires = HashMap::new();
     let mut views = Vec::with_capacity(cards.len());
     for c in cards {
-        if !units.contains_key(&c.unit_id) {
-            units.insert(c.unit_id, store.get_unit(c.unit_id).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = units.entry(c.unit_id) {
+            slot.insert(store.get_unit(c.unit_id).await?);
         }
         let qkey = (c.questionnaire_id.clone(), c.questionnaire_version);
-        if !questionnaires.contains_key(&qkey) {
-            let q = store
-                .get_questionnaire(&c.questionnaire_id, c.questionnaire_version)
-                .await?;
-            questionnaires.insert(qkey.clone(), q);
+        if let std::collections::hash_map::Entry::Vacant(slot) = questionnaires.entry(qkey.clone())
+        {
+            slot.insert(
+                store
+                    .get_questionnaire(&c.questionnaire_id, c.questionnaire_version)
+                    .await?,
+            );
         }
         let (Some(unit), Some(q)) = (units.get(&c.unit_id), questionnaires.get(&qkey)) else {
             anyhow::bail!("unit or questionnaire vanished while printing cards");

@@ -327,8 +327,9 @@ mod tests {
         let d = draw(FRAME.as_bytes(), &o, "2026").unwrap();
         let rows = drawn_rows(&d, &o).unwrap();
         assert_eq!(rows.len() as u64, d.sample_size);
-        let pi_sum: f64 = rows.iter().map(|r| r.inclusion_probability).sum();
-        assert!((pi_sum - 3.0).abs() < 1e-9);
+        // Design weights of the sample add up to the population (6 rows).
+        let w_sum: f64 = rows.iter().map(|r| r.design_weight).sum();
+        assert!((w_sum - 6.0).abs() < 1e-9, "{w_sum}");
         for r in &rows {
             assert_eq!(r.unit_code.as_deref(), Some(r.stratum.as_str()));
             assert!((r.design_weight * r.inclusion_probability - 1.0).abs() < 1e-12);
