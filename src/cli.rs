@@ -62,6 +62,15 @@ pub struct ServeArgs {
     /// Directory of questionnaire definitions; the built-in set when absent.
     #[arg(long, env = "PINGYI_SURVEYS", default_value = "surveys")]
     pub surveys: std::path::PathBuf,
+    /// Base URL respondents reach (printed in links, QR codes, e-mails); default from --bind.
+    #[arg(long, env = "PINGYI_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Survey submissions per client address per minute (0 = unlimited).
+    #[arg(long, env = "PINGYI_SUBMIT_RATE_PER_MINUTE", default_value_t = 30)]
+    pub submit_rate_per_minute: u32,
+    /// Largest firm upload, in MB.
+    #[arg(long, env = "PINGYI_MAX_UPLOAD_MB", default_value_t = 256)]
+    pub max_upload_mb: usize,
     /// Enables routes used only by integration tests.
     #[arg(long, env = "PINGYI_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
@@ -123,6 +132,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut settings = Settings::new(args.bind.clone(), url.clone());
     settings.store = args.db.store_options();
     settings.test_routes = args.test_routes;
+    settings.public_url = args.public_url.clone().unwrap_or_default();
+    settings.submit_rate_per_minute = args.submit_rate_per_minute;
+    settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
     let store = Store::open(&url, &settings.store).await?;
     let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;
     if args.demo {
