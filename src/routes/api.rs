@@ -12,7 +12,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(questionnaire),
         )
         .route("/evaluations", web::get().to(evaluations))
-        .configure(super::uploads::configure);
+        .configure(super::uploads::configure)
+        .configure(super::scores::configure_api);
 }
 
 /// Every registered questionnaire (summary: id, version, respondent type, titles, hash).

@@ -5,6 +5,7 @@ pub mod health;
 pub mod home;
 pub mod invitations;
 pub mod results;
+pub mod scores;
 pub mod survey;
 pub mod uploads;
 
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::auth::routes::configure)
         .configure(invitations::configure)
         .configure(results::configure)
+        .configure(scores::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }
 

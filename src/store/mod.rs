@@ -198,11 +198,16 @@ mod collection;
 mod invitations;
 mod queries;
 mod results;
+mod scores;
 mod uploads;
 
 pub use auth::{FirmRow, UserRow};
 pub use queries::now_rfc3339;
 pub use results::{AnalysisRow, BatchFlagCount};
+pub use scores::{
+    demo_scores, now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
+    ScoresWritten,
+};
 pub use uploads::{BatchRow, NewBatch, UploadedRow};
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use invitations::{

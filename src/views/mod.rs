@@ -4,6 +4,7 @@ pub mod charts;
 pub mod home;
 pub mod invitations;
 pub mod results;
+pub mod scores;
 pub mod survey;
 
 use maud::{html, Markup, DOCTYPE};
