@@ -7,6 +7,7 @@ mod browser;
 mod foundation;
 mod invitations;
 mod results;
+mod scores;
 mod store_contract;
 mod survey;
 mod uploads;

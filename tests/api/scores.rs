@@ -1,0 +1,684 @@
+//! Objective scores under an indicator framework: the seed's worked example through the API
+//! (survey values from real stored responses), history and `as_of` replay, access per role,
+//! bad rows refused whole, missing indicators named, the evaluator page and its form.
+
+use std::collections::BTreeMap;
+
+use pingyi::questionnaire::{QuestionKind, Questionnaire};
+use pingyi::store::{
+    Backend, EvaluationStatus, NewEvaluation, NewResponse, NewUnit, ResponseSource, UnitKind,
+};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    let start = html.find(&pat).expect("hidden field") + pat.len();
+    let end = html[start..].find('"').expect("end of value") + start;
+    html[start..end].to_owned()
+}
+
+/// A signed-in client for a new user of `role`.
+async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> reqwest::Client {
+    let firm = if role == "firm" {
+        app.store
+            .create_firm(&format!("firm-{name}"))
+            .await
+            .expect("firm");
+        Some(format!("firm-{name}"))
+    } else {
+        None
+    };
+    let password =
+        pingyi::commands::accounts::create_user(&app.store, name, role, unit, firm.as_deref())
+            .await
+            .expect("create user");
+    let c = cookie_client();
+    let page = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("body");
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("name", name),
+            ("password", password.as_str()),
+            ("_nonce", hidden(&page, "_nonce").as_str()),
+            ("_sig", hidden(&page, "_sig").as_str()),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert!(r.status().is_redirection(), "login of {name}");
+    c
+}
+
+/// An API key of a new evaluator.
+async fn evaluator_key(app: &TestApp) -> String {
+    pingyi::commands::accounts::create_user(&app.store, "robot", "evaluator", None, None)
+        .await
+        .expect("user");
+    let u = app
+        .store
+        .user_by_name("robot")
+        .await
+        .expect("lookup")
+        .expect("robot exists");
+    let key = format!("pk_{}", crate::helpers::uuid_like());
+    app.store
+        .create_api_key(u.id, &pingyi::collect::sha256_hex(&key), &key[..8], "tests")
+        .await
+        .expect("api key");
+    key
+}
+
+/// Answers of one respondent: every likert item `code`, required others filled plainly.
+fn answers(q: &Questionnaire, code: u8) -> String {
+    let mut raw: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for question in &q.questions {
+        let v: Vec<String> = match &question.kind {
+            QuestionKind::Likert5(_) => vec![code.to_string()],
+            _ if !question.required => continue,
+            QuestionKind::Single { choices } => vec![choices[0].code.clone()],
+            QuestionKind::Multiple { choices, min, .. } => choices
+                .iter()
+                .take((*min).max(1))
+                .map(|c| c.code.clone())
+                .collect(),
+            QuestionKind::Rating { .. } => vec!["8".into()],
+            QuestionKind::Number { min, .. } => vec![format!("{min}")],
+            QuestionKind::Text { .. } => vec!["无".into()],
+        };
+        raw.insert(question.code.clone(), v);
+    }
+    pingyi::questionnaire::validate_answers(q, &raw)
+        .expect("test answers validate")
+        .to_json()
+}
+
+struct Setup {
+    app: TestApp,
+    id: i64,
+    key: String,
+}
+
+/// An evaluation of one division ("office") with the bureau framework attached and survey
+/// answers whose satisfaction index is 90 for leaders (100, 80) and 85 for staff (100, 80,
+/// 80, 80).
+async fn setup(backend: Backend) -> Option<Setup> {
+    let app = spawn_app(backend).await?;
+    let store = &app.store;
+    let ev = store
+        .create_evaluation(&NewEvaluation {
+            series: "bureau".into(),
+            year: 2026,
+            wave: String::new(),
+            title_zh: "局机关处室绩效评估".into(),
+            title_en: "Bureau divisions".into(),
+            status: EvaluationStatus::Open,
+        })
+        .await
+        .expect("evaluation");
+    for (code, zh) in [("office", "办公室"), ("legal", "法规处")] {
+        let unit = store
+            .upsert_unit(&NewUnit {
+                code: code.into(),
+                name_zh: zh.into(),
+                name_en: code.into(),
+                kind: UnitKind::InternalDivision,
+                parent_code: None,
+            })
+            .await
+            .expect("unit");
+        if code == "office" {
+            store
+                .add_unit_to_evaluation(ev.id, unit.id)
+                .await
+                .expect("member");
+        }
+    }
+    let office = store.get_unit_by_code("office").await.expect("office");
+    let qs = pingyi::questionnaire::builtin().expect("questionnaires");
+    let mut rows = Vec::new();
+    for (rtype, codes) in [("leader", vec![5u8, 4]), ("staff", vec![5, 4, 4, 4])] {
+        let q = qs
+            .iter()
+            .find(|q| q.respondent_type.as_str() == rtype)
+            .expect("questionnaire of type");
+        for c in codes {
+            rows.push(NewResponse {
+                evaluation_id: ev.id,
+                unit_id: office.id,
+                respondent_type: rtype.into(),
+                questionnaire_id: q.id.clone(),
+                questionnaire_version: i64::from(q.version),
+                source: ResponseSource::Token,
+                submitted_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
+                answers: answers(q, c),
+            });
+        }
+    }
+    store.insert_responses(&rows).await.expect("responses");
+    let key = evaluator_key(&app).await;
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/evaluations/{}/framework", ev.id)))
+        .bearer_auth(&key)
+        .json(&json!({ "framework": "bureau_division" }))
+        .send()
+        .await
+        .expect("put framework");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    Some(Setup {
+        app,
+        id: ev.id,
+        key,
+    })
+}
+
+/// The worked example's objective scores: quarters 92, 88, 95, 90 in every 职能工作
+/// sub-item, 85 in 管理工作, 80 in 创新创优.
+fn example_csv() -> String {
+    let mut s = String::from("unit,indicator,period,score,note\n");
+    for (q, v) in [("Q1", 92), ("Q2", 88), ("Q3", 95), ("Q4", 90)] {
+        for i in ["key", "routine", "other"] {
+            s.push_str(&format!("office,functional.{i},{q},{v},季度考核\n"));
+        }
+    }
+    for i in ["lawful", "efficient", "clean", "other"] {
+        s.push_str(&format!("office,management.{i},,85,\n"));
+    }
+    for i in ["results", "improvement"] {
+        s.push_str(&format!("office,innovation.{i},,80,\n"));
+    }
+    s
+}
+
+async fn put_csv(s: &Setup, csv: &str, reason: &str) -> reqwest::Response {
+    s.app
+        .client
+        .put(s.app.url(&format!(
+            "/api/v1/evaluations/{}/scores?reason={reason}",
+            s.id
+        )))
+        .bearer_auth(&s.key)
+        .header("Content-Type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .expect("put scores")
+}
+
+async fn put_json(s: &Setup, body: Value) -> reqwest::Response {
+    s.app
+        .client
+        .put(s.app.url(&format!("/api/v1/evaluations/{}/scores", s.id)))
+        .bearer_auth(&s.key)
+        .json(&body)
+        .send()
+        .await
+        .expect("put scores")
+}
+
+async fn get_json(s: &Setup, path: &str) -> (u16, Value) {
+    let r = s
+        .app
+        .client
+        .get(s.app.url(path))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .expect("get");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json body"))
+}
+
+fn office(v: &Value) -> &Value {
+    v["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .find(|u| u["unit"] == "office")
+        .expect("office in results")
+}
+
+fn points(u: &Value, id: &str) -> f64 {
+    u["indicators"]
+        .as_array()
+        .expect("indicators")
+        .iter()
+        .find(|i| i["id"] == id)
+        .and_then(|i| i["points"].as_f64())
+        .expect("indicator points")
+}
+
+async fn worked_example(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let r = put_csv(&s, &example_csv(), "annual%20assessment").await;
+    assert_eq!(r.status(), 200);
+    let w: Value = r.json().await.expect("json");
+    assert_eq!(w["written"]["changed"], 18, "{w}");
+    let scores = format!("/api/v1/evaluations/{}/scores", s.id);
+    let (status, v) = get_json(&s, &scores).await;
+    assert_eq!(status, 200, "{v}");
+    let u = office(&v);
+    // 36.5 + 25.5 + 8 + 17.4 = 87.4 → 良好
+    assert_eq!(points(u, "functional"), 36.5);
+    assert_eq!(points(u, "management"), 25.5);
+    assert_eq!(points(u, "innovation"), 8.0);
+    assert_eq!(
+        points(u, "satisfaction"),
+        17.4,
+        "survey values: {}",
+        v["survey_values"]
+    );
+    assert_eq!(u["total"], 87.4);
+    assert_eq!(u["grade_before"], "良好");
+    assert_eq!(u["grade"], "良好");
+    assert_eq!(u["rank"], 1);
+    assert_eq!(u["advanced"], false);
+    assert_eq!(u["name_zh"], "办公室");
+    // the survey values came from the stored answers
+    let sv = v["survey_values"].as_array().expect("survey values");
+    let value = |k: &str| {
+        sv.iter()
+            .find(|x| x["binding"] == k)
+            .and_then(|x| x["value"].as_f64())
+            .expect("binding value")
+    };
+    assert!((value("satisfaction_index:leader") - 90.0).abs() < 1e-9);
+    assert!((value("satisfaction_index:staff") - 85.0).abs() < 1e-9);
+
+    // a disciplinary violation drops one grade: 达标
+    let r = put_json(
+        &s,
+        json!({ "events": [{ "unit": "office", "event": "violation", "note": "纪委通报" }],
+                "reason": "violation reported" }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (_, v) = get_json(&s, &scores).await;
+    let u = office(&v);
+    assert_eq!(u["total"], 87.4);
+    assert_eq!(u["grade_before"], "良好");
+    assert_eq!(u["grade"], "达标");
+    assert_eq!(u["events"], json!(["violation"]));
+
+    // the same CSV again changes nothing and records nothing
+    let r = put_csv(&s, &example_csv(), "re-upload").await;
+    let w: Value = r.json().await.expect("json");
+    assert_eq!(w["written"]["changed"], 0);
+    assert_eq!(w["written"]["unchanged"], 18);
+}
+crate::both_backends!(seed_worked_example, worked_example);
+
+async fn history_and_replay(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let r = put_csv(&s, &example_csv(), "annual%20assessment").await;
+    let first: Value = r.json().await.expect("json");
+    let first_at = first["written"]["at"].as_str().expect("at").to_owned();
+    // an appeal raises 依法履职 to 95 and a violation is recorded
+    let r = put_json(
+        &s,
+        json!({
+            "scores": [{ "unit": "office", "indicator": "management.lawful", "score": 95, "note": "复核材料" }],
+            "events": [{ "unit": "office", "event": "violation" }],
+            "reason": "appeal upheld",
+        }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let scores = format!("/api/v1/evaluations/{}/scores", s.id);
+    let (_, now) = get_json(&s, &scores).await;
+    // 管理工作 = 30 × (0.2·95 + 0.8·85)% = 26.1; total 88.0; violation → 达标
+    assert_eq!(points(office(&now), "management"), 26.1);
+    assert_eq!(office(&now)["total"], 88.0);
+    assert_eq!(office(&now)["grade"], "达标");
+
+    // replay the moment of the first upload: old value, no violation
+    let (status, then) = get_json(&s, &format!("{scores}?as_of={first_at}")).await;
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["as_of"], first_at);
+    assert_eq!(office(&then)["total"], 87.4);
+    assert_eq!(office(&then)["grade"], "良好");
+    // before anything was entered the scores are missing, and named
+    let (status, before) = get_json(&s, &format!("{scores}?as_of=2000-01-01T00:00:00Z")).await;
+    assert_eq!(status, 422);
+    assert!(before["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("functional.key"));
+    let (status, _) = get_json(&s, &format!("{scores}?as_of=yesterday")).await;
+    assert_eq!(status, 400);
+
+    // every change is kept with who, when, old, new and why
+    let (status, h) = get_json(
+        &s,
+        &format!("/api/v1/evaluations/{}/scores/history?unit=office", s.id),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let changes = h["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 19);
+    let lawful: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["indicator"] == "management.lawful")
+        .collect();
+    assert_eq!(lawful.len(), 2);
+    assert_eq!(lawful[0]["old_score"], Value::Null);
+    assert_eq!(lawful[0]["new_score"], 85.0);
+    assert_eq!(lawful[0]["reason"], "annual assessment");
+    assert_eq!(lawful[1]["old_score"], 85.0);
+    assert_eq!(lawful[1]["new_score"], 95.0);
+    assert_eq!(lawful[1]["actor"], "robot");
+    assert_eq!(lawful[1]["reason"], "appeal upheld");
+    assert_eq!(lawful[1]["note"], "复核材料");
+    assert!(lawful[1]["at"].as_str().expect("at") > lawful[0]["at"].as_str().expect("at"));
+    assert_eq!(h["events"].as_array().expect("events").len(), 1);
+    // a withdrawal is a change too, and the indicator is then missing again
+    let r = put_json(
+        &s,
+        json!({ "scores": [{ "unit": "office", "indicator": "innovation.results", "score": null }],
+                "reason": "evidence rejected" }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (status, v) = get_json(&s, &scores).await;
+    assert_eq!(status, 422);
+    let details = v["error"]["details"].as_array().expect("details");
+    assert!(details
+        .iter()
+        .any(|d| d["unit"] == "office" && d["indicator"] == "innovation.results"));
+}
+crate::both_backends!(history_kept_and_as_of_replays, history_and_replay);
+
+async fn bad_rows(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    // one good row among bad ones: nothing is stored
+    let csv = "unit,indicator,period,score\n\
+               office,management.lawful,,85\n\
+               legal,management.clean,,80\n\
+               office,functional.key,Q5,80\n\
+               office,no.such,,80\n\
+               office,innovation.results,,120\n";
+    let r = put_csv(&s, csv, "first").await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.expect("json");
+    let got: Vec<(i64, String)> = v["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| {
+            (
+                d["row"].as_i64().expect("row"),
+                d["column"].as_str().expect("column").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "unit".into()),
+            (4, "period".into()),
+            (5, "indicator".into()),
+            (6, "score".into()),
+        ],
+        "{v}"
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("nothing was stored"));
+    // an unknown event is refused the same way
+    let r = put_json(
+        &s,
+        json!({ "events": [{ "unit": "office", "event": "parking" }], "reason": "x" }),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    // a missing reason is refused before anything else
+    let r = put_json(
+        &s,
+        json!({ "scores": [{ "unit": "office", "indicator": "management.lawful", "score": 85 }] }),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let (_, h) = get_json(&s, &format!("/api/v1/evaluations/{}/scores/history", s.id)).await;
+    assert_eq!(h["changes"].as_array().expect("changes").len(), 0);
+    assert_eq!(h["events"].as_array().expect("events").len(), 0);
+
+    // only part of the scores entered: the missing ones are named, never zero
+    let partial: String = example_csv()
+        .lines()
+        .filter(|l| !l.contains("Q4") && !l.contains("innovation.improvement"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(put_csv(&s, &partial, "partial").await.status(), 200);
+    let (status, v) = get_json(&s, &format!("/api/v1/evaluations/{}/scores", s.id)).await;
+    assert_eq!(status, 422);
+    let details = v["error"]["details"].as_array().expect("details");
+    assert_eq!(details.len(), 4, "{v}");
+    for (ind, period) in [
+        ("functional.key", Value::from("Q4")),
+        ("functional.routine", Value::from("Q4")),
+        ("functional.other", Value::from("Q4")),
+        ("innovation.improvement", Value::Null),
+    ] {
+        assert!(
+            details
+                .iter()
+                .any(|d| d["indicator"] == ind && d["period"] == period),
+            "{ind} {period} not named in {v}"
+        );
+    }
+    // an evaluation without a framework says how to attach one
+    let other = s
+        .app
+        .store
+        .create_evaluation(&NewEvaluation {
+            series: "other".into(),
+            year: 2026,
+            wave: String::new(),
+            title_zh: "无".into(),
+            title_en: "none".into(),
+            status: EvaluationStatus::Open,
+        })
+        .await
+        .expect("evaluation");
+    let (status, v) = get_json(&s, &format!("/api/v1/evaluations/{}/scores", other.id)).await;
+    assert_eq!(status, 404);
+    assert!(v["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("/framework"));
+    // an unknown framework id is refused with the known ones listed
+    let r = s
+        .app
+        .client
+        .put(
+            s.app
+                .url(&format!("/api/v1/evaluations/{}/framework", other.id)),
+        )
+        .bearer_auth(&s.key)
+        .json(&json!({ "framework": "../../etc/passwd" }))
+        .send()
+        .await
+        .expect("put framework");
+    assert_eq!(r.status(), 422);
+    // switching the framework of a scored evaluation would orphan its history
+    let r = s
+        .app
+        .client
+        .put(
+            s.app
+                .url(&format!("/api/v1/evaluations/{}/framework", s.id)),
+        )
+        .bearer_auth(&s.key)
+        .json(&json!({ "framework": "beijing_sanxiao_yichuang" }))
+        .send()
+        .await
+        .expect("put framework");
+    assert_eq!(r.status(), 409);
+}
+crate::both_backends!(bad_rows_refused_and_missing_named, bad_rows);
+
+async fn access(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let app = &s.app;
+    let anon = cookie_client();
+    let evaluator = user(app, "eval1", "evaluator", None).await;
+    let firm = user(app, "firm1", "firm", None).await;
+    let unit = user(app, "unit-office", "unit", Some("office")).await;
+    let page = format!("/admin/evaluations/{}/scores", s.id);
+    let api = format!("/api/v1/evaluations/{}/scores", s.id);
+    let history = format!("/api/v1/evaluations/{}/scores/history", s.id);
+    for (c, who, page_status, api_status) in [
+        (&anon, "anonymous", 303, 401),
+        (&firm, "firm", 403, 403),
+        (&unit, "unit", 403, 403),
+    ] {
+        let r = c.get(app.url(&page)).send().await.expect("page");
+        assert_eq!(r.status().as_u16(), page_status, "{who} page");
+        if page_status == 303 {
+            let loc = r.headers()["location"].to_str().expect("location");
+            assert!(loc.starts_with("/login"), "{loc}");
+        }
+        assert_eq!(
+            c.get(app.url(&api)).send().await.expect("api").status(),
+            api_status,
+            "{who} GET api"
+        );
+        assert_eq!(
+            c.get(app.url(&history)).send().await.expect("api").status(),
+            api_status,
+            "{who} GET history"
+        );
+        let r = c
+            .put(app.url(&format!("{api}?reason=x")))
+            .body(example_csv())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(r.status(), api_status, "{who} PUT api");
+    }
+    let (_, h) = get_json(&s, &history).await;
+    assert_eq!(h["changes"].as_array().expect("changes").len(), 0);
+
+    // the evaluator's page: missing scores listed, then the form changes one score
+    assert_eq!(put_csv(&s, &example_csv(), "annual").await.status(), 200);
+    let html = evaluator
+        .get(app.url(&page))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains("87.4"), "total shown");
+    assert!(html.contains("良好"));
+    assert!(html.contains("修改记录"));
+    let csrf = hidden(&html, "_csrf");
+    let post = |token: String| {
+        evaluator.post(app.url(&page)).form(&[
+            ("_csrf", token),
+            ("unit", "office".into()),
+            ("indicator", "management.lawful|".into()),
+            ("score", "95".into()),
+            ("note", "复核".into()),
+            ("reason", "appeal".into()),
+        ])
+    };
+    let r = post("forged".into()).send().await.expect("post");
+    assert_eq!(r.status(), 400, "a forged CSRF token is refused");
+    let r = post(csrf).send().await.expect("post");
+    assert_eq!(r.status(), 303);
+    let (_, v) = get_json(&s, &api).await;
+    assert_eq!(office(&v)["total"], 88.0);
+    let (_, h) = get_json(&s, &history).await;
+    let last = h["changes"]
+        .as_array()
+        .expect("changes")
+        .last()
+        .cloned()
+        .expect("a change");
+    assert_eq!(last["actor"], "eval1");
+    assert_eq!(last["reason"], "appeal");
+    assert_eq!(last["old_score"], 85.0);
+    // English page and the history page
+    let html = evaluator
+        .get(app.url(&format!("{page}?lang=en")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains("Change one score"));
+    let r = evaluator
+        .get(app.url(&format!("{page}/history?unit=office")))
+        .send()
+        .await
+        .expect("history page");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("appeal"));
+}
+crate::both_backends!(access_per_role_and_form, access);
+
+async fn demo_scores(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    pingyi::demo::load(&app.store).await.expect("demo");
+    let ev = app
+        .store
+        .list_evaluations()
+        .await
+        .expect("evaluations")
+        .into_iter()
+        .find(|e| e.year == 2026)
+        .expect("2026");
+    pingyi::store::demo_scores(&app.store, ev.id)
+        .await
+        .expect("demo scores");
+    // idempotent
+    pingyi::store::demo_scores(&app.store, ev.id)
+        .await
+        .expect("demo scores again");
+    let key = evaluator_key(&app).await;
+    let s = Setup {
+        app,
+        id: ev.id,
+        key,
+    };
+    let (status, v) = get_json(&s, &format!("/api/v1/evaluations/{}/scores", ev.id)).await;
+    assert_eq!(status, 200, "{v}");
+    let units = v["units"].as_array().expect("units");
+    assert_eq!(units.len(), 12);
+    for u in units {
+        let t = u["total"].as_f64().expect("total");
+        assert!((50.0..=100.0).contains(&t), "{u}");
+    }
+    assert_eq!(units[0]["rank"], 1);
+}
+crate::both_backends!(demo_scores_give_results, demo_scores);
