@@ -27,6 +27,10 @@ use crate::store::{
 /// Where framework files live (relative to the working directory, like `surveys/`).
 pub const FRAMEWORKS_DIR: &str = "surveys/frameworks";
 
+/// Largest scores upload: a whole year of a large evaluation (300 units × 80 entries as CSV
+/// is about 2 MB) fits with room to spare.
+pub const MAX_SCORES_BODY: usize = 16 * 1024 * 1024;
+
 /// `/api/v1` routes (called from `routes::api::configure` inside the `/api/v1` scope).
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.route("/frameworks", web::get().to(api_frameworks))
@@ -38,8 +42,12 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
             "/evaluations/{id}/framework",
             web::put().to(api_put_framework),
         )
-        .route("/evaluations/{id}/scores", web::get().to(api_get_scores))
-        .route("/evaluations/{id}/scores", web::put().to(api_put_scores))
+        .service(
+            web::resource("/evaluations/{id}/scores")
+                .app_data(web::PayloadConfig::new(MAX_SCORES_BODY))
+                .route(web::get().to(api_get_scores))
+                .route(web::put().to(api_put_scores)),
+        )
         .route(
             "/evaluations/{id}/scores/history",
             web::get().to(api_history),
@@ -119,18 +127,35 @@ pub fn load_framework_file(dir: &Path, id: &str) -> Result<(String, String, Fram
 // ----- validation of entered rows -----
 
 /// One entered score (CSV line or JSON array element).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RowIn {
-    #[serde(skip)]
     pub row: usize,
+    pub unit: String,
+    pub indicator: String,
+    pub period: Option<String>,
+    /// None withdraws the score.
+    pub score: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// A JSON score row. `score` must be present: a number, or null to withdraw the score (a
+/// forgotten field must not withdraw anything).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonRow {
     pub unit: String,
     pub indicator: String,
     #[serde(default)]
     pub period: Option<String>,
-    /// None withdraws the score.
-    pub score: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    pub score: Option<Option<f64>>,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// Distinguishes `"score": null` (Some(None)) from a missing field (None).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
 }
 
 /// One entered event (`remove: true` withdraws it).
@@ -709,7 +734,7 @@ pub struct PutParams {
 #[serde(deny_unknown_fields)]
 pub struct ScoresBody {
     #[serde(default)]
-    pub scores: Vec<RowIn>,
+    pub scores: Vec<JsonRow>,
     /// the same rows as CSV text (`unit,indicator,period,score[,note]`)
     pub scores_csv: Option<String>,
     #[serde(default)]
@@ -782,10 +807,44 @@ async fn api_put_scores(
     let (rows, events, body_reason) = if is_json {
         let b: ScoresBody = serde_json::from_str(text)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-        let mut rows = b.scores;
-        for (i, r) in rows.iter_mut().enumerate() {
-            r.row = i + 1;
+        let missing: Vec<RowError> = b
+            .scores
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.score.is_none())
+            .map(|(i, r)| RowError {
+                section: "scores",
+                row: i + 1,
+                column: "score",
+                value: String::new(),
+                message: format!(
+                    "`score` is missing for `{}` `{}`: give a number, or null to withdraw the score",
+                    r.unit, r.indicator
+                ),
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(unprocessable(
+                format!(
+                    "{} row(s) without a score; nothing was stored",
+                    missing.len()
+                ),
+                json!(missing),
+            ));
         }
+        let mut rows: Vec<RowIn> = b
+            .scores
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| RowIn {
+                row: i + 1,
+                unit: r.unit,
+                indicator: r.indicator,
+                period: r.period,
+                score: r.score.flatten(),
+                note: r.note,
+            })
+            .collect();
         let mut events = b.events;
         for (i, e) in events.iter_mut().enumerate() {
             e.row = i + 1;

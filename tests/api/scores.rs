@@ -455,6 +455,15 @@ async fn bad_rows(backend: Backend) {
     )
     .await;
     assert_eq!(r.status(), 422);
+    // a JSON row without `score` is refused (null would withdraw; absence must not)
+    let r = put_json(
+        &s,
+        json!({ "scores": [{ "unit": "office", "indicator": "management.lawful" }], "reason": "x" }),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["error"]["details"][0]["column"], "score");
     // a missing reason is refused before anything else
     let r = put_json(
         &s,
