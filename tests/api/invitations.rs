@@ -591,3 +591,176 @@ both_backends!(
     reminders_reach_only_non_respondents,
     reminders_reach_only_non_respondents
 );
+
+fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    let start = html.find(&pat).expect("hidden field") + pat.len();
+    let end = html[start..].find('"').expect("end of value") + start;
+    html[start..end].to_owned()
+}
+
+/// A signed-in evaluator.
+async fn evaluator(app: &TestApp) -> reqwest::Client {
+    let password =
+        pingyi::commands::accounts::create_user(&app.store, "evie", "evaluator", None, None)
+            .await
+            .expect("create user");
+    let c = cookie_client();
+    let page = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("name", "evie"),
+            ("password", password.as_str()),
+            ("_nonce", hidden(&page, "_nonce").as_str()),
+            ("_sig", hidden(&page, "_sig").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "login answered {}", r.status());
+    c
+}
+
+async fn evaluator_pages(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (evaluation, version) = fixture(&app.store).await;
+    // Signed out: the pages send to the sign-in page; the public record needs nothing.
+    let r = app
+        .client
+        .get(app.url(&format!("/evaluations/{evaluation}/draws")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+
+    let c = evaluator(&app).await;
+    let form = c
+        .get(app.url(&format!("/evaluations/{evaluation}/draws")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&form, "_csrf");
+    let deadline = (chrono::Utc::now().date_naive() + chrono::Duration::days(20)).to_string();
+    let frame_text = frame(&["a@example.cn", "b@example.cn"], 3);
+    let (gb, _, _) = encoding_rs::GB18030.encode(&frame_text);
+    let post = |csrf: String| {
+        reqwest::multipart::Form::new()
+            .text("_csrf", csrf)
+            .text("id", "id")
+            .text("strata", "unit")
+            .text("fraction", "1")
+            .text("allocation", "proportional")
+            .text("seed", "web-seed")
+            .text("questionnaire", format!("staff@{version}"))
+            .text("deadline", deadline.clone())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(gb.to_vec()).file_name("frame.csv"),
+            )
+    };
+    let bad = c
+        .post(app.url(&format!("/evaluations/{evaluation}/draws")))
+        .multipart(post("wrong".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400, "a wrong CSRF token is refused");
+    assert!(app.store.list_draws(evaluation).await.unwrap().is_empty());
+    let r = c
+        .post(app.url(&format!("/evaluations/{evaluation}/draws")))
+        .multipart(post(csrf.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let draws = app.store.list_draws(evaluation).await.unwrap();
+    assert_eq!(draws.len(), 1);
+    let d = &draws[0];
+    assert_eq!(d.n_drawn, 5);
+    assert!(d.upload_format.contains("GB18030"), "{}", d.upload_format);
+    assert_ne!(
+        d.upload_sha256, d.frame_sha256,
+        "converted frames keep both hashes"
+    );
+
+    // Public page: explains the conversion; nothing personal.
+    let page = app
+        .client
+        .get(app.url(&format!("/draws/{}?lang=en", d.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("pingyi invite frame-csv") && page.contains(&d.upload_sha256));
+    assert!(!page.contains("a@example.cn") && !page.contains("staff-0"));
+
+    let status = c
+        .get(app.url(&format!("/draws/{}/invitations", d.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("a@example.cn") && status.contains("排队中"));
+    let r = c
+        .post(app.url(&format!("/draws/{}/remind", d.id)))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let sheet = c
+        .post(app.url(&format!("/draws/{}/cards", d.id)))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sheet.status(), 200);
+    assert_eq!(sheet.headers()["cache-control"], "no-store");
+    let sheet = sheet.text().await.unwrap();
+    assert_eq!(sheet.matches("class=\"card\"").count(), 3);
+    let c2 = app.store.invitation_counts(d.id).await.unwrap();
+    assert_eq!((c2.email, c2.paper, c2.paper_printed), (2, 3, 3));
+    // The design is there for analysis, behind sign-in.
+    let design: serde_json::Value = c
+        .get(app.url(&format!("/api/v1/evaluations/{evaluation}/design")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(design["strata"].as_array().map(Vec::len), Some(2));
+    let anon = app
+        .client
+        .get(app.url(&format!("/api/v1/evaluations/{evaluation}/design")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+}
+both_backends!(evaluator_pages, evaluator_pages);
