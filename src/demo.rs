@@ -264,6 +264,11 @@ pub async fn load(store: &Store) -> anyhow::Result<String> {
             }
         }
         total += store.insert_responses(&rows).await?;
+        // Objective indicator scores under a framework from surveys/frameworks/ (read from the
+        // working directory): the demo still loads without them, with a warning.
+        if let Err(e) = crate::store::demo_scores(store, evaluation.id).await {
+            eprintln!("demo: no framework scores for {year} ({e:#})");
+        }
         if status == EvaluationStatus::Open {
             crate::commands::links::create_public_links(store, evaluation.id, &questionnaires)
                 .await?;

@@ -20,6 +20,9 @@ pub fn page(lang: Lang, evaluations: &[Evaluation]) -> Markup {
                     "Five-in-one evaluation: leaders in charge, the evaluation office, service users, peer departments and regulators.",
                 ))
             }
+            p {
+                a.button href={ "/login?lang=" (lang.code()) } { (lang.pick("评估人员登录", "Evaluator sign-in")) }
+            }
             h2 { (lang.pick("评估项目", "Evaluations")) }
             @if evaluations.is_empty() {
                 p.card { (lang.pick("暂无评估项目。", "No evaluations yet.")) }
@@ -41,6 +44,9 @@ fn evaluation_card(lang: Lang, e: &Evaluation) -> Markup {
             }
             div.muted {
                 (e.year) (lang.pick("年度", "")) @if !e.wave.is_empty() { " · " (e.wave) }
+            }
+            @if e.status == crate::store::EvaluationStatus::Published {
+                p { a href={ "/public/evaluations/" (e.id) "?lang=" (lang.code()) } { (lang.pick("查看公示结果", "Published results")) } }
             }
         }
     }

@@ -408,3 +408,80 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
     assert_eq!(res.status(), 409);
 }
 both_backends!(upload_access, keys_scopes_and_withdrawal);
+
+/// `pingyi import` killed mid-upload leaves nothing; run again, the whole batch is there.
+async fn killed_import_leaves_nothing(backend: Backend) {
+    let Some(db) = crate::helpers::TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.store().await;
+    pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+        .await
+        .unwrap();
+    pingyi::demo::load(&store).await.unwrap();
+    let e = store
+        .list_evaluations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.status == EvaluationStatus::Open)
+        .unwrap();
+    let (_, key) =
+        pingyi::commands::accounts::create_firm_with_key(&store, "入户调查公司", &[e.id], "")
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, resident_csv(20_000, None)).unwrap();
+    let before = store.count_responses(e.id).await.unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pingyi"))
+            .args([
+                "import",
+                "--evaluation",
+                &e.id.to_string(),
+                "--firm",
+                &key,
+                "--questionnaire",
+                "resident",
+                "--method",
+                "door_to_door",
+            ])
+            .arg(&file)
+            .args(["--database", &db.url])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut killed = false;
+    for delay_ms in [200u64, 600, 1200] {
+        let mut child = run();
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed = true;
+        }
+        let _ = child.wait();
+        let now = store.count_responses(e.id).await.unwrap();
+        let batches = store.list_batches(e.id).await.unwrap();
+        assert!(
+            (now == before && batches.is_empty()) || (now == before + 20_000 && batches.len() == 1),
+            "after a kill at {delay_ms} ms: {} rows stored, {} batches",
+            now - before,
+            batches.len()
+        );
+        if !batches.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        killed,
+        "the import finished before any kill; use a bigger file"
+    );
+    let status = run().wait().unwrap();
+    assert!(status.success());
+    assert_eq!(store.count_responses(e.id).await.unwrap(), before + 20_000);
+    assert_eq!(store.list_batches(e.id).await.unwrap().len(), 1);
+}
+both_backends!(killed_import, killed_import_leaves_nothing);
