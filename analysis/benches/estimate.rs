@@ -25,38 +25,47 @@ fn synth(n: usize, items: usize) -> DataFrame {
     let mut stratum = Vec::with_capacity(n);
     let mut psu = Vec::with_capacity(n);
     let mut weight = Vec::with_capacity(n);
-    let mut q: Vec<Vec<Option<i32>>> = (0..items).map(|_| Vec::with_capacity(n)).collect();
     for _ in 0..n {
         let u: i32 = rng.gen_range(0..60);
         let s: i32 = rng.gen_range(0..16);
         unit.push(u);
-        rtype.push(rng.gen_range(0..6) as i32);
+        rtype.push(rng.gen_range(0..6i32));
         stratum.push(s);
         psu.push(s * 40 + rng.gen_range(0..40));
         weight.push(rng.gen_range(0.5..4.0));
-        let base = 3.4 + (u % 7) as f64 * 0.1;
-        for item in q.iter_mut() {
-            let r: f64 = rng.gen();
-            item.push(if r < 0.03 {
-                None
-            } else if r < 0.08 {
-                Some(9)
-            } else {
-                Some((base + rng.gen_range(-2.0..2.0f64)).round().clamp(1.0, 5.0) as i32)
-            });
-        }
     }
-    let mut cols = vec![
+    // items one at a time (own seed each) so generation peaks at one item's buffer
+    let mut cols = Vec::new();
+    for k in 0..items {
+        let mut rng = ChaCha8Rng::seed_from_u64(7_000 + k as u64);
+        let item: Int32Chunked = unit
+            .iter()
+            .map(|&u| {
+                let base = 3.4 + (u % 7) as f64 * 0.1;
+                let r: f64 = rng.gen();
+                if r < 0.03 {
+                    None
+                } else if r < 0.08 {
+                    Some(9)
+                } else {
+                    Some((base + rng.gen_range(-2.0..2.0f64)).round().clamp(1.0, 5.0) as i32)
+                }
+            })
+            .collect();
+        cols.push(
+            item.with_name(format!("q{}", k + 1).as_str().into())
+                .into_column(),
+        );
+    }
+    let mut all = vec![
         Column::new("unit".into(), unit),
         Column::new("rtype".into(), rtype),
         Column::new("stratum".into(), stratum),
         Column::new("psu".into(), psu),
         Column::new("weight".into(), weight),
     ];
-    for (k, item) in q.into_iter().enumerate() {
-        cols.push(Column::new(format!("q{}", k + 1).as_str().into(), item));
-    }
-    DataFrame::new_infer_height(cols).unwrap_or_else(|e| panic!("{e}"))
+    all.extend(cols);
+    DataFrame::new_infer_height(all).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn design() -> DesignSpec {

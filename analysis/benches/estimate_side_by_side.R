@@ -15,6 +15,9 @@ b <- svyby(~sat, ~unit + rtype, des, svymean, na.rm = TRUE)
 t2 <- proc.time()[["elapsed"]]
 ours <- read.csv(file.path(dir, "ours.csv"))
 m <- merge(data.frame(unit = b$unit, rtype = b$rtype, r_est = b$sat, r_se = SE(b)), ours)
-cat(sprintf("rows=%d domains=%d R_read_s=%.1f R_svyby_s=%.1f max_rel_diff_estimate=%.3g max_rel_diff_se=%.3g\n",
+cat(sprintf(paste("rows=%d domains=%d R_read_s=%.1f R_svyby_s=%.1f",
+                  "max_abs_diff_estimate=%.3g max_abs_diff_se=%.3g",
+                  "max_rel_diff_estimate=%.3g max_rel_diff_se=%.3g\n"),
             nrow(d), nrow(m), t1 - t0, t2 - t1,
+            max(abs(m$estimate - m$r_est)), max(abs(m$se - m$r_se)),
             max(abs(m$estimate / m$r_est - 1)), max(abs(m$se / m$r_se - 1))))

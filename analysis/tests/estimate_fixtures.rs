@@ -602,3 +602,141 @@ fn lonely_psu_rules() {
         "{err}"
     );
 }
+
+#[test]
+fn net_promoter_score() {
+    let mut c = check();
+    let design = DesignSpec {
+        weight: Some("weight".into()),
+        strata: Some("stratum".into()),
+        clusters: vec!["cluster".into()],
+        ..DesignSpec::default()
+    };
+    let v = Variable::new("nps", "rating", Measure::Nps);
+    let e = estimate(load("nps.csv"), &design, None, &[], &[v.clone()]).unwrap();
+    assert_eq!(e.degf, c.get("nps_all", "", "degf"));
+    mean_case(&mut c, "nps_all", "", &e, 0, 0);
+    let e = estimate(load("nps.csv"), &design, None, &["unit".into()], &[v]).unwrap();
+    assert_eq!(e.domains.len(), 3);
+    by_case(&mut c, "nps_by_unit", &e);
+    // NPS is promoters' share minus detractors' share of the same valid answers
+    let parts = [
+        Variable::new("pro", "rating", Measure::Proportion(vec![9.0, 10.0])),
+        Variable::new(
+            "det",
+            "rating",
+            Measure::Proportion((0..=6).map(f64::from).collect()),
+        ),
+    ];
+    let p = estimate(load("nps.csv"), &design, None, &["unit".into()], &parts).unwrap();
+    for d in 0..3 {
+        let want = p.cell(d, 0).estimate - p.cell(d, 1).estimate;
+        assert!((e.cell(d, 0).estimate - want).abs() < 1e-12);
+        assert_eq!(e.cell(d, 0).n, p.cell(d, 0).n);
+    }
+    assert_eq!(c.count, 5 + 3 * 5);
+}
+
+#[test]
+fn trimmed_weights() {
+    let mut c = check();
+    // plain stratified design, weights capped at 40 (R: trimWeights(dstrat, upper = 40))
+    let trim_only = Calibration {
+        trim: Some((f64::NEG_INFINITY, 40.0)),
+        ..Calibration::default()
+    };
+    let e = estimate(
+        load("api_strat.csv"),
+        &strat(),
+        Some(&trim_only),
+        &[],
+        &[mean("api00")],
+    )
+    .unwrap();
+    mean_case(&mut c, "trim_strat_api00", "", &e, 0, 0);
+    let e = estimate(
+        load("api_strat.csv"),
+        &strat(),
+        Some(&trim_only),
+        &["awards".into()],
+        &[mean("api00")],
+    )
+    .unwrap();
+    by_case(&mut c, "trim_strat_by_awards", &e);
+    // post-stratified, then trimmed to [32, 45]
+    let cal = Calibration {
+        post_strata: Some(PostStrata {
+            columns: vec!["stype".into()],
+            population: pop("pop_stype.csv", "stype")
+                .into_iter()
+                .map(|(k, v)| (vec![k], v))
+                .collect(),
+        }),
+        trim: Some((32.0, 45.0)),
+        ..Calibration::default()
+    };
+    let e = estimate(
+        load("api_clus1.csv"),
+        &clus1(),
+        Some(&cal),
+        &[],
+        &[mean("api00")],
+    )
+    .unwrap();
+    mean_case(&mut c, "trim_ps_api00", "", &e, 0, 0);
+    c.close("trim_ps_weights", "", "sum", e.cell(0, 0).total, EST);
+    let e = estimate(
+        load("api_clus1.csv"),
+        &clus1(),
+        Some(&cal),
+        &["awards".into()],
+        &[mean("api00")],
+    )
+    .unwrap();
+    by_case(&mut c, "trim_ps_by_awards", &e);
+    assert_eq!(c.count, 4 + 2 * 4 + 4 + 1 + 2 * 4);
+}
+
+#[test]
+fn korn_graubard_by_domain_uses_each_domains_df() {
+    let mut c = check();
+    let by = vec!["unit".to_string(), "rtype".to_string()];
+    let e = estimate(synth(2025), &synth_design(), None, &by, &synth_vars()).unwrap();
+    let mut own_df = false;
+    for (d, key) in e.domains.iter().enumerate() {
+        let g = key.join("|");
+        let cell = e.cell(d, 0);
+        assert_eq!(cell.degf, c.get("synth_beta", &g, "degf"), "{g}");
+        assert_eq!(
+            cell.design_rows as f64,
+            c.get("synth_beta", &g, "nrow"),
+            "{g}"
+        );
+        own_df |= cell.degf != e.degf;
+        let (lo, hi) = e.interval(d, 0, CiMethod::Beta, 0.95);
+        c.close("synth_beta", &g, "ci_low", lo, CI);
+        c.close("synth_beta", &g, "ci_high", hi, CI);
+    }
+    assert!(
+        own_df,
+        "the fixture has a domain whose df differs from the design's"
+    );
+    // one-stage cluster design with fpc, by school type
+    let v = Variable::new("p", "sch_wide", Measure::Proportion(vec![1.0]));
+    let e = estimate(
+        load("api_clus1.csv"),
+        &clus1(),
+        None,
+        &["stype".into()],
+        &[v],
+    )
+    .unwrap();
+    for (d, key) in e.domains.iter().enumerate() {
+        let g = &key[0];
+        assert_eq!(e.cell(d, 0).degf, c.get("clus1_beta", g, "degf"), "{g}");
+        let (lo, hi) = e.interval(d, 0, CiMethod::Beta, 0.95);
+        c.close("clus1_beta", g, "ci_low", lo, CI);
+        c.close("clus1_beta", g, "ci_high", hi, CI);
+    }
+    assert_eq!(c.count, 9 * 2 + 3 * 2);
+}

@@ -311,10 +311,9 @@ pub(crate) fn residual_coefficients(
                     num[l] += (x0[c] - w0[c] * b[c]) * ratio;
                     den[l] += w0[c] * step.before[c];
                 }
-                for c in 0..nc {
-                    let l = step.level[c];
+                for ((bc, &l), &after) in b.iter_mut().zip(&step.level).zip(&step.after) {
                     if den[l] != 0.0 {
-                        b[c] += step.after[c] * num[l] / den[l];
+                        *bc += after * num[l] / den[l];
                     }
                 }
             }
@@ -329,10 +328,9 @@ pub(crate) fn residual_coefficients(
                             num[l] += (u0[c] - cnt[c] * b[c]) / step.after[c];
                             den[l] += cnt[c];
                         }
-                        for c in 0..nc {
-                            let l = step.level[c];
+                        for ((bc, &l), &after) in b.iter_mut().zip(&step.level).zip(&step.after) {
                             if den[l] != 0.0 {
-                                b[c] += step.after[c] * num[l] / den[l];
+                                *bc += after * num[l] / den[l];
                             }
                         }
                     }

@@ -238,10 +238,8 @@ impl Structure {
                 let psu = &self.psus[*p];
                 let s = &self.strata[psu.stratum];
                 let name = || format!("{}/{}", s.name, psu.name);
-                let sub = match onestrat(totals, psu.n_ssu, psu.popsize2, self.lonely, &name, 2)? {
-                    Some(x) => x,
-                    None => f64::NAN,
-                };
+                let sub = onestrat(totals, psu.n_ssu, psu.popsize2, self.lonely, &name, 2)?
+                    .unwrap_or(f64::NAN);
                 if let Some(pop) = s.popsize {
                     v += sub * s.n_psu as f64 / pop;
                 }

@@ -27,7 +27,7 @@ pub fn suppress(n: &[u64], group: &[usize], k: u64) -> Vec<bool> {
 /// is 30 points wide or more, or wider than 130% of the estimate (when wider than 5 points).
 /// For means only the effective-n rule applies (`proportion = false`).
 pub fn unreliable(n_eff: f64, estimate: f64, ci: (f64, f64), proportion: bool) -> bool {
-    if !(n_eff >= 30.0) {
+    if n_eff.is_nan() || n_eff < 30.0 {
         return true;
     }
     if proportion {

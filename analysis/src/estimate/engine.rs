@@ -13,7 +13,9 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::calibrate::{self, Calibration, CalibrationReport, Cells};
+use super::ci::{self, CiMethod};
 use super::design::{DesignSpec, Leaf, Psu, Stratum, Structure};
+use super::sums;
 use super::AnalysisError;
 
 /// How a variable's values become the quantity estimated.
@@ -54,45 +56,6 @@ impl Variable {
         self.missing_codes = codes.to_vec();
         self
     }
-    fn valid(&self) -> Expr {
-        let v = col(self.column.as_str());
-        let mut e = v.clone().is_not_null();
-        for &m in &self.missing_codes {
-            e = e.and(v.clone().neq(lit(m)));
-        }
-        if let Measure::Score(map) = &self.measure {
-            let mut any = lit(false);
-            for &(code, _) in map {
-                any = any.or(v.clone().eq(lit(code)));
-            }
-            e = e.and(any);
-        }
-        if self.measure == Measure::Nps {
-            e = e.and(v.clone().gt_eq(lit(0.0))).and(v.lt_eq(lit(10.0)));
-        }
-        e.fill_null(lit(false))
-    }
-    fn value(&self) -> Expr {
-        let v = col(self.column.as_str());
-        match &self.measure {
-            Measure::Mean => v,
-            Measure::Proportion(set) => {
-                let mut any = lit(false);
-                for &c in set {
-                    any = any.or(v.clone().eq(lit(c)));
-                }
-                any.cast(DataType::Float64)
-            }
-            Measure::Score(map) => map.iter().rev().fold(lit(0.0), |acc, &(c, s)| {
-                when(v.clone().eq(lit(c))).then(lit(s)).otherwise(acc)
-            }),
-            Measure::Nps => when(v.clone().gt_eq(lit(9.0)))
-                .then(lit(1.0))
-                .when(v.lt_eq(lit(6.0)))
-                .then(lit(-1.0))
-                .otherwise(lit(0.0)),
-        }
-    }
 }
 
 /// One domain × variable estimate.
@@ -102,6 +65,12 @@ pub struct Cell {
     pub n: u64,
     /// rows in the domain (any answer)
     pub rows: u64,
+    /// rows of the design R hands to `svyciprop` for this domain (`nrow(design[domain, ])`):
+    /// the domain's rows, or every row for calibrated designs (their subsets keep all rows)
+    pub design_rows: u64,
+    /// the domain's own design df, `degf(design[domain, ])`: PSUs with a nonzero weight
+    /// among the domain's rows minus their strata (used by Korn–Graubard intervals)
+    pub degf: f64,
     /// Σ w over valid answers (the weighted total)
     pub total: f64,
     pub estimate: f64,
@@ -150,6 +119,24 @@ impl Estimates {
         self.domains
             .iter()
             .position(|d| d.iter().map(String::as_str).eq(key.iter().copied()))
+    }
+    /// Interval for one cell as `svyby(..., svyciprop)` / `confint(svyby(...), df = degf)`
+    /// give it: every method uses the design df, except Korn–Graubard (`Beta`), which R
+    /// computes from the domain's own subset design (its rows and its `degf`).
+    pub fn interval(
+        &self,
+        domain: usize,
+        variable: usize,
+        method: CiMethod,
+        level: f64,
+    ) -> (f64, f64) {
+        let c = self.cell(domain, variable);
+        let df = if method == CiMethod::Beta {
+            c.degf
+        } else {
+            self.degf
+        };
+        ci::interval(method, c.estimate, c.se(), df, level, c.design_rows as f64)
     }
     /// Variance of a linear combination of cells (covariances included).
     pub fn combination_variance(&self, terms: &[(usize, f64)]) -> Result<f64, AnalysisError> {
@@ -588,9 +575,14 @@ pub fn estimate(
             key_series.push(Column::new(name.as_str().into(), vals));
         }
         key_series.push(Column::new("__g".into(), fit.factor.clone()));
-        let table = DataFrame::new_infer_height(key_series)?.lazy();
-        let on: Vec<Expr> = cal_keys.iter().map(|c| col(c.as_str())).collect();
-        lf = lf.join(table, on.clone(), on, JoinArgs::new(JoinType::Left));
+        if cal_keys.is_empty() {
+            // trimming alone: one cell
+            lf = lf.with_columns([lit(fit.factor.first().copied().unwrap_or(1.0)).alias("__g")]);
+        } else {
+            let table = DataFrame::new_infer_height(key_series)?.lazy();
+            let on: Vec<Expr> = cal_keys.iter().map(|c| col(c.as_str())).collect();
+            lf = lf.join(table, on.clone(), on, JoinArgs::new(JoinType::Left));
+        }
         let mut w = col("__w0") * col("__g");
         if let Some((lower, upper)) = cal.trim {
             let clipped = when(w.clone().lt(lit(lower))).then(lit(lower)).otherwise(
@@ -612,43 +604,10 @@ pub fn estimate(
     }
 
     // ---- domain sums ----
-    let mut gkeys: Vec<Expr> = by.iter().map(|b| col(b.as_str())).collect();
-    gkeys.extend(leaf_cols.iter().map(|c| col(c.as_str())));
-    gkeys.extend(cal_keys.iter().map(|c| col(c.as_str())));
-    let w = col("__w");
-    let ratio = when(col("__w0").neq(lit(0.0)))
-        .then(col("__w") / col("__w0"))
-        .otherwise(lit(0.0));
-    let mut aggs = vec![len().alias("__rows")];
-    for (k, v) in vars.iter().enumerate() {
-        let x = v.valid().cast(DataType::Float64);
-        let y = when(v.valid())
-            .then(v.value().cast(DataType::Float64))
-            .otherwise(lit(0.0));
-        aggs.push(x.clone().sum().alias(format!("n{k}")));
-        aggs.push(
-            (x.clone() * w.clone().gt(lit(0.0)).cast(DataType::Float64))
-                .sum()
-                .alias(format!("np{k}")),
-        );
-        aggs.push((w.clone() * x.clone()).sum().alias(format!("wx{k}")));
-        aggs.push((w.clone() * y.clone()).sum().alias(format!("wy{k}")));
-        aggs.push(
-            (w.clone() * y.clone() * y.clone())
-                .sum()
-                .alias(format!("wyy{k}")),
-        );
-        aggs.push(
-            (w.clone() * w.clone() * x.clone())
-                .sum()
-                .alias(format!("wwx{k}")),
-        );
-        if calibration.is_some() {
-            aggs.push((ratio.clone() * x.clone()).sum().alias(format!("rx{k}")));
-            aggs.push((ratio.clone() * y.clone()).sum().alias(format!("ry{k}")));
-        }
-    }
-    let ddf = lf.group_by(gkeys).agg(aggs).collect()?;
+    let mut gkeys: Vec<String> = by.to_vec();
+    gkeys.extend(leaf_cols.iter().cloned());
+    gkeys.extend(cal_keys.iter().cloned());
+    let ddf = sums::domain_sums(lf, &gkeys, vars, calibration.is_some())?;
     let by_vals: Vec<Vec<Option<String>>> = by
         .iter()
         .map(|c| str_col(&ddf, c))
@@ -662,6 +621,12 @@ pub fn estimate(
         .map(|c| str_col(&ddf, c))
         .collect::<Result<_, _>>()?;
     let rows_col = f64_col(&ddf, "__rows")?;
+    let wnz: Vec<bool> = ddf
+        .column("__wnz")?
+        .bool()?
+        .iter()
+        .map(|b| b.unwrap_or(false))
+        .collect();
     struct Sums {
         n: Vec<f64>,
         np: Vec<f64>,
@@ -739,6 +704,25 @@ pub fn estimate(
     for &d in &dorder {
         let rows = &dom_rows[d];
         let drows: f64 = rows.iter().map(|&(i, _, _)| rows_col[i]).sum();
+        let design_rows = if calibration.is_some() {
+            nrow as u64
+        } else {
+            drows as u64
+        };
+        // the domain's own degf: distinct PSUs (and their strata) with a nonzero weight
+        let mut dpsu: Vec<(usize, usize)> = rows
+            .iter()
+            .filter(|&&(i, _, _)| wnz[i])
+            .map(|&(_, leaf, _)| {
+                let p = structure.leaves[leaf as usize].psu;
+                (structure.psus[p].stratum, p)
+            })
+            .collect();
+        dpsu.sort_unstable();
+        dpsu.dedup();
+        let mut dstrata: Vec<usize> = dpsu.iter().map(|&(h, _)| h).collect();
+        dstrata.dedup();
+        let ddegf = dpsu.len() as f64 - dstrata.len() as f64;
         for s in &sums {
             let mut n = 0.0;
             let mut np = 0.0;
@@ -812,6 +796,8 @@ pub fn estimate(
             cells_out.push(Cell {
                 n: n as u64,
                 rows: drows as u64,
+                design_rows,
+                degf: ddegf,
                 total: wx,
                 estimate: r,
                 variance,

@@ -31,11 +31,13 @@ pub fn scan(path: &Path) -> Result<LazyFrame, AnalysisError> {
     }
 }
 
+/// A population table read from CSV: the key column names and (key values, population)
+/// rows.
+pub type Population = (Vec<String>, Vec<(Vec<String>, f64)>);
+
 /// A population table: every column but `population` is a key; returns the key column
 /// names and (key values, population) rows. Values are read as text.
-pub fn read_population(
-    path: &Path,
-) -> Result<(Vec<String>, Vec<(Vec<String>, f64)>), AnalysisError> {
+pub fn read_population(path: &Path) -> Result<Population, AnalysisError> {
     let name = path.to_string_lossy().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| AnalysisError::Invalid(format!("cannot read `{name}`: {e}")))?;
@@ -82,7 +84,8 @@ pub fn read_population(
                 f[pcol]
             ))
         })?;
-        if !(p >= 0.0) {
+        // NaN is refused too
+        if p.is_nan() || p < 0.0 {
             return Err(AnalysisError::Invalid(format!(
                 "`{name}` line {}: population must be >= 0",
                 i + 2
@@ -100,10 +103,7 @@ pub fn read_population(
 }
 
 /// [`read_population`], with key values normalised to how `frame` stores those columns.
-pub fn read_population_for(
-    frame: &LazyFrame,
-    path: &Path,
-) -> Result<(Vec<String>, Vec<(Vec<String>, f64)>), AnalysisError> {
+pub fn read_population_for(frame: &LazyFrame, path: &Path) -> Result<Population, AnalysisError> {
     let (cols, rows) = read_population(path)?;
     let schema = frame.clone().collect_schema()?;
     let mut dtypes = Vec::new();

@@ -25,6 +25,7 @@ pub mod disclosure;
 mod dist;
 pub mod engine;
 pub mod io;
+mod sums;
 pub mod table;
 
 pub use calibrate::{Calibration, CalibrationReport, PostStrata, RakeMargin};

@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use super::ci::{interval, CiMethod};
+use super::ci::CiMethod;
 use super::contrast::contrast;
 use super::disclosure::{suppress, unreliable};
 use super::engine::{estimate, Estimates, Measure, Variable, SEP};
@@ -115,7 +115,6 @@ pub fn satisfaction_table(frame: LazyFrame, spec: &TableSpec) -> Result<DataFram
         &spec.by,
         &vars,
     )?;
-    let df = est.degf;
     let mut rows: Vec<Row> = Vec::new();
     let comp_pos = spec
         .composite
@@ -125,15 +124,8 @@ pub fn satisfaction_table(frame: LazyFrame, spec: &TableSpec) -> Result<DataFram
         for (k, item) in spec.items.iter().enumerate() {
             let r = est.cell(d, 2 * k);
             let x = est.cell(d, 2 * k + 1);
-            let (rl, rh) = interval(spec.ci, r.estimate, r.se(), df, spec.level, r.rows as f64);
-            let (il, ih) = interval(
-                CiMethod::Mean,
-                x.estimate,
-                x.se(),
-                df,
-                spec.level,
-                x.rows as f64,
-            );
+            let (rl, rh) = est.interval(d, 2 * k, spec.ci, spec.level);
+            let (il, ih) = est.interval(d, 2 * k + 1, CiMethod::Mean, spec.level);
             let group = group_key(keys, comp_pos, item);
             rows.push(Row {
                 keys: keys.clone(),
@@ -345,8 +337,8 @@ pub fn domain_table(
     let mut hi = Vec::new();
     let mut deff = Vec::new();
     let mut neff = Vec::new();
-    for (c, &h) in cells.iter().zip(&hidden) {
-        let (l, u) = interval(method, c.estimate, c.se(), est.degf, level, c.rows as f64);
+    for (d, (c, &h)) in cells.iter().zip(&hidden).enumerate() {
+        let (l, u) = est.interval(d, variable, method, level);
         e.push(opt(c.estimate, h));
         se.push(opt(c.se(), h));
         lo.push(opt(l, h));
