@@ -37,7 +37,7 @@ pub const GROUP_COLUMNS: [&str; 7] = [
 ];
 
 /// Rows read from the store per query while loading.
-const PAGE: i64 = 20_000;
+const PAGE: usize = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
@@ -261,6 +261,30 @@ async fn load(
     ev: &Evaluation,
     exclude_flagged: bool,
 ) -> Result<Loaded, AnalyticsError> {
+    // the store streams rows into a channel; a blocking thread parses them and builds the
+    // frame, so a large load never stalls the async workers
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let reader = {
+        let store = store.clone();
+        let id = ev.id;
+        tokio::spawn(async move { store.stream_analysis_rows(id, PAGE, tx).await })
+    };
+    let (qs, ev2) = (questionnaires.clone(), ev.clone());
+    let built = tokio::task::spawn_blocking(move || build(rx, &qs, &ev2, exclude_flagged))
+        .await
+        .map_err(|e| AnalyticsError::Task(e.to_string()))?;
+    reader
+        .await
+        .map_err(|e| AnalyticsError::Task(e.to_string()))??;
+    built
+}
+
+fn build(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<AnalysisRow>>,
+    questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
+    ev: &Evaluation,
+    exclude_flagged: bool,
+) -> Result<Loaded, AnalyticsError> {
     let mut cols = Columns {
         unit: Vec::new(),
         rtype: Vec::new(),
@@ -281,11 +305,7 @@ async fn load(
     let mut score_values: Vec<f64> = Vec::new();
     let mut seen_q: Vec<(String, i64)> = Vec::new();
     let mut suggestions = Vec::new();
-    let mut after = i64::MIN;
-    loop {
-        let page = store.analysis_rows_page(ev.id, after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
+    while let Some(page) = rx.blocking_recv() {
         for r in &page {
             if exclude_flagged && !r.flags.is_empty() {
                 continue;
@@ -313,9 +333,6 @@ async fn load(
                 );
             }
             add_row(&mut cols, q, r, &mut suggestions)?;
-        }
-        if (page.len() as i64) < PAGE {
-            break;
         }
     }
     let n = cols.unit.len();

@@ -311,57 +311,36 @@ async fn responses_csv(
 ) -> Result<HttpResponse, ApiError> {
     let ev = state.store.get_evaluation(path.into_inner()).await?;
     let codes = Arc::new(question_codes(&state.questionnaires));
-    let state2 = state.clone();
-    const PAGE: i64 = 5_000;
-    enum S {
-        Start,
-        After(i64),
-        Done,
-    }
-    let stream = futures_util::stream::unfold(S::Start, move |s| {
-        let state = state2.clone();
+    // one streaming query feeds a small channel; each chunk becomes CSV off the runtime
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let store = state.store.clone();
+    let id = ev.id;
+    tokio::spawn(async move {
+        if let Err(e) = store.stream_analysis_rows(id, 5_000, tx).await {
+            tracing::error!(error = %e, "responses export failed");
+        }
+    });
+    let qs = Arc::new(state.questionnaires.clone());
+    let stream = futures_util::stream::unfold((rx, true), move |(mut rx, first)| {
+        let qs = qs.clone();
         let codes = codes.clone();
         async move {
-            let (after, header) = match s {
-                S::Start => (i64::MIN, true),
-                S::After(a) => (a, false),
-                S::Done => return None,
+            let page = match rx.recv().await {
+                Some(p) => p,
+                // an empty evaluation still gets its header line
+                None if first => Vec::new(),
+                None => return None,
             };
-            let page = match state.store.analysis_rows_page(ev.id, after, PAGE).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "responses export failed");
-                    return Some((
-                        Err(actix_web::error::ErrorInternalServerError("export failed")),
-                        S::Done,
-                    ));
-                }
-            };
-            if page.is_empty() && !header {
-                return None;
-            }
-            let next = match page.last() {
-                Some(last) if page.len() as i64 == PAGE => S::After(last.id),
-                _ => S::Done,
-            };
-            let qs = &state.questionnaires;
-            let bytes = web::block({
-                let qs = qs.clone();
-                let codes = codes.clone();
-                move || csv_page(&qs, &codes, &page, header)
-            })
-            .await;
-            match bytes {
-                Ok(Ok(b)) => Some((Ok(b), next)),
+            let bytes = web::block(move || csv_page(&qs, &codes, &page, first)).await;
+            let item = match bytes {
+                Ok(Ok(b)) => Ok(b),
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "responses export failed");
-                    Some((
-                        Err(actix_web::error::ErrorInternalServerError("export failed")),
-                        S::Done,
-                    ))
+                    Err(actix_web::error::ErrorInternalServerError("export failed"))
                 }
-                Err(e) => Some((Err(actix_web::Error::from(e)), S::Done)),
-            }
+                Err(e) => Err(actix_web::Error::from(e)),
+            };
+            Some((item, (rx, false)))
         }
     });
     Ok(HttpResponse::Ok()

@@ -52,6 +52,40 @@ impl Store {
             .bind(evaluation_id).bind(after_id).bind(limit).fetch_all(p).await?))
     }
 
+    /// Every active response of the evaluation in one query (no ORDER BY: a keyset page
+    /// would make SQLite sort the evaluation once per page), sent in chunks of `chunk` rows.
+    /// Stops early, without error, when the receiver is dropped.
+    pub async fn stream_analysis_rows(
+        &self,
+        evaluation_id: i64,
+        chunk: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<AnalysisRow>>,
+    ) -> StoreResult<()> {
+        use futures_util::TryStreamExt;
+        let sql = format!(
+            "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
+             r.questionnaire_version, r.source, r.submitted_on, r.district, r.gender, r.age_group, \
+             r.weight, r.flags, r.answers {ACTIVE}"
+        );
+        with_pool!(self, p => {
+            let mut rows = sqlx::query_as::<_, AnalysisRow>(&sql).bind(evaluation_id).fetch(p);
+            let mut buf = Vec::with_capacity(chunk);
+            while let Some(r) = rows.try_next().await? {
+                buf.push(r);
+                if buf.len() == chunk {
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
+                    if tx.send(full).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.send(buf).await;
+            }
+        });
+        Ok(())
+    }
+
     /// Active responses per unit and respondent type (withdrawn batches excluded).
     pub async fn active_response_counts(
         &self,
