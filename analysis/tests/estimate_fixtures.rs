@@ -613,7 +613,14 @@ fn net_promoter_score() {
         ..DesignSpec::default()
     };
     let v = Variable::new("nps", "rating", Measure::Nps);
-    let e = estimate(load("nps.csv"), &design, None, &[], &[v.clone()]).unwrap();
+    let e = estimate(
+        load("nps.csv"),
+        &design,
+        None,
+        &[],
+        std::slice::from_ref(&v),
+    )
+    .unwrap();
     assert_eq!(e.degf, c.get("nps_all", "", "degf"));
     mean_case(&mut c, "nps_all", "", &e, 0, 0);
     let e = estimate(load("nps.csv"), &design, None, &["unit".into()], &[v]).unwrap();
