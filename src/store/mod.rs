@@ -202,19 +202,19 @@ mod scores;
 mod uploads;
 
 pub use auth::{FirmRow, UserRow};
-pub use queries::now_rfc3339;
-pub use results::{AnalysisRow, BatchFlagCount};
-pub use scores::{
-    demo_scores, now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
-    ScoresWritten,
-};
-pub use uploads::{BatchRow, NewBatch, UploadedRow};
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
     FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,
     OutboxRow, PaperCard, Resolution,
 };
+pub use queries::now_rfc3339;
+pub use results::{AnalysisRow, BatchFlagCount};
+pub use scores::{
+    demo_scores, now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow,
+    ScoreWrite, ScoresWritten,
+};
+pub use uploads::{BatchRow, NewBatch, UploadedRow};
 
 impl Store {
     /// Runs one administrative statement (e.g. CREATE DATABASE) outside a transaction.

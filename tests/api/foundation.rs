@@ -228,7 +228,9 @@ both_backends!(
 );
 
 async fn changed_questionnaire_with_responses_is_refused(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else { return };
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
     let store = db.store().await;
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir("surveys").unwrap() {
@@ -237,17 +239,30 @@ async fn changed_questionnaire_with_responses_is_refused(backend: Backend) {
             std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
         }
     }
-    pingyi::demo::register_questionnaires(&store, dir.path()).await.unwrap();
+    pingyi::demo::register_questionnaires(&store, dir.path())
+        .await
+        .unwrap();
     pingyi::demo::load(&store).await.unwrap(); // responses to every questionnaire v1
-    // Same content again: fine.
-    pingyi::demo::register_questionnaires(&store, dir.path()).await.unwrap();
+                                               // Same content again: fine.
+    pingyi::demo::register_questionnaires(&store, dir.path())
+        .await
+        .unwrap();
     // Change a question's wording without a new version: refused, naming the file's id.
     let path = dir.path().join("staff.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let changed = text.replacen("text = { zh = \"", "text = { zh = \"（修改）", 1);
     assert_ne!(text, changed);
     std::fs::write(&path, changed).unwrap();
-    let err = pingyi::demo::register_questionnaires(&store, dir.path()).await.unwrap_err().to_string();
-    assert!(err.contains("staff") && err.contains("new version"), "{err}");
+    let err = pingyi::demo::register_questionnaires(&store, dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("staff") && err.contains("new version"),
+        "{err}"
+    );
 }
-both_backends!(immutable_versions, changed_questionnaire_with_responses_is_refused);
+both_backends!(
+    immutable_versions,
+    changed_questionnaire_with_responses_is_refused
+);
