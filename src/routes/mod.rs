@@ -1,6 +1,7 @@
 //! HTTP routes: browser pages and `/api/v1`.
 
 pub mod api;
+pub mod firm_page;
 pub mod health;
 pub mod home;
 pub mod invitations;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/t/{token}", web::get().to(survey::token_form))
         .route("/t/{token}", web::post().to(survey::token_submit))
         .configure(crate::auth::routes::configure)
+        .configure(firm_page::configure)
         .configure(invitations::configure)
         .configure(results::configure)
         .configure(scores::configure)

@@ -43,7 +43,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 /// A signed-in client for a new user of `role`.
-async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> reqwest::Client {
+pub async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> reqwest::Client {
     let firm = if role == "firm" {
         app.store
             .create_firm(&format!("firm-{name}"))

@@ -485,3 +485,67 @@ async fn killed_import_leaves_nothing(backend: Backend) {
     assert_eq!(store.list_batches(e.id).await.unwrap().len(), 1);
 }
 both_backends!(killed_import, killed_import_leaves_nothing);
+
+/// A signed-in firm drops a file on the web page: receipt shown; a bad file shows the errors.
+async fn firm_web_upload(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+    pingyi::demo::load(&app.store).await.unwrap();
+    let e = app
+        .store
+        .list_evaluations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.status == EvaluationStatus::Open)
+        .unwrap();
+    let client = crate::results::user(&app, "webfirm", "firm", None).await;
+    let firm = app
+        .store
+        .firm_by_name("firm-webfirm")
+        .await
+        .unwrap()
+        .unwrap();
+    app.store.add_firm_scope(firm.id, e.id, "").await.unwrap();
+    let page = client.get(app.url("/firm/upload")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let csrf = crate::survey::hidden(&page, "_csrf");
+    let before = app.store.count_responses(e.id).await.unwrap();
+    let send = |csv: String, csrf: String| {
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", csrf)
+            .text("evaluation", e.id.to_string())
+            .text("questionnaire", "resident")
+            .text("method", "intercept")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("street.csv"),
+            );
+        client.post(app.url("/firm/upload")).multipart(form).send()
+    };
+    let ok = send(resident_csv(12, None), csrf.clone()).await.unwrap();
+    assert_eq!(ok.status(), 201);
+    assert!(ok.text().await.unwrap().contains("上传成功"));
+    assert_eq!(app.store.count_responses(e.id).await.unwrap(), before + 12);
+    let bad = send(resident_csv(5, Some(2)), csrf.clone()).await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let body = bad.text().await.unwrap();
+    assert!(body.contains("nosuchunit") && body.contains("文件未保存"));
+    assert_eq!(app.store.count_responses(e.id).await.unwrap(), before + 12);
+    // without the CSRF token: refused
+    let forged = send(resident_csv(4, None), "x".into()).await.unwrap();
+    assert_eq!(forged.status(), 400);
+    // an evaluator is not a firm
+    let eva = crate::results::user(&app, "eva2", "evaluator", None).await;
+    assert_eq!(
+        eva.get(app.url("/firm/upload"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+}
+both_backends!(firm_page, firm_web_upload);

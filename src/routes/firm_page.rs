@@ -1,0 +1,225 @@
+//! The web page where a signed-in survey firm drops a file: same checks, receipt and error
+//! list as the upload API.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use maud::{html, Markup};
+
+use crate::auth::{check_csrf, FirmUser};
+use crate::error::{ApiError, WebError};
+use crate::i18n::Lang;
+use crate::routes::uploads::{store_upload, UploadInput, METHODS};
+use crate::startup::AppState;
+use crate::views::{layout, with_lang};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/firm/upload")
+            .app_data(web::PayloadConfig::default().limit(usize::MAX))
+            .route(web::get().to(page))
+            .route(web::post().to(submit)),
+    );
+}
+
+fn form(
+    state: &AppState,
+    lang: Lang,
+    csrf: &str,
+    evaluations: &[crate::store::Evaluation],
+    result: Option<Markup>,
+) -> Markup {
+    let title = lang.pick("上传调查数据", "Upload survey data");
+    let mut qs: Vec<_> = state.questionnaires.values().collect();
+    qs.sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
+    layout(
+        lang,
+        title,
+        &with_lang("/firm/upload", lang.other()),
+        html! {
+            h1 { (title) }
+            @if let Some(r) = result { (r) }
+            form.card method="post" action={ "/firm/upload?lang=" (lang.code()) } enctype="multipart/form-data" {
+                input type="hidden" name="_csrf" value=(csrf);
+                p { label { (lang.pick("评估项目", "Evaluation")) br;
+                    select name="evaluation" required {
+                        @for e in evaluations { option value=(e.id) { (lang.pick(&e.title_zh, &e.title_en)) } }
+                    }
+                } }
+                p { label { (lang.pick("问卷", "Questionnaire")) br;
+                    select name="questionnaire" required {
+                        @for q in &qs { option value=(q.id) { (lang.pick(&q.title.zh, &q.title.en)) " (v" (q.version) ")" } }
+                    }
+                } }
+                p { label { (lang.pick("调查方式", "Fieldwork method")) br;
+                    select name="method" required {
+                        @for (code, zh, en) in METHODS { option value=(code) { (lang.pick(zh, en)) } }
+                    }
+                } }
+                p { label { (lang.pick("批次（可选）", "Wave (optional)")) br; input type="text" name="wave"; } }
+                p { label { (lang.pick("文件（CSV 或 XLSX，UTF-8 或 GB18030）", "File (CSV or XLSX, UTF-8 or GB18030)")) br; input type="file" name="file" required; } }
+                button type="submit" { (lang.pick("上传", "Upload")) }
+            }
+        },
+    )
+}
+
+async fn firm_evaluations(
+    state: &AppState,
+    firm_id: i64,
+) -> Result<Vec<crate::store::Evaluation>, crate::store::StoreError> {
+    let mut out = Vec::new();
+    for e in state.store.list_evaluations().await? {
+        if state.store.firm_in_scope(firm_id, e.id, &e.wave).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+async fn page(
+    req: HttpRequest,
+    FirmUser(user): FirmUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_request(&req);
+    let firm_id = user.firm_id.ok_or(WebError::Forbidden(lang))?;
+    let evaluations = firm_evaluations(&state, firm_id)
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    Ok(crate::routes::home::html(form(
+        &state,
+        lang,
+        &user.csrf,
+        &evaluations,
+        None,
+    )))
+}
+
+async fn submit(
+    req: HttpRequest,
+    FirmUser(user): FirmUser,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_request(&req);
+    let firm_id = user.firm_id.ok_or(WebError::Forbidden(lang))?;
+    let bad = |en: String| WebError::BadRequest {
+        lang,
+        zh: "上传的表单无法读取，请重试。".into(),
+        en,
+    };
+    let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
+    let (mut csrf, mut evaluation, mut questionnaire, mut method, mut wave) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
+    let mut file: Option<(String, web::Bytes)> = None;
+    let limit = state.settings.max_upload_bytes;
+    while let Some(field) = mp.next().await {
+        let mut field = field.map_err(|e| bad(format!("malformed form: {e}")))?;
+        let name = field.name().unwrap_or("").to_owned();
+        let filename = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .unwrap_or("")
+            .to_owned();
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| bad(format!("malformed form: {e}")))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(WebError::BadRequest {
+                    lang,
+                    zh: format!(
+                        "文件超过上传上限 {} MB，请拆分后上传。",
+                        limit / (1024 * 1024)
+                    ),
+                    en: format!(
+                        "The file is larger than the {} MB upload limit; split it.",
+                        limit / (1024 * 1024)
+                    ),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&buf).trim().to_owned();
+        match name.as_str() {
+            "_csrf" => csrf = text,
+            "evaluation" => evaluation = text,
+            "questionnaire" => questionnaire = text,
+            "method" => method = text,
+            "wave" => wave = text,
+            "file" => file = Some((filename, buf.freeze())),
+            _ => {}
+        }
+    }
+    check_csrf(&user, &csrf)?;
+    let evaluation_id: i64 = evaluation
+        .parse()
+        .map_err(|_| bad(format!("evaluation must be an id, got {evaluation:?}")))?;
+    let (file_name, bytes) = file.ok_or_else(|| bad("choose a file to upload".into()))?;
+    let firm = state
+        .store
+        .get_firm(firm_id)
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    let outcome = store_upload(
+        &state,
+        evaluation_id,
+        &firm,
+        UploadInput {
+            questionnaire,
+            version: None,
+            wave,
+            method,
+            file_name,
+            bytes,
+        },
+    )
+    .await;
+    let (status, result) = match outcome {
+        Ok((status, receipt)) => (
+            status,
+            html! {
+                div.card role="status" {
+                    h2 { (if status.as_u16() == 201 { lang.pick("上传成功，数据已保存。", "Stored: the upload is committed.") } else { lang.pick("该文件此前已上传，本次未重复保存。", "This file was uploaded before; nothing was stored again.") }) }
+                    p { (lang.pick("批次号", "Batch")) " " (receipt["batch_id"]) " · " (lang.pick("行数", "Rows")) " " (receipt["rows"]) " · SHA-256 " code { (receipt["sha256"].as_str().unwrap_or("")) } }
+                    p.muted { (lang.pick("质量提示", "Quality warnings")) ": " (receipt["warnings"].to_string()) }
+                }
+            },
+        ),
+        Err(ApiError::Unprocessable { message, details }) => (
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            html! {
+                div.card.q.err role="alert" {
+                    h2 { (lang.pick("文件未保存：请修正以下错误后重新上传整个文件。", "Not stored: fix these errors and upload the whole file again.")) }
+                    p.muted { (message) }
+                    table {
+                        thead { tr { th { (lang.pick("行", "Row")) } th { (lang.pick("列", "Column")) } th { (lang.pick("值", "Value")) } th { (lang.pick("原因", "Reason")) } } }
+                        tbody {
+                            @for e in details["errors"].as_array().map(Vec::as_slice).unwrap_or(&[]).iter().take(200) {
+                                tr { td { (e["row"]) } td { (e["column"].as_str().unwrap_or("")) } td { (e["value"].as_str().unwrap_or("")) }
+                                     td { (lang.pick(e["reason_zh"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or(""))) } }
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+        Err(e) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            (
+                status,
+                html! { div.card.q.err role="alert" { p { (e.to_string()) } } },
+            )
+        }
+    };
+    let evaluations = firm_evaluations(&state, firm_id)
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(form(&state, lang, &user.csrf, &evaluations, Some(result)).into_string()))
+}
