@@ -10,80 +10,8 @@ use pingyi::store::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
-
-fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let pat = format!("name=\"{name}\" value=\"");
-    let start = html.find(&pat).expect("hidden field") + pat.len();
-    let end = html[start..].find('"').expect("end of value") + start;
-    html[start..end].to_owned()
-}
-
-/// A signed-in client for a new user of `role`.
-async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> reqwest::Client {
-    let firm = if role == "firm" {
-        app.store
-            .create_firm(&format!("firm-{name}"))
-            .await
-            .expect("firm");
-        Some(format!("firm-{name}"))
-    } else {
-        None
-    };
-    let password =
-        pingyi::commands::accounts::create_user(&app.store, name, role, unit, firm.as_deref())
-            .await
-            .expect("create user");
-    let c = cookie_client();
-    let page = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("login page")
-        .text()
-        .await
-        .expect("body");
-    let r = c
-        .post(app.url("/login"))
-        .form(&[
-            ("name", name),
-            ("password", password.as_str()),
-            ("_nonce", hidden(&page, "_nonce").as_str()),
-            ("_sig", hidden(&page, "_sig").as_str()),
-        ])
-        .send()
-        .await
-        .expect("login");
-    assert!(r.status().is_redirection(), "login of {name}");
-    c
-}
-
-/// An API key of a new evaluator.
-async fn evaluator_key(app: &TestApp) -> String {
-    pingyi::commands::accounts::create_user(&app.store, "robot", "evaluator", None, None)
-        .await
-        .expect("user");
-    let u = app
-        .store
-        .user_by_name("robot")
-        .await
-        .expect("lookup")
-        .expect("robot exists");
-    let key = format!("pk_{}", crate::helpers::uuid_like());
-    app.store
-        .create_api_key(u.id, &pingyi::collect::sha256_hex(&key), &key[..8], "tests")
-        .await
-        .expect("api key");
-    key
-}
+use crate::helpers::{cookie_client, evaluator_key, spawn_app, user, TestApp};
+use crate::survey::hidden;
 
 /// Answers of one respondent: every likert item `code`, required others filled plainly.
 fn answers(q: &Questionnaire, code: u8) -> String {

@@ -500,7 +500,7 @@ async fn firm_web_upload(backend: Backend) {
         .into_iter()
         .find(|e| e.status == EvaluationStatus::Open)
         .unwrap();
-    let client = crate::results::user(&app, "webfirm", "firm", None).await;
+    let client = crate::helpers::user(&app, "webfirm", "firm", None).await;
     let firm = app
         .store
         .firm_by_name("firm-webfirm")
@@ -538,7 +538,7 @@ async fn firm_web_upload(backend: Backend) {
     let forged = send(resident_csv(4, None), "x".into()).await.unwrap();
     assert_eq!(forged.status(), 400);
     // an evaluator is not a firm
-    let eva = crate::results::user(&app, "eva2", "evaluator", None).await;
+    let eva = crate::helpers::user(&app, "eva2", "evaluator", None).await;
     assert_eq!(
         eva.get(app.url("/firm/upload"))
             .send()
