@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release --example report_bench -- [ROWS]
 //! ```
-//! Uses a temporary SQLite database; prints the timings.
+//! Uses a temporary SQLite database; prints the timings. With `PINGYI_LOG=info` the
+//! service logs the cold report's parts (frame load, estimates per grouping).
 
 use std::time::Instant;
 
@@ -24,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1_000_000);
+    if std::env::var_os("PINGYI_LOG").is_some() {
+        pingyi::telemetry::init();
+    }
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());

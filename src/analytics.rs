@@ -1,29 +1,57 @@
 //! Analysis of one evaluation's responses for pages and the scores API.
 //!
 //! The responses (withdrawn upload batches excluded, flagged rows optionally excluded) are
-//! loaded once per data version into a polars frame: `unit`, `respondent_type`, `year`,
-//! `wave`, `district`, `gender`, `age_group`, `weight` (1.0 when absent), one column per
-//! likert item (`item:<code>`, score 0–100, null for "don't know" or no answer), per
-//! dimension the respondent's mean score (`dim:<code>`) and share of satisfied items
-//! (`dimsat:<code>`), and over all items `all:index` and `all:rate`.
+//! loaded once per data version into a polars frame ([`load`]): `unit`, `respondent_type`,
+//! `year`, `wave`, `district`, `gender`, `age_group`, `weight`, the design columns
+//! `design:stratum` and `design:fpc`, one column per likert item (`item:<code>`, score
+//! 0–100, null for "don't know" or no answer), per dimension the respondent's mean score
+//! (`dim:<code>`) and share of satisfied items (`dimsat:<code>`), and over all items
+//! `all:index` and `all:rate`.
 //!
-//! Question-level tables come from [`pingyi_analysis::estimate::satisfaction_table`];
-//! dimension and overall tables are weighted means of the per-respondent columns (index:
-//! mean score; rate: mean share of satisfied items, with t intervals). Every table is
-//! cached with the frame; a new data version drops both.
+//! # Design
+//!
+//! Responses that came through the invitations of a recorded draw are analysed with that
+//! draw's design weights, strata and finite-population correction; everything else as one
+//! weighted with-replacement sample. The rules, and why, are in [`design`].
+//!
+//! # Tables
+//!
+//! One call of the analysis engine ([`pingyi_analysis::estimate::estimate`]) per grouping
+//! estimates every variable at once: per likert item the satisfaction rate (share of
+//! satisfied answers, interval as asked, xlogit by default) and index (mean score, t
+//! interval), per dimension and overall the weighted means of the per-respondent columns
+//! (index: mean score; rate: mean share of satisfied items, t intervals). The question,
+//! dimension and overall tables of a grouping are cut from the same estimates, so the
+//! design structure is read once per grouping, not once per table. Estimates and tables are
+//! cached with the frame; a new data version drops them all. After a load the groupings
+//! the report pages need are computed in the background, on the other core.
+
+pub mod design;
+mod load;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pingyi_analysis::estimate::disclosure::suppress;
 use pingyi_analysis::estimate::{
-    estimate, satisfaction_table, AnalysisError, CiMethod, DesignSpec, Measure, TableSpec, Variable,
+    estimate, AnalysisError, CiMethod, DesignSpec, Estimates, LonelyPsu, Measure, Variable,
 };
 use polars::prelude::*;
 
-use crate::questionnaire::{AnswerValue, Answers, Questionnaire};
+pub use design::{DesignCell, DesignTable};
+
+use crate::questionnaire::Questionnaire;
 use crate::startup::AppState;
-use crate::store::{AnalysisRow, Evaluation, Store, StoreError};
+use crate::store::{Evaluation, Store, StoreError};
+
+/// Frame column with the design stratum of each response.
+pub const STRATUM: &str = "design:stratum";
+/// Frame column with the stratum population size (fpc); infinite for strata sampled with
+/// replacement (no fpc), as the engine reads it.
+pub const FPC: &str = "design:fpc";
+
+/// Groupings computed in the background right after a load: the unit report's.
+const WARM: [&[&str]; 2] = [&["unit"], &["unit", "respondent_type"]];
 
 /// Columns a table may be grouped by.
 pub const GROUP_COLUMNS: [&str; 7] = [
@@ -35,9 +63,6 @@ pub const GROUP_COLUMNS: [&str; 7] = [
     "gender",
     "age_group",
 ];
-
-/// Rows read from the store per query while loading.
-const PAGE: usize = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
@@ -143,10 +168,23 @@ pub struct Loaded {
     pub item_text: HashMap<(String, String), (String, String, String)>,
     /// dimension code → (name zh, name en)
     pub dimension_names: HashMap<String, (String, String)>,
-    satisfied_scores: Vec<f64>,
-    score_values: Vec<f64>,
     pub suggestions: Vec<Suggestion>,
+    /// the sampling design of the frame (see [`design`])
+    pub design: DesignSpec,
+    vars: Vec<Variable>,
+    estimates: Mutex<HashMap<Vec<String>, EstimateSlot>>,
     tables: Mutex<HashMap<String, Arc<Vec<ScoreRow>>>>,
+}
+
+type EstimateSlot = Arc<OnceLock<Result<Arc<Estimates>, String>>>;
+
+impl Loaded {
+    /// The engine's estimates of every variable by `by` (cached; see the module docs).
+    /// Variables: per item `2k` rate and `2k + 1` index, then per dimension index and rate,
+    /// then overall index and rate.
+    pub fn estimates(&self, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError> {
+        estimates(self, by)
+    }
 }
 
 /// In-memory cache of loaded evaluations, keyed by (evaluation id, exclude flagged).
@@ -190,7 +228,25 @@ pub async fn loaded(
     }
     let l = Arc::new(load(&state.store, &state.questionnaires, &ev, exclude_flagged).await?);
     state.analytics.put(exclude_flagged, l.clone());
+    warm(&l);
     Ok(l)
+}
+
+/// Starts the report's groupings on the blocking pool; a request for one of them waits for
+/// that computation instead of starting its own.
+fn warm(l: &Arc<Loaded>) {
+    if l.rows == 0 {
+        return;
+    }
+    for by in WARM {
+        let l = l.clone();
+        let by: Vec<String> = by.iter().map(|s| (*s).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = estimates(&l, &by) {
+                tracing::warn!(evaluation = l.evaluation_id, error = %e, "warming estimates failed");
+            }
+        });
+    }
 }
 
 /// A table of the evaluation at its current data version, computed off the async runtime
@@ -232,267 +288,101 @@ pub async fn table_by(
     table_of(l, &Query::new(by, level)).await
 }
 
-type DimColumns = (Vec<Option<f64>>, Vec<Option<f64>>);
-
-/// Per-respondent builder of the frame's columns.
-struct Columns {
-    unit: Vec<String>,
-    rtype: Vec<String>,
-    district: Vec<Option<String>>,
-    gender: Vec<Option<String>>,
-    age: Vec<Option<String>>,
-    weight: Vec<f64>,
-    items: BTreeMap<String, Vec<Option<f64>>>,
-    /// dimension → (mean score, share satisfied) per respondent
-    dims: BTreeMap<String, DimColumns>,
-    all_index: Vec<Option<f64>>,
-    all_rate: Vec<Option<f64>>,
-}
-
-fn push_none<T>(v: &mut Vec<Option<T>>, len: usize) {
-    while v.len() < len {
-        v.push(None);
-    }
-}
-
 async fn load(
     store: &Store,
     questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
     ev: &Evaluation,
     exclude_flagged: bool,
 ) -> Result<Loaded, AnalyticsError> {
+    let design = DesignTable::new(&store.design_strata(ev.id).await?);
     // the store streams rows into a channel; a blocking thread parses them and builds the
-    // frame, so a large load never stalls the async workers
+    // frame, so a large load never stalls the async workers and reading overlaps parsing
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let reader = {
         let store = store.clone();
         let id = ev.id;
-        tokio::spawn(async move { store.stream_analysis_rows(id, PAGE, tx).await })
+        tokio::spawn(async move { load::stream_rows(&store, id, exclude_flagged, tx).await })
     };
     let (qs, ev2) = (questionnaires.clone(), ev.clone());
-    let built = tokio::task::spawn_blocking(move || build(rx, &qs, &ev2, exclude_flagged))
+    let started = std::time::Instant::now();
+    let built = tokio::task::spawn_blocking(move || load::build(rx, &qs, &ev2, &design))
         .await
         .map_err(|e| AnalyticsError::Task(e.to_string()))?;
     reader
         .await
         .map_err(|e| AnalyticsError::Task(e.to_string()))??;
-    built
-}
-
-fn build(
-    mut rx: tokio::sync::mpsc::Receiver<Vec<AnalysisRow>>,
-    questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
-    ev: &Evaluation,
-    exclude_flagged: bool,
-) -> Result<Loaded, AnalyticsError> {
-    let mut cols = Columns {
-        unit: Vec::new(),
-        rtype: Vec::new(),
-        district: Vec::new(),
-        gender: Vec::new(),
-        age: Vec::new(),
-        weight: Vec::new(),
-        items: BTreeMap::new(),
-        dims: BTreeMap::new(),
-        all_index: Vec::new(),
-        all_rate: Vec::new(),
-    };
-    let mut item_order: Vec<String> = Vec::new();
-    let mut dim_order: Vec<String> = Vec::new();
-    let mut item_text = HashMap::new();
-    let mut dimension_names = HashMap::new();
-    let mut satisfied_scores: Vec<f64> = Vec::new();
-    let mut score_values: Vec<f64> = Vec::new();
-    let mut seen_q: Vec<(String, i64)> = Vec::new();
-    let mut suggestions = Vec::new();
-    while let Some(page) = rx.blocking_recv() {
-        for r in &page {
-            if exclude_flagged && !r.flags.is_empty() {
-                continue;
-            }
-            let key = (r.questionnaire_id.clone(), r.questionnaire_version);
-            let q = questionnaires
-                .get(&key)
-                .ok_or_else(|| AnalyticsError::BadResponse {
-                    id: r.id,
-                    message: format!(
-                        "questionnaire {:?} version {} is not registered; start the service with its definition",
-                        r.questionnaire_id, r.questionnaire_version
-                    ),
-                })?;
-            if !seen_q.contains(&key) {
-                seen_q.push(key);
-                describe(
-                    q,
-                    &mut item_order,
-                    &mut dim_order,
-                    &mut item_text,
-                    &mut dimension_names,
-                    &mut satisfied_scores,
-                    &mut score_values,
-                );
-            }
-            add_row(&mut cols, q, r, &mut suggestions)?;
+    let b = built?;
+    tracing::info!(
+        evaluation = ev.id,
+        rows = b.rows,
+        ms = started.elapsed().as_millis() as u64,
+        "responses loaded into the analysis frame"
+    );
+    let design = if b.stratified {
+        DesignSpec {
+            weight: Some("weight".into()),
+            strata: Some(STRATUM.into()),
+            clusters: Vec::new(),
+            fpc: vec![FPC.into()],
+            lonely_psu: LonelyPsu::Adjust,
         }
-    }
-    let n = cols.unit.len();
-    let year = ev.year.to_string();
-    let mut columns: Vec<Column> = vec![
-        Column::new("unit".into(), std::mem::take(&mut cols.unit)),
-        Column::new("respondent_type".into(), std::mem::take(&mut cols.rtype)),
-        Column::new("year".into(), vec![year.as_str(); n]),
-        Column::new("wave".into(), vec![ev.wave.as_str(); n]),
-        Column::new("district".into(), std::mem::take(&mut cols.district)),
-        Column::new("gender".into(), std::mem::take(&mut cols.gender)),
-        Column::new("age_group".into(), std::mem::take(&mut cols.age)),
-        Column::new("weight".into(), std::mem::take(&mut cols.weight)),
-        Column::new("all:index".into(), std::mem::take(&mut cols.all_index)),
-        Column::new("all:rate".into(), std::mem::take(&mut cols.all_rate)),
-    ];
-    for (code, mut v) in std::mem::take(&mut cols.items) {
-        push_none(&mut v, n);
-        columns.push(Column::new(format!("item:{code}").as_str().into(), v));
-    }
-    for (code, (mut m, mut s)) in std::mem::take(&mut cols.dims) {
-        push_none(&mut m, n);
-        push_none(&mut s, n);
-        columns.push(Column::new(format!("dim:{code}").as_str().into(), m));
-        columns.push(Column::new(format!("dimsat:{code}").as_str().into(), s));
-    }
-    let frame = DataFrame::new_infer_height(columns).map_err(AnalysisError::from)?;
+    } else {
+        DesignSpec::srs(Some("weight"))
+    };
+    let vars = variables(
+        &b.items,
+        &b.dimensions,
+        &b.satisfied_scores,
+        &b.score_values,
+    );
     Ok(Loaded {
         evaluation_id: ev.id,
         version: ev.data_version,
-        rows: n,
-        frame,
-        items: item_order,
-        dimensions: dim_order,
-        item_text,
-        dimension_names,
-        satisfied_scores,
-        score_values,
-        suggestions,
+        rows: b.rows,
+        frame: b.frame,
+        items: b.items,
+        dimensions: b.dimensions,
+        item_text: b.item_text,
+        dimension_names: b.dimension_names,
+        suggestions: b.suggestions,
+        design,
+        vars,
+        estimates: Mutex::new(HashMap::new()),
         tables: Mutex::new(HashMap::new()),
     })
 }
 
-fn describe(
-    q: &Questionnaire,
-    items: &mut Vec<String>,
-    dims: &mut Vec<String>,
-    item_text: &mut HashMap<(String, String), (String, String, String)>,
-    dim_names: &mut HashMap<String, (String, String)>,
-    satisfied: &mut Vec<f64>,
-    scores: &mut Vec<f64>,
-) {
-    for d in &q.dimensions {
-        dim_names
-            .entry(d.code.clone())
-            .or_insert_with(|| (d.name.zh.clone(), d.name.en.clone()));
+/// Every variable the tables use, in one list so one engine call per grouping estimates
+/// them all: per item its satisfaction rate and index, per dimension the mean of the
+/// respondents' dimension index and satisfied share, then the same over all items.
+fn variables(
+    items: &[String],
+    dims: &[String],
+    satisfied: &[f64],
+    scores: &[f64],
+) -> Vec<Variable> {
+    let mut vars = Vec::with_capacity(2 * (items.len() + dims.len() + 1));
+    for c in items {
+        let column = format!("item:{c}");
+        vars.push(Variable::new(
+            &format!("{column}:rate"),
+            &column,
+            Measure::Proportion(satisfied.to_vec()),
+        ));
+        vars.push(Variable::new(
+            &format!("{column}:index"),
+            &column,
+            Measure::Score(scores.iter().map(|&s| (s, s)).collect()),
+        ));
     }
-    for question in &q.questions {
-        item_text.insert(
-            (q.respondent_type.as_str().to_owned(), question.code.clone()),
-            (
-                question.text.zh.clone(),
-                question.text.en.clone(),
-                question.dimension.clone().unwrap_or_default(),
-            ),
-        );
-        let Some(l) = question.likert() else { continue };
-        if !items.contains(&question.code) {
-            items.push(question.code.clone());
-        }
-        if let Some(d) = &question.dimension {
-            if !dims.contains(d) {
-                dims.push(d.clone());
-            }
-        }
-        for c in &l.choices {
-            if !scores.contains(&c.score) {
-                scores.push(c.score);
-            }
-            if c.satisfied && !satisfied.contains(&c.score) {
-                satisfied.push(c.score);
-            }
-        }
+    for d in dims {
+        let (index, rate) = (format!("dim:{d}"), format!("dimsat:{d}"));
+        vars.push(Variable::new(&index, &index, Measure::Mean));
+        vars.push(Variable::new(&rate, &rate, Measure::Mean));
     }
-}
-
-fn opt_str(s: &Option<String>) -> Option<String> {
-    s.as_ref().filter(|s| !s.is_empty()).cloned()
-}
-
-fn add_row(
-    cols: &mut Columns,
-    q: &Questionnaire,
-    r: &AnalysisRow,
-    suggestions: &mut Vec<Suggestion>,
-) -> Result<(), AnalyticsError> {
-    let answers = Answers::from_json(q, &r.answers).map_err(|e| AnalyticsError::BadResponse {
-        id: r.id,
-        message: e.to_string(),
-    })?;
-    let row = cols.unit.len();
-    cols.unit.push(r.unit_code.clone());
-    cols.rtype.push(r.respondent_type.clone());
-    cols.district.push(opt_str(&r.district));
-    cols.gender.push(opt_str(&r.gender));
-    cols.age.push(opt_str(&r.age_group));
-    cols.weight.push(r.weight.unwrap_or(1.0));
-    // per-respondent sums in questionnaire order (the export test re-derives them the same way)
-    let mut all = (0.0, 0.0, 0usize);
-    let mut dims: Vec<(&str, f64, f64, usize)> = Vec::new();
-    for question in &q.questions {
-        if let Some(AnswerValue::Text(t)) = answers.get(&question.code) {
-            if !t.trim().is_empty() {
-                suggestions.push(Suggestion {
-                    unit: r.unit_code.clone(),
-                    respondent_type: r.respondent_type.clone(),
-                    question: question.code.clone(),
-                    dimension: question
-                        .dimension
-                        .clone()
-                        .unwrap_or_else(|| classify(t).to_owned()),
-                    text: t.clone(),
-                });
-            }
-            continue;
-        }
-        if !question.is_likert() {
-            continue;
-        }
-        let score = answers.likert_score(q, &question.code);
-        let v = cols.items.entry(question.code.clone()).or_default();
-        push_none(v, row);
-        v.push(score);
-        let (Some(s), Some(sat)) = (score, answers.is_satisfied(q, &question.code)) else {
-            continue;
-        };
-        let sat = if sat { 1.0 } else { 0.0 };
-        all = (all.0 + s, all.1 + sat, all.2 + 1);
-        if let Some(d) = &question.dimension {
-            match dims.iter_mut().find(|x| x.0 == d.as_str()) {
-                Some(x) => {
-                    x.1 += s;
-                    x.2 += sat;
-                    x.3 += 1;
-                }
-                None => dims.push((d.as_str(), s, sat, 1)),
-            }
-        }
-    }
-    let mean = |sum: f64, k: usize| (k > 0).then(|| sum / k as f64);
-    cols.all_index.push(mean(all.0, all.2));
-    cols.all_rate.push(mean(all.1, all.2));
-    for (d, s, sat, k) in dims {
-        let e = cols.dims.entry(d.to_owned()).or_default();
-        push_none(&mut e.0, row);
-        push_none(&mut e.1, row);
-        e.0.push(mean(s, k));
-        e.1.push(mean(sat, k));
-    }
-    Ok(())
+    vars.push(Variable::new("all:index", "all:index", Measure::Mean));
+    vars.push(Variable::new("all:rate", "all:rate", Measure::Mean));
+    vars
 }
 
 /// Keywords that place a free-text suggestion under a dimension (text questions carry no
@@ -522,8 +412,10 @@ pub fn classify(text: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
-    for b in &q.by {
+/// The engine's estimates of every variable for one grouping, computed once per loaded
+/// frame (concurrent requests for the same grouping wait for one computation).
+fn estimates(l: &Loaded, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError> {
+    for b in by {
         if !GROUP_COLUMNS.contains(&b.as_str()) {
             return Err(AnalysisError::Invalid(format!(
                 "cannot group by `{b}`: use {}",
@@ -532,60 +424,88 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
             .into());
         }
     }
+    let slot = {
+        let mut m = l
+            .estimates
+            .lock()
+            .map_err(|_| AnalyticsError::Task("estimates cache poisoned".into()))?;
+        m.entry(by.to_vec()).or_default().clone()
+    };
+    let r = slot.get_or_init(|| {
+        let started = std::time::Instant::now();
+        // missing group values (e.g. no district for linked responses) form their own group
+        let frame = l.frame.clone().lazy().with_columns(
+            by.iter()
+                .map(|b| col(b.as_str()).fill_null(lit("")))
+                .collect::<Vec<_>>(),
+        );
+        let r = estimate(frame, &l.design, None, by, &l.vars)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        tracing::info!(
+            evaluation = l.evaluation_id,
+            by = by.join(","),
+            ms = started.elapsed().as_millis() as u64,
+            "estimates computed"
+        );
+        r
+    });
+    r.clone().map_err(|m| AnalysisError::Invalid(m).into())
+}
+
+fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
     if l.rows == 0 {
         return Ok(Vec::new());
     }
-    // SRS with weights: degf = rows − 1
-    let df = l.rows as f64 - 1.0;
-    let design = DesignSpec::srs(Some("weight"));
-    // missing group values (e.g. no district for linked responses) form their own group
-    let frame = l.frame.clone().lazy().with_columns(
-        q.by.iter()
-            .map(|b| col(b.as_str()).fill_null(lit("")))
-            .collect::<Vec<_>>(),
-    );
+    let est = estimates(l, &q.by)?;
+    let ni = l.items.len();
+    let mut rows = Vec::new();
     match q.level {
         Level::Question => {
-            let spec = TableSpec {
-                by: q.by.clone(),
-                items: l.items.iter().map(|c| format!("item:{c}")).collect(),
-                satisfied: l.satisfied_scores.clone(),
-                scores: l.score_values.iter().map(|&s| (s, s)).collect(),
-                missing_codes: Vec::new(),
-                design,
-                ci: q.ci,
-                level: q.conf,
-                min_cell: q.min_cell,
-                ..TableSpec::default()
-            };
-            let t = satisfaction_table(frame, &spec)?;
-            rows_of_table(&t, &q.by, df)
+            // every domain × item, suppression over all of them (as the engine's
+            // satisfaction table does), then the items a respondent type was not asked
+            // (n = 0) dropped
+            for (d, keys) in est.domains.iter().enumerate() {
+                for (k, code) in l.items.iter().enumerate() {
+                    let (rv, xv) = (2 * k, 2 * k + 1);
+                    let r = est.cell(d, rv);
+                    let x = est.cell(d, xv);
+                    let (rl, rh) = est.interval(d, rv, q.ci, q.conf);
+                    let (il, ih) = est.interval(d, xv, CiMethod::Mean, q.conf);
+                    rows.push(ScoreRow {
+                        keys: keys.clone(),
+                        item: code.clone(),
+                        n: r.n,
+                        rate: est4(r.estimate, r.se(), rl, rh),
+                        index: est4(x.estimate, x.se(), il, ih),
+                        n_eff: fin(r.n_eff),
+                        suppressed: false,
+                        df: est.degf,
+                    });
+                }
+            }
+            hide_small(&mut rows, q.min_cell);
+            rows.retain(|r| r.n > 0);
         }
         Level::Dimension | Level::Overall => {
-            let names: Vec<(String, String, String)> = if q.level == Level::Overall {
-                vec![("overall".into(), "all:index".into(), "all:rate".into())]
+            let names: Vec<(String, usize)> = if q.level == Level::Overall {
+                vec![("overall".into(), 2 * (ni + l.dimensions.len()))]
             } else {
                 l.dimensions
                     .iter()
-                    .map(|d| (d.clone(), format!("dim:{d}"), format!("dimsat:{d}")))
+                    .enumerate()
+                    .map(|(j, d)| (d.clone(), 2 * (ni + j)))
                     .collect()
             };
-            let mut vars = Vec::new();
-            for (_, index, rate) in &names {
-                vars.push(Variable::new(index, index, Measure::Mean));
-                vars.push(Variable::new(rate, rate, Measure::Mean));
-            }
-            let est = estimate(frame, &design, None, &q.by, &vars)?;
-            let mut rows = Vec::new();
             for (d, keys) in est.domains.iter().enumerate() {
-                for (k, (code, _, _)) in names.iter().enumerate() {
-                    let x = est.cell(d, 2 * k);
-                    let r = est.cell(d, 2 * k + 1);
+                for (code, v) in &names {
+                    let x = est.cell(d, *v);
+                    let r = est.cell(d, v + 1);
                     if x.n == 0 {
                         continue;
                     }
-                    let (il, ih) = est.interval(d, 2 * k, CiMethod::Mean, q.conf);
-                    let (rl, rh) = est.interval(d, 2 * k + 1, CiMethod::Mean, q.conf);
+                    let (il, ih) = est.interval(d, *v, CiMethod::Mean, q.conf);
+                    let (rl, rh) = est.interval(d, v + 1, CiMethod::Mean, q.conf);
                     rows.push(ScoreRow {
                         keys: keys.clone(),
                         item: code.clone(),
@@ -599,9 +519,9 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
                 }
             }
             hide_small(&mut rows, q.min_cell);
-            Ok(rows)
         }
     }
+    Ok(rows)
 }
 
 fn fin(v: f64) -> Option<f64> {
@@ -641,78 +561,6 @@ fn hide_small(rows: &mut [ScoreRow], k: u64) {
             r.n_eff = None;
         }
     }
-}
-
-fn rows_of_table(t: &DataFrame, by: &[String], df: f64) -> Result<Vec<ScoreRow>, AnalyticsError> {
-    let s = |name: &str| -> Result<Series, AnalyticsError> {
-        Ok(t.column(name)
-            .map_err(AnalysisError::from)?
-            .as_materialized_series()
-            .clone())
-    };
-    let keys: Vec<Series> = by.iter().map(|b| s(b)).collect::<Result<_, _>>()?;
-    let item = s("item")?;
-    let n = s("n")?;
-    let f = |name: &str| -> Result<Vec<Option<f64>>, AnalyticsError> {
-        let series = s(name)?;
-        let ca = series.f64().map_err(AnalysisError::from)?;
-        Ok((0..ca.len()).map(|i| ca.get(i)).collect())
-    };
-    let (rate, rse, rlo, rhi) = (
-        f("rate")?,
-        f("rate_se")?,
-        f("rate_ci_low")?,
-        f("rate_ci_high")?,
-    );
-    let (idx, ise, ilo, ihi) = (
-        f("index")?,
-        f("index_se")?,
-        f("index_ci_low")?,
-        f("index_ci_high")?,
-    );
-    let n_eff = f("n_eff")?;
-    let sup_series = s("suppressed")?;
-    let sup = sup_series.bool().map_err(AnalysisError::from)?;
-    let suppressed: Vec<bool> = (0..sup.len()).map(|i| sup.get(i).unwrap_or(true)).collect();
-    let items = item.str().map_err(AnalysisError::from)?;
-    let ns = n.u64().map_err(AnalysisError::from)?;
-    let key_cols: Vec<&StringChunked> = keys
-        .iter()
-        .map(|k| k.str())
-        .collect::<Result<_, _>>()
-        .map_err(AnalysisError::from)?;
-    let mut out = Vec::new();
-    for i in 0..t.height() {
-        let n = ns.get(i).unwrap_or(0);
-        if n == 0 {
-            continue; // an item this respondent type was not asked
-        }
-        let item = items.get(i).unwrap_or("");
-        out.push(ScoreRow {
-            keys: key_cols
-                .iter()
-                .map(|c| c.get(i).unwrap_or("").to_owned())
-                .collect(),
-            item: item.strip_prefix("item:").unwrap_or(item).to_owned(),
-            n,
-            rate: Est {
-                estimate: rate[i],
-                se: rse[i],
-                ci_low: rlo[i],
-                ci_high: rhi[i],
-            },
-            index: Est {
-                estimate: idx[i],
-                se: ise[i],
-                ci_low: ilo[i],
-                ci_high: ihi[i],
-            },
-            n_eff: n_eff[i],
-            suppressed: suppressed[i],
-            df,
-        });
-    }
-    Ok(out)
 }
 
 /// The row of `rows` with these keys and item.

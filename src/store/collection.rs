@@ -55,6 +55,23 @@ pub enum SubmitOutcome {
     TokenRejected,
 }
 
+/// Draw, stratum and the stratum's sample size of the invitation a token was sent for: the
+/// invitation's current token, or a token still pending in the outbox (sent but not yet
+/// confirmed). No row for tokens made outside a draw.
+const DESIGN_OF_TOKEN: &str = "SELECT i.draw_id, dr.stratum, ds.sample FROM tokens t \
+     JOIN invitations i ON i.token_id = t.id \
+     JOIN draw_rows dr ON dr.draw_id = i.draw_id AND dr.ord = i.draw_ord \
+     JOIN draw_strata ds ON ds.draw_id = dr.draw_id AND ds.stratum = dr.stratum \
+     WHERE t.token_hash = $1 \
+     UNION ALL \
+     SELECT i.draw_id, dr.stratum, ds.sample FROM tokens t \
+     JOIN outbox o ON o.pending_token_id = t.id \
+     JOIN invitations i ON i.id = o.invitation_id \
+     JOIN draw_rows dr ON dr.draw_id = i.draw_id AND dr.ord = i.draw_ord \
+     JOIN draw_strata ds ON ds.draw_id = dr.draw_id AND ds.stratum = dr.stratum \
+     WHERE t.token_hash = $1 \
+     LIMIT 1";
+
 const LINK_COLUMNS: &str =
     "id, code, evaluation_id, unit_id, questionnaire_id, questionnaire_version, status, created_on";
 
@@ -213,11 +230,27 @@ impl Store {
                         continue;
                     }
                 }
+                // The draw design the token came through (issue 6): only the draw and its
+                // stratum (none for strata of fewer than MIN_DESIGN_STRATUM invitees) are
+                // kept, never the invitation, the drawn row or the token.
+                let design: Option<(i64, String, i64)> = match &s.token_hash {
+                    Some(th) => sqlx::query_as(DESIGN_OF_TOKEN)
+                        .bind(th)
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                    None => None,
+                };
+                let (design_draw, design_stratum) = match design {
+                    Some((d, stratum, sample)) => {
+                        (Some(d), (sample >= crate::analytics::design::MIN_DESIGN_STRATUM).then_some(stratum))
+                    }
+                    None => (None, None),
+                };
                 let r = &s.response;
                 sqlx::query(
                     "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
-                     questionnaire_version, source, submitted_on, answers) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     questionnaire_version, source, submitted_on, answers, design_draw_id, design_stratum) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(super::queries::random_id())
                 .bind(r.evaluation_id)
@@ -228,6 +261,8 @@ impl Store {
                 .bind(r.source.as_str())
                 .bind(r.submitted_on.to_string())
                 .bind(&r.answers)
+                .bind(design_draw)
+                .bind(design_stratum)
                 .execute(&mut *tx)
                 .await?;
                 if !evaluations.contains(&r.evaluation_id) {

@@ -4,8 +4,11 @@
 mod helpers;
 
 mod browser;
+mod design;
+mod exports;
 mod foundation;
 mod invitations;
+mod openapi;
 mod results;
 mod scores;
 mod store_contract;

@@ -1,0 +1,633 @@
+//! Loading an evaluation's responses into the analysis frame: one streaming query, answers
+//! parsed on a blocking thread while the next rows arrive, columns filled by typed builders.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use polars::prelude::*;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::design::{DesignTable, OTHER};
+use super::AnalyticsError;
+use crate::questionnaire::{Answers, Question, QuestionKind, Questionnaire};
+use crate::store::{Evaluation, Pool, Store, StoreError};
+
+/// Rows sent from the reader to the parser at a time.
+const CHUNK: usize = 20_000;
+
+/// One active response as analysis reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct Row {
+    id: i64,
+    unit_code: String,
+    respondent_type: String,
+    questionnaire_id: String,
+    questionnaire_version: i64,
+    district: Option<String>,
+    gender: Option<String>,
+    age_group: Option<String>,
+    weight: Option<f64>,
+    answers: String,
+    design_draw_id: Option<i64>,
+    design_stratum: Option<String>,
+}
+
+/// Streams the evaluation's active responses (withdrawn batches excluded, flagged rows
+/// too when asked) in chunks. Stops early, without error, when the receiver is dropped.
+pub(super) async fn stream_rows(
+    store: &Store,
+    evaluation_id: i64,
+    exclude_flagged: bool,
+    tx: tokio::sync::mpsc::Sender<Vec<Row>>,
+) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt;
+    let sql = format!(
+        "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
+         r.questionnaire_version, r.district, r.gender, r.age_group, r.weight, r.answers, \
+         r.design_draw_id, r.design_stratum \
+         FROM responses r JOIN units u ON u.id = r.unit_id \
+         LEFT JOIN upload_batches b ON b.id = r.batch_id \
+         WHERE r.evaluation_id = $1 AND (b.id IS NULL OR b.status <> 'withdrawn'){}",
+        if exclude_flagged {
+            " AND r.flags = ''"
+        } else {
+            ""
+        }
+    );
+    macro_rules! run {
+        ($p:expr) => {{
+            let mut rows = sqlx::query_as::<_, Row>(&sql).bind(evaluation_id).fetch($p);
+            let mut buf = Vec::with_capacity(CHUNK);
+            while let Some(r) = rows.try_next().await? {
+                buf.push(r);
+                if buf.len() == CHUNK {
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
+                    if tx.send(full).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.send(buf).await;
+            }
+        }};
+    }
+    match &store.pool {
+        Pool::Sqlite(p) => run!(p),
+        Pool::Pg(p) => run!(p),
+    }
+    Ok(())
+}
+
+/// A JSON answer value as the frame needs it (strings borrowed when unescaped).
+enum Lite<'a> {
+    Int(i64),
+    Null,
+    Str(Cow<'a, str>),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lite<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Lite<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an answer value")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v).map_or(Lite::Other, Lite::Int))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Lite::Int(v))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lite::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lite::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lite::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Lite::Null)
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lite::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lite::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lite::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lite::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lite::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// An answers key, borrowed when unescaped (serde's own `Cow` always copies).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a question code")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// The answers object as (code, value) pairs, keys borrowed when unescaped.
+struct Entries<'a>(Vec<(Cow<'a, str>, Lite<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of answers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(map.size_hint().unwrap_or(24));
+                while let Some((k, x)) = map.next_entry::<Key<'a>, Lite<'a>>()? {
+                    v.push((k.0, x));
+                }
+                Ok(Entries(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// What one question of a questionnaire feeds in the frame.
+enum Slot {
+    Likert {
+        /// frame item index
+        item: usize,
+        /// index into the per-row dimension accumulator
+        dim: Option<usize>,
+        /// score and satisfied flag per code 0..=5 (None: no such choice)
+        choice: [Option<(f64, bool)>; 6],
+        dont_know: bool,
+    },
+    Text {
+        dimension: Option<String>,
+    },
+    Other,
+}
+
+/// A questionnaire prepared for parsing: question code → position, and what each feeds.
+struct Plan {
+    q: Arc<Questionnaire>,
+    index: HashMap<String, usize>,
+    slots: Vec<Slot>,
+    /// frame dimension index per local dimension accumulator slot
+    dims: Vec<usize>,
+}
+
+/// The frame and what the pages need to label it.
+pub(super) struct Built {
+    pub rows: usize,
+    pub frame: DataFrame,
+    pub items: Vec<String>,
+    pub dimensions: Vec<String>,
+    pub item_text: HashMap<(String, String), (String, String, String)>,
+    pub dimension_names: HashMap<String, (String, String)>,
+    pub satisfied_scores: Vec<f64>,
+    pub score_values: Vec<f64>,
+    pub suggestions: Vec<super::Suggestion>,
+    /// whether any response came through a draw (the design is stratified)
+    pub stratified: bool,
+}
+
+/// Interned text values of a column (units, types, …): one index per row.
+#[derive(Default)]
+struct Interned {
+    values: Vec<String>,
+    index: HashMap<String, u32>,
+    rows: Vec<u32>,
+}
+
+impl Interned {
+    fn push(&mut self, s: &str) {
+        let i = match self.index.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = self.values.len() as u32;
+                self.values.push(s.to_owned());
+                self.index.insert(s.to_owned(), i);
+                i
+            }
+        };
+        self.rows.push(i);
+    }
+    /// Empty text counts as missing.
+    fn push_opt(&mut self, s: Option<&str>) {
+        self.push(s.unwrap_or(""));
+    }
+    fn column(&self, name: &str, empty_is_null: bool) -> Column {
+        if empty_is_null {
+            let v: Vec<Option<&str>> = self
+                .rows
+                .iter()
+                .map(|&i| Some(self.values[i as usize].as_str()).filter(|s| !s.is_empty()))
+                .collect();
+            Column::new(name.into(), v)
+        } else {
+            let v: Vec<&str> = self
+                .rows
+                .iter()
+                .map(|&i| self.values[i as usize].as_str())
+                .collect();
+            Column::new(name.into(), v)
+        }
+    }
+}
+
+/// Builds the frame from the streamed rows.
+pub(super) fn build(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Row>>,
+    questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
+    ev: &Evaluation,
+    design: &DesignTable,
+) -> Result<Built, AnalyticsError> {
+    let mut plans: HashMap<(String, i64), usize> = HashMap::new();
+    let mut plan_list: Vec<Plan> = Vec::new();
+    let mut items: Vec<String> = Vec::new();
+    let mut dims: Vec<String> = Vec::new();
+    let mut item_text = HashMap::new();
+    let mut dimension_names = HashMap::new();
+    let mut satisfied_scores: Vec<f64> = Vec::new();
+    let mut score_values: Vec<f64> = Vec::new();
+    let mut suggestions = Vec::new();
+
+    let mut unit = Interned::default();
+    let mut rtype = Interned::default();
+    let mut district = Interned::default();
+    let mut gender = Interned::default();
+    let mut age = Interned::default();
+    let mut stratum = Interned::default();
+    let mut weight: Vec<f64> = Vec::new();
+    // population size; infinite = sampled with replacement (the engine's no-fpc stratum)
+    let mut fpc: Vec<f64> = Vec::new();
+    let mut item_cols: Vec<Vec<Option<f64>>> = Vec::new();
+    let mut dim_cols: Vec<(Vec<Option<f64>>, Vec<Option<f64>>)> = Vec::new();
+    let mut all_index: Vec<Option<f64>> = Vec::new();
+    let mut all_rate: Vec<Option<f64>> = Vec::new();
+    let mut stratified = false;
+    // per row scratch: JSON entry per question position, dimension sums
+    let mut at: Vec<u32> = Vec::new();
+    let mut dsum: Vec<(f64, f64, usize)> = Vec::new();
+
+    while let Some(page) = rx.blocking_recv() {
+        for r in &page {
+            let key = (r.questionnaire_id.clone(), r.questionnaire_version);
+            let pi = match plans.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let q = questionnaires
+                        .get(&key)
+                        .ok_or_else(|| AnalyticsError::BadResponse {
+                            id: r.id,
+                            message: format!(
+                                "questionnaire {:?} version {} is not registered; start the service with its definition",
+                                r.questionnaire_id, r.questionnaire_version
+                            ),
+                        })?;
+                    let plan = plan(
+                        q,
+                        &mut items,
+                        &mut dims,
+                        &mut item_text,
+                        &mut dimension_names,
+                        &mut satisfied_scores,
+                        &mut score_values,
+                    );
+                    plan_list.push(plan);
+                    plans.insert(key, plan_list.len() - 1);
+                    plan_list.len() - 1
+                }
+            };
+            let plan = &plan_list[pi];
+            let row = weight.len();
+            while item_cols.len() < items.len() {
+                item_cols.push(vec![None; row]);
+            }
+            while dim_cols.len() < dims.len() {
+                dim_cols.push((vec![None; row], vec![None; row]));
+            }
+            let entries: Entries =
+                serde_json::from_str(&r.answers).map_err(|e| AnalyticsError::BadResponse {
+                    id: r.id,
+                    message: format!("answers are not a JSON object: {e}"),
+                })?;
+            at.clear();
+            at.resize(plan.slots.len(), u32::MAX);
+            for (k, (code, _)) in entries.0.iter().enumerate() {
+                match plan.index.get(code.as_ref()) {
+                    Some(&p) => at[p] = k as u32,
+                    None => return Err(decode_error(plan, r)),
+                }
+            }
+            // row columns
+            unit.push(&r.unit_code);
+            rtype.push(&r.respondent_type);
+            district.push_opt(r.district.as_deref());
+            gender.push_opt(r.gender.as_deref());
+            age.push_opt(r.age_group.as_deref());
+            let uploaded = r.weight.unwrap_or(1.0);
+            match r.design_draw_id {
+                Some(d) => match design.cell(d, r.design_stratum.as_deref()) {
+                    Some(c) => {
+                        stratified = true;
+                        stratum.push(&c.stratum);
+                        weight.push(c.weight * uploaded);
+                        fpc.push(c.fpc.unwrap_or(f64::INFINITY));
+                    }
+                    None => {
+                        tracing::warn!(
+                            response = r.id,
+                            draw = d,
+                            "response names a draw stratum that is not recorded; analysed without the draw's design"
+                        );
+                        stratum.push(OTHER);
+                        weight.push(uploaded);
+                        fpc.push(f64::INFINITY);
+                    }
+                },
+                None => {
+                    stratum.push(OTHER);
+                    weight.push(uploaded);
+                    fpc.push(f64::INFINITY);
+                }
+            }
+            // answers in questionnaire order
+            for v in item_cols.iter_mut() {
+                v.push(None);
+            }
+            dsum.clear();
+            dsum.resize(plan.dims.len(), (0.0, 0.0, 0));
+            let mut all = (0.0, 0.0, 0usize);
+            for (p, slot) in plan.slots.iter().enumerate() {
+                let k = at[p];
+                if k == u32::MAX {
+                    continue;
+                }
+                let value = &entries.0[k as usize].1;
+                match slot {
+                    Slot::Likert {
+                        item,
+                        dim,
+                        choice,
+                        dont_know,
+                    } => {
+                        let c = match value {
+                            Lite::Int(c @ 1..=5) => *c as usize,
+                            Lite::Null if *dont_know => continue,
+                            _ => return Err(decode_error(plan, r)),
+                        };
+                        let Some((score, sat)) = choice[c] else {
+                            continue;
+                        };
+                        item_cols[*item][row] = Some(score);
+                        let sat = if sat { 1.0 } else { 0.0 };
+                        all = (all.0 + score, all.1 + sat, all.2 + 1);
+                        if let Some(d) = dim {
+                            let x = &mut dsum[*d];
+                            x.0 += score;
+                            x.1 += sat;
+                            x.2 += 1;
+                        }
+                    }
+                    Slot::Text { dimension } => {
+                        let Lite::Str(t) = value else {
+                            return Err(decode_error(plan, r));
+                        };
+                        if !t.trim().is_empty() {
+                            let question = &plan.q.questions[p];
+                            suggestions.push(super::Suggestion {
+                                unit: r.unit_code.clone(),
+                                respondent_type: r.respondent_type.clone(),
+                                question: question.code.clone(),
+                                dimension: dimension
+                                    .clone()
+                                    .unwrap_or_else(|| super::classify(t).to_owned()),
+                                text: t.to_string(),
+                            });
+                        }
+                    }
+                    Slot::Other => {}
+                }
+            }
+            let mean = |sum: f64, k: usize| (k > 0).then(|| sum / k as f64);
+            all_index.push(mean(all.0, all.2));
+            all_rate.push(mean(all.1, all.2));
+            for v in dim_cols.iter_mut() {
+                v.0.push(None);
+                v.1.push(None);
+            }
+            for (local, &(s, sat, k)) in dsum.iter().enumerate() {
+                if k > 0 {
+                    let d = &mut dim_cols[plan.dims[local]];
+                    d.0[row] = mean(s, k);
+                    d.1[row] = mean(sat, k);
+                }
+            }
+        }
+    }
+    let n = weight.len();
+    // a stratum's fpc must not be below its responses (it cannot, with single-use tokens;
+    // guard anyway so a stray row cannot stop the analysis)
+    if stratified {
+        let mut count = vec![0usize; stratum.values.len()];
+        for &s in &stratum.rows {
+            count[s as usize] += 1;
+        }
+        for (f, &s) in fpc.iter_mut().zip(&stratum.rows) {
+            if (count[s as usize] as f64) > *f {
+                *f = f64::INFINITY;
+            }
+        }
+    }
+    let year = ev.year.to_string();
+    let mut columns: Vec<Column> = vec![
+        unit.column("unit", false),
+        rtype.column("respondent_type", false),
+        Column::new("year".into(), vec![year.as_str(); n]),
+        Column::new("wave".into(), vec![ev.wave.as_str(); n]),
+        district.column("district", true),
+        gender.column("gender", true),
+        age.column("age_group", true),
+        Column::new("weight".into(), weight),
+        stratum.column(super::STRATUM, false),
+        Column::new(super::FPC.into(), fpc),
+        Column::new("all:index".into(), all_index),
+        Column::new("all:rate".into(), all_rate),
+    ];
+    for (code, v) in items.iter().zip(item_cols) {
+        columns.push(Column::new(format!("item:{code}").as_str().into(), v));
+    }
+    for (code, (m, s)) in dims.iter().zip(dim_cols) {
+        columns.push(Column::new(format!("dim:{code}").as_str().into(), m));
+        columns.push(Column::new(format!("dimsat:{code}").as_str().into(), s));
+    }
+    let frame = DataFrame::new_infer_height(columns)
+        .map_err(pingyi_analysis::estimate::AnalysisError::from)?;
+    Ok(Built {
+        rows: n,
+        frame,
+        items,
+        dimensions: dims,
+        item_text,
+        dimension_names,
+        satisfied_scores,
+        score_values,
+        suggestions,
+        stratified,
+    })
+}
+
+/// The precise message for a response the fast path cannot read (the full decoder says
+/// what is wrong and where).
+fn decode_error(plan: &Plan, r: &Row) -> AnalyticsError {
+    let message = match Answers::from_json(&plan.q, &r.answers) {
+        Err(e) => e.to_string(),
+        Ok(_) => "answers do not fit the questionnaire".to_owned(),
+    };
+    AnalyticsError::BadResponse { id: r.id, message }
+}
+
+fn plan(
+    q: &Arc<Questionnaire>,
+    items: &mut Vec<String>,
+    dims: &mut Vec<String>,
+    item_text: &mut HashMap<(String, String), (String, String, String)>,
+    dim_names: &mut HashMap<String, (String, String)>,
+    satisfied: &mut Vec<f64>,
+    scores: &mut Vec<f64>,
+) -> Plan {
+    for d in &q.dimensions {
+        dim_names
+            .entry(d.code.clone())
+            .or_insert_with(|| (d.name.zh.clone(), d.name.en.clone()));
+    }
+    let mut local_dims: Vec<usize> = Vec::new();
+    let mut slots = Vec::with_capacity(q.questions.len());
+    let mut index = HashMap::new();
+    for (p, question) in q.questions.iter().enumerate() {
+        index.insert(question.code.clone(), p);
+        item_text.insert(
+            (q.respondent_type.as_str().to_owned(), question.code.clone()),
+            (
+                question.text.zh.clone(),
+                question.text.en.clone(),
+                question.dimension.clone().unwrap_or_default(),
+            ),
+        );
+        slots.push(slot(
+            question,
+            items,
+            dims,
+            &mut local_dims,
+            satisfied,
+            scores,
+        ));
+    }
+    Plan {
+        q: q.clone(),
+        index,
+        slots,
+        dims: local_dims,
+    }
+}
+
+fn slot(
+    question: &Question,
+    items: &mut Vec<String>,
+    dims: &mut Vec<String>,
+    local_dims: &mut Vec<usize>,
+    satisfied: &mut Vec<f64>,
+    scores: &mut Vec<f64>,
+) -> Slot {
+    match &question.kind {
+        QuestionKind::Likert5(l) => {
+            let item = match items.iter().position(|c| *c == question.code) {
+                Some(i) => i,
+                None => {
+                    items.push(question.code.clone());
+                    items.len() - 1
+                }
+            };
+            let dim = question.dimension.as_ref().map(|d| {
+                let global = match dims.iter().position(|x| x == d) {
+                    Some(i) => i,
+                    None => {
+                        dims.push(d.clone());
+                        dims.len() - 1
+                    }
+                };
+                match local_dims.iter().position(|&g| g == global) {
+                    Some(i) => i,
+                    None => {
+                        local_dims.push(global);
+                        local_dims.len() - 1
+                    }
+                }
+            });
+            let mut choice = [None; 6];
+            for c in &l.choices {
+                if !scores.contains(&c.score) {
+                    scores.push(c.score);
+                }
+                if c.satisfied && !satisfied.contains(&c.score) {
+                    satisfied.push(c.score);
+                }
+                if let Some(slot) = choice.get_mut(usize::from(c.code)) {
+                    // first choice with a code wins, as `Likert::choice` finds it
+                    if slot.is_none() {
+                        *slot = Some((c.score, c.satisfied));
+                    }
+                }
+            }
+            Slot::Likert {
+                item,
+                dim,
+                choice,
+                dont_know: l.dont_know.is_some(),
+            }
+        }
+        QuestionKind::Text { .. } => Slot::Text {
+            dimension: question.dimension.clone(),
+        },
+        _ => Slot::Other,
+    }
+}
