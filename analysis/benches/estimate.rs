@@ -68,6 +68,16 @@ fn synth(n: usize, items: usize) -> DataFrame {
     DataFrame::new_infer_height(all).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// CPU seconds (user + system) used by this process so far, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the command name in parentheses; utime and stime are the 14th and 15th
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn design() -> DesignSpec {
     DesignSpec {
         weight: Some("weight".into()),
@@ -150,14 +160,24 @@ fn main() {
         }),
         ..TableSpec::default()
     };
-    for run in 0..3 {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let mut times = Vec::new();
+    for run in 0..runs {
         let t = Instant::now();
+        let c = cpu_seconds();
         let table = satisfaction_table(df.clone().lazy(), &spec).unwrap_or_else(|e| panic!("{e}"));
+        let secs = t.elapsed().as_secs_f64();
+        times.push(secs);
         println!(
-            "run {run}: table {} rows × {} columns in {:.3} s",
+            "run {run}: table {} rows × {} columns in {secs:.3} s (CPU {:.2} s)",
             table.height(),
             table.width(),
-            t.elapsed().as_secs_f64()
+            cpu_seconds() - c
         );
     }
+    times.sort_by(f64::total_cmp);
+    println!("median {:.3} s over {runs} runs", times[runs / 2]);
 }

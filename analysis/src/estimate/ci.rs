@@ -48,8 +48,21 @@ impl std::str::FromStr for CiMethod {
 /// Interval for estimate `p` with standard error `se`, design df `df`, confidence `level`.
 /// `nrow` (rows of the design or domain) is used by the Korn–Graubard df adjustment only.
 pub fn interval(method: CiMethod, p: f64, se: f64, df: f64, level: f64, nrow: f64) -> (f64, f64) {
+    let t = qt_upper((1.0 - level) / 2.0, df);
+    interval_with_t(method, p, se, t, level, nrow)
+}
+
+/// As [`interval`], with the t quantile `qt_upper((1 - level) / 2, df)` already computed
+/// (tables reuse it for every cell of one design).
+pub fn interval_with_t(
+    method: CiMethod,
+    p: f64,
+    se: f64,
+    t: f64,
+    level: f64,
+    nrow: f64,
+) -> (f64, f64) {
     let alpha = 1.0 - level;
-    let t = qt_upper(alpha / 2.0, df);
     match method {
         CiMethod::Mean | CiMethod::Wald => (p - t * se, p + t * se),
         CiMethod::Xlogit | CiMethod::Logit => {

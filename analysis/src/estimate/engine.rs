@@ -1,11 +1,12 @@
 //! The estimation core: ratio means for every domain × variable with Taylor-linearised
-//! variance, from a single `group_by` over (domain, stratum, PSU[, SSU][, calibration cell]).
+//! variance, from sums per (domain, leaf cluster[, calibration cell]) computed over
+//! integer-coded keys (see `kernel` and `sums`).
 //!
 //! For a domain d and variable v the estimate is r = Σ w·y / Σ w·x (x: the row is in d and
 //! has a valid answer; y: the value, 0 when not valid). Its influence is
 //! z_i = w_i (y_i − r x_i) / Σ w·x, zero outside the domain, so the design keeps every
 //! stratum and PSU (R: `svyby(..., svymean, na.rm = TRUE)`). The variance needs only the
-//! sums of z per leaf cluster, which come out of the aggregation.
+//! sums of z per leaf cluster, which come out of the group sums.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use polars::prelude::*;
 use super::calibrate::{self, Calibration, CalibrationReport, Cells};
 use super::ci::{self, CiMethod};
 use super::design::{DesignSpec, Leaf, Psu, Stratum, Structure};
-use super::sums;
+use super::kernel::{self, Coded};
+use super::sums::{self, CalContext, Context, DomainInfo, Groups};
 use super::AnalysisError;
 
 /// How a variable's values become the quantity estimated.
@@ -138,6 +140,22 @@ impl Estimates {
         };
         ci::interval(method, c.estimate, c.se(), df, level, c.design_rows as f64)
     }
+    /// As [`Estimates::interval`] with `t = qt_upper((1 - level) / 2, self.degf)` given
+    /// (computed once per table); Korn–Graubard still uses the domain's own df.
+    pub fn interval_with_t(
+        &self,
+        domain: usize,
+        variable: usize,
+        method: CiMethod,
+        level: f64,
+        t: f64,
+    ) -> (f64, f64) {
+        if method == CiMethod::Beta {
+            return self.interval(domain, variable, method, level);
+        }
+        let c = self.cell(domain, variable);
+        ci::interval_with_t(method, c.estimate, c.se(), t, level, c.design_rows as f64)
+    }
     /// Variance of a linear combination of cells (covariances included).
     pub fn combination_variance(&self, terms: &[(usize, f64)]) -> Result<f64, AnalysisError> {
         let mut acc: HashMap<u32, f64> = HashMap::new();
@@ -154,30 +172,14 @@ impl Estimates {
 
 pub(crate) const SEP: char = '\u{1f}';
 
-fn str_col(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, AnalysisError> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.iter().map(|o| o.map(str::to_string)).collect())
-}
-
-fn f64_col(df: &DataFrame, name: &str) -> Result<Vec<f64>, AnalysisError> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|o| o.unwrap_or(0.0)).collect())
-}
-
-fn opt_f64_col(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, AnalysisError> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().collect())
-}
-
-/// Check that every needed column exists and that design and value columns are usable;
-/// return the first problem naming column and row.
-fn check_input(
+/// Check that every needed column exists; return the first missing one.
+fn check_columns(
     frame: &LazyFrame,
     design: &DesignSpec,
     cal_cols: &[String],
     by: &[String],
     vars: &[Variable],
-) -> Result<(), AnalysisError> {
+) -> Result<Vec<String>, AnalysisError> {
     let schema = frame.clone().collect_schema()?;
     let mut needed: Vec<&String> = Vec::new();
     needed.extend(design.weight.iter());
@@ -187,123 +189,146 @@ fn check_input(
     needed.extend(cal_cols.iter());
     needed.extend(by.iter());
     needed.extend(vars.iter().map(|v| &v.column));
+    let mut out: Vec<String> = Vec::new();
     for c in &needed {
         if schema.get(c.as_str()).is_none() {
             return Err(AnalysisError::MissingColumn((*c).clone()));
         }
+        if !out.contains(c) {
+            out.push((*c).clone());
+        }
     }
-    // Numeric columns: a value that is present but not a number is an error.
+    Ok(out)
+}
+
+/// Check that design and value columns are usable; return the first problem naming
+/// column and row (rows count from 1; a CSV's line is row + 1). In order: values that are
+/// present but not numbers, missing or negative weights, empty design or calibration keys.
+fn check_values(
+    df: &DataFrame,
+    design: &DesignSpec,
+    cal_cols: &[String],
+    vars: &[Variable],
+) -> Result<(), AnalysisError> {
     let mut numeric: Vec<&String> = vars.iter().map(|v| &v.column).collect();
     numeric.extend(design.weight.iter());
     numeric.extend(design.fpc.iter());
     numeric.sort();
     numeric.dedup();
-    // columns already numeric cannot hold text; only NaN needs checking there
-    numeric.retain(|c| {
-        schema
-            .get(c.as_str())
-            .is_some_and(|dt| !dt.is_primitive_numeric())
-    });
-    let mut exprs = Vec::new();
-    for (i, c) in numeric.iter().enumerate() {
-        let v = col(c.as_str());
-        let cast = v.clone().cast(DataType::Float64);
-        exprs.push(
-            (v.is_not_null().and(cast.clone().is_null()))
-                .or(cast.is_nan().fill_null(lit(false)))
-                .alias(format!("__bad{i}")),
-        );
+    // columns already numeric cannot hold text
+    for c in numeric {
+        let s = df.column(c)?.as_materialized_series();
+        if s.dtype().is_primitive_numeric() {
+            continue;
+        }
+        let f = s.cast(&DataType::Float64)?;
+        let bad = s
+            .is_not_null()
+            .iter()
+            .zip(f.f64()?.iter())
+            .position(|(present, v)| present == Some(true) && v.is_none_or(f64::is_nan));
+        if let Some(i) = bad {
+            return Err(AnalysisError::BadValue {
+                column: c.clone(),
+                row: i + 1,
+                msg: "not a number".into(),
+            });
+        }
     }
     if let Some(w) = &design.weight {
-        let v = col(w.as_str()).cast(DataType::Float64);
-        exprs.push(
-            v.clone()
-                .is_null()
-                .or(v.lt(lit(0.0)).fill_null(lit(false)))
-                .alias("__badw"),
-        );
+        let f = df
+            .column(w)?
+            .as_materialized_series()
+            .cast(&DataType::Float64)?;
+        let ca = f.f64()?;
+        let bad = if ca.null_count() == 0 {
+            let mut off = 0;
+            let mut hit = None;
+            for arr in ca.downcast_iter() {
+                if let Some(i) = arr.values().iter().position(|&x| x < 0.0) {
+                    hit = Some(off + i);
+                    break;
+                }
+                off += arr.len();
+            }
+            hit
+        } else {
+            ca.iter().position(|v| v.is_none_or(|x| x < 0.0))
+        };
+        if let Some(i) = bad {
+            return Err(AnalysisError::BadValue {
+                column: w.clone(),
+                row: i + 1,
+                msg: "weight is missing or negative".into(),
+            });
+        }
     }
     let mut ids: Vec<&String> = Vec::new();
     ids.extend(design.strata.iter());
     ids.extend(design.clusters.iter());
     ids.extend(design.fpc.iter());
     ids.extend(cal_cols.iter());
-    for (i, c) in ids.iter().enumerate() {
-        exprs.push(col(c.as_str()).is_null().alias(format!("__null{i}")));
-    }
-    if exprs.is_empty() {
-        return Ok(());
-    }
-    let flags = frame
-        .clone()
-        .select(exprs.clone())
-        .with_row_index("__row", Some(1));
-    let names: Vec<String> = exprs
-        .iter()
-        .enumerate()
-        .map(|(k, _)| {
-            if k < numeric.len() {
-                format!("__bad{k}")
-            } else if design.weight.is_some() && k == numeric.len() {
-                "__badw".to_string()
-            } else {
-                let off = numeric.len() + usize::from(design.weight.is_some());
-                format!("__null{}", k - off)
-            }
-        })
-        .collect();
-    let any: Vec<Expr> = names.iter().map(|n| col(n.as_str()).any(true)).collect();
-    let summary = flags.clone().select(any).collect()?;
-    for n in &names {
-        let hit = summary.column(n)?.bool()?.get(0).unwrap_or(false);
-        if !hit {
+    for c in ids {
+        let s = df.column(c)?.as_materialized_series();
+        if s.null_count() == 0 {
             continue;
         }
-        let first = flags
-            .clone()
-            .filter(col(n.as_str()))
-            .select([col("__row")])
-            .limit(1)
-            .collect()?;
-        let row = first
-            .column("__row")?
-            .cast(&DataType::UInt64)?
-            .u64()?
-            .get(0)
-            .unwrap_or(0);
-        // the row number counts data rows from 1 (a CSV's line is row + 1)
-        return Err(if let Some(i) = n.strip_prefix("__bad") {
-            if i == "w" {
-                AnalysisError::BadValue {
-                    column: design.weight.clone().unwrap_or_default(),
-                    row: row as usize,
-                    msg: "weight is missing or negative".into(),
-                }
-            } else {
-                let k: usize = i.parse().unwrap_or(0);
-                AnalysisError::BadValue {
-                    column: numeric[k].clone(),
-                    row: row as usize,
-                    msg: "not a number".into(),
-                }
-            }
-        } else {
-            let k: usize = n.trim_start_matches("__null").parse().unwrap_or(0);
-            AnalysisError::BadValue {
-                column: ids[k].clone(),
-                row: row as usize,
+        if let Some(i) = s.is_null().iter().position(|b| b == Some(true)) {
+            return Err(AnalysisError::BadValue {
+                column: c.clone(),
+                row: i + 1,
                 msg: "empty design or calibration value".into(),
-            }
-        });
+            });
+        }
     }
     Ok(())
+}
+
+/// Phase timings on stderr when `PINGYI_ANALYSIS_PHASES` is set (benchmarks only).
+struct Phases {
+    on: bool,
+    t: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Self {
+            on: std::env::var_os("PINGYI_ANALYSIS_PHASES").is_some(),
+            t: std::time::Instant::now(),
+        }
+    }
+    fn mark(&mut self, what: &str) {
+        if self.on {
+            eprintln!("  phase {what}: {:.3} s", self.t.elapsed().as_secs_f64());
+            self.t = std::time::Instant::now();
+        }
+    }
+}
+
+/// First non-empty value per code of `keys` (in row order).
+fn first_per(keys: &[u32], card: usize, vals: &[f64]) -> Vec<Option<f64>> {
+    let mut out = vec![None; card];
+    let mut left = card;
+    for (&k, &v) in keys.iter().zip(vals) {
+        if left == 0 {
+            break;
+        }
+        let slot = &mut out[k as usize];
+        if slot.is_none() && !v.is_nan() {
+            *slot = Some(v);
+            left -= 1;
+        }
+    }
+    out
 }
 
 /// Estimate every variable in every domain defined by `by` (an empty `by` is the whole
 /// sample), under `design`, optionally calibrated.
 ///
-/// Collects twice: once for the design structure (one row per leaf cluster × calibration
-/// cell) and once for the domain sums (one row per domain × leaf × cell).
+/// One collect of the needed columns; everything after is integer-coded Rust: keys become
+/// dense codes, rows are put in (domain, leaf cluster[, calibration cell]) order by one
+/// counting sort, and the value columns are summed group by group over both cores
+/// (see `sums`).
 pub fn estimate(
     frame: LazyFrame,
     design: &DesignSpec,
@@ -311,200 +336,124 @@ pub fn estimate(
     by: &[String],
     vars: &[Variable],
 ) -> Result<Estimates, AnalysisError> {
+    let mut ph = Phases::new();
     design.validate()?;
     let cal_cols = calibration.map(Calibration::columns).unwrap_or_default();
-    check_input(&frame, design, &cal_cols, by, vars)?;
+    let needed = check_columns(&frame, design, &cal_cols, by, vars)?;
+    let df = frame
+        .select(needed.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+        .collect()?;
+    check_values(&df, design, &cal_cols, vars)?;
+    ph.mark("collect + checks");
+    let nrow = df.height();
+    // the value columns are read on another core while this one builds the design
+    std::thread::scope(|scope| -> Result<Estimates, AnalysisError> {
+        let df = &df;
+        let reader = scope.spawn(move || sums::read_columns(df, vars, 1));
 
-    // Design and calibration key columns as strings; weights as f64.
-    let mut lf = frame;
-    let mut leaf_cols: Vec<String> = Vec::new();
-    let mut prep: Vec<Expr> = Vec::new();
-    prep.push(
-        match &design.weight {
-            Some(w) => col(w.as_str()).cast(DataType::Float64),
-            None => lit(1.0),
+        // ---- keys as dense codes ----
+        let w0: Vec<f64> = match &design.weight {
+            Some(w) => kernel::f64_values(df.column(w)?, 0.0)?,
+            None => vec![1.0; nrow],
+        };
+        let use_stages = if design.two_stage() { 2 } else { 1 };
+        let coded = |name: &String| kernel::encode(df.column(name)?);
+        let strata = match &design.strata {
+            Some(s) => coded(s)?,
+            None => Coded::constant(nrow, "1"),
+        };
+        // first-stage PSUs: (stratum, cluster) pairs; without clusters every row
+        let (psu_codes, psu_pairs, c1_labels) = if design.clusters.is_empty() {
+            let (rows, n) = Coded::rows(nrow);
+            let (codes, pairs) = kernel::combine(&strata.codes, strata.card(), &rows, n);
+            (codes, pairs, None)
+        } else {
+            let c1 = coded(&design.clusters[0])?;
+            let (codes, pairs) =
+                kernel::combine(&strata.codes, strata.card(), &c1.codes, c1.card());
+            (codes, pairs, Some(c1.labels))
+        };
+        let n_psu = psu_pairs.len();
+        // PSUs with a nonzero weight
+        let mut psu_pos = vec![false; n_psu];
+        for (&p, &w) in psu_codes.iter().zip(&w0) {
+            if w != 0.0 {
+                psu_pos[p as usize] = true;
+            }
         }
-        .alias("__w0"),
-    );
-    prep.push(
-        match &design.strata {
-            Some(s) => col(s.as_str()),
-            None => lit(1i32),
-        }
-        .alias("__s"),
-    );
-    leaf_cols.push("__s".into());
-    let use_stages = if design.two_stage() { 2 } else { 1 };
-    if design.clusters.is_empty() {
-        lf = lf.with_row_index("__rowid", None);
-        prep.push(col("__rowid").alias("__c1"));
-        leaf_cols.push("__c1".into());
-    } else {
-        for (k, c) in design.clusters.iter().take(use_stages).enumerate() {
-            let name = format!("__c{}", k + 1);
-            // group on the raw key columns (fast); keys become text after aggregation
-            prep.push(col(c.as_str()).alias(name.as_str()));
-            leaf_cols.push(name);
-        }
-    }
-    for (k, f) in design.fpc.iter().take(use_stages).enumerate() {
-        prep.push(
-            col(f.as_str())
-                .cast(DataType::Float64)
-                .alias(format!("__f{}", k + 1)),
-        );
-    }
-    let cal_keys: Vec<String> = (0..cal_cols.len()).map(|k| format!("__k{k}")).collect();
-    for (k, c) in cal_cols.iter().enumerate() {
-        prep.push(
-            col(c.as_str())
-                .cast(DataType::String)
-                .alias(cal_keys[k].as_str()),
-        );
-    }
-    lf = lf.with_columns(prep);
-
-    // ---- design structure (+ calibration cells) ----
-    let mut keys: Vec<Expr> = leaf_cols.iter().map(|c| col(c.as_str())).collect();
-    keys.extend(cal_keys.iter().map(|c| col(c.as_str())));
-    let mut aggs = vec![
-        len().alias("__len"),
-        col("__w0").sum().alias("__w0sum"),
-        col("__w0").neq(lit(0.0)).any(true).alias("__pos"),
-    ];
-    for k in 0..design.fpc.len().min(use_stages) {
-        let f = format!("__f{}", k + 1);
-        aggs.push(col(f.as_str()).first().alias(f.as_str()));
-    }
-    let sdf = lf.clone().group_by(keys).agg(aggs).collect()?;
-    let s_keys: Vec<Vec<Option<String>>> = leaf_cols
-        .iter()
-        .map(|c| str_col(&sdf, c))
-        .collect::<Result<_, _>>()?;
-    let s_cal: Vec<Vec<Option<String>>> = cal_keys
-        .iter()
-        .map(|c| str_col(&sdf, c))
-        .collect::<Result<_, _>>()?;
-    let s_len = f64_col(&sdf, "__len")?;
-    let s_w0 = f64_col(&sdf, "__w0sum")?;
-    let s_pos: Vec<bool> = sdf
-        .column("__pos")?
-        .bool()?
-        .iter()
-        .map(|b| b.unwrap_or(false))
-        .collect();
-    let s_fpc: Vec<Vec<Option<f64>>> = (0..design.fpc.len().min(use_stages))
-        .map(|k| opt_f64_col(&sdf, &format!("__f{}", k + 1)))
-        .collect::<Result<_, _>>()?;
-    let nrow = s_len.iter().sum::<f64>() as usize;
-
-    // order leaves by (stratum, psu, ssu) so PSUs are contiguous
-    let gkey = |i: usize, k: usize| s_keys[k][i].clone().unwrap_or_default();
-    let mut order: Vec<usize> = (0..sdf.height()).collect();
-    order.sort_by(|&a, &b| {
-        (0..leaf_cols.len())
-            .map(|k| gkey(a, k))
-            .cmp((0..leaf_cols.len()).map(|k| gkey(b, k)))
-    });
-    let mut strata: Vec<Stratum> = Vec::new();
-    let mut psus: Vec<Psu> = Vec::new();
-    let mut leaves: Vec<Leaf> = Vec::new();
-    let mut leaf_index: HashMap<String, u32> = HashMap::new();
-    let mut stratum_ix: HashMap<String, usize> = HashMap::new();
-    let mut psu_ix: HashMap<(usize, String), usize> = HashMap::new();
-    let mut ssu_ix: HashMap<(usize, String), usize> = HashMap::new();
-    let mut psu_pos: Vec<bool> = Vec::new();
-    // first-stage and second-stage fpc values as read
-    let mut f1: Vec<Option<f64>> = Vec::new();
-    let mut f2: Vec<Option<f64>> = Vec::new();
-    let mut cell_ix: HashMap<Vec<String>, usize> = HashMap::new();
-    let mut cell_keys: Vec<Vec<String>> = Vec::new();
-    let mut cell_w0: Vec<f64> = Vec::new();
-    let mut cell_cnt: Vec<f64> = Vec::new();
-    // (leaf, cell, w0 sum)
-    let mut leaf_cell_w0: Vec<(u32, usize, f64)> = Vec::new();
-    for &i in &order {
-        let s = gkey(i, 0);
-        let h = *stratum_ix.entry(s.clone()).or_insert_with(|| {
-            strata.push(Stratum {
-                name: s.clone(),
+        // second-stage fpc: first value per PSU
+        let f2: Vec<Option<f64>> = match design.fpc.get(1).filter(|_| use_stages == 2) {
+            Some(f) => first_per(
+                &psu_codes,
+                n_psu,
+                &kernel::f64_values(df.column(f)?, f64::NAN)?,
+            ),
+            None => vec![None; n_psu],
+        };
+        let (leaf_codes, leaf_psu): (Vec<u32>, Vec<u32>) = if use_stages == 2 {
+            let c2 = coded(&design.clusters[1])?;
+            let (codes, pairs) = kernel::combine(&psu_codes, n_psu, &c2.codes, c2.card());
+            (codes, pairs.into_iter().map(|(p, _)| p).collect())
+        } else {
+            (psu_codes, (0..n_psu as u32).collect())
+        };
+        let n_leaves = leaf_psu.len();
+        let mut strata_v: Vec<Stratum> = strata
+            .labels
+            .iter()
+            .map(|name| Stratum {
+                name: name.clone(),
                 n_psu: 0,
                 popsize: None,
-            });
-            f1.push(None);
-            strata.len() - 1
-        });
-        let p_name = gkey(i, 1);
-        let p = *psu_ix.entry((h, p_name.clone())).or_insert_with(|| {
-            psus.push(Psu {
-                stratum: h,
-                name: p_name.clone(),
-                n_ssu: 0,
-                popsize2: None,
-            });
-            psu_pos.push(false);
-            f2.push(None);
-            strata[h].n_psu += 1;
-            psus.len() - 1
-        });
-        psu_pos[p] |= s_pos[i];
-        if let Some(v) = s_fpc.first() {
-            f1[h] = f1[h].or(v[i]);
-        }
+            })
+            .collect();
+        let mut psus: Vec<Psu> = psu_pairs
+            .iter()
+            .map(|&(h, c)| {
+                strata_v[h as usize].n_psu += 1;
+                Psu {
+                    stratum: h as usize,
+                    name: c1_labels
+                        .as_ref()
+                        .map_or_else(String::new, |l| l[c as usize].clone()),
+                    n_ssu: 0,
+                    popsize2: None,
+                }
+            })
+            .collect();
+        drop(psu_pairs);
         if use_stages == 2 {
-            let q_name = gkey(i, 2);
-            let n_before = psus[p].n_ssu;
-            let q = *ssu_ix.entry((p, q_name)).or_insert(n_before);
-            if q == n_before {
-                psus[p].n_ssu += 1;
-            }
-            if let Some(v) = s_fpc.get(1) {
-                f2[p] = f2[p].or(v[i]);
+            for &p in &leaf_psu {
+                psus[p as usize].n_ssu += 1;
             }
         }
-        let lkey: String = (0..leaf_cols.len())
-            .map(|k| gkey(i, k))
-            .collect::<Vec<_>>()
-            .join(&SEP.to_string());
-        let n_leaves = leaves.len() as u32;
-        let leaf = *leaf_index.entry(lkey).or_insert_with(|| {
-            leaves.push(Leaf { psu: p });
-            n_leaves
-        });
-        if calibration.is_some() {
-            let ck: Vec<String> = s_cal
-                .iter()
-                .map(|c| c[i].clone().unwrap_or_default())
-                .collect();
-            let n_cells = cell_keys.len();
-            let c = *cell_ix.entry(ck.clone()).or_insert_with(|| {
-                cell_keys.push(ck);
-                cell_w0.push(0.0);
-                cell_cnt.push(0.0);
-                n_cells
-            });
-            cell_w0[c] += s_w0[i];
-            cell_cnt[c] += s_len[i];
-            leaf_cell_w0.push((leaf, c, s_w0[i]));
-        }
-    }
-    // fpc: population sizes, or fractions when every value is <= 1 (R's as.fpc)
-    let resolve = |vals: &[Option<f64>],
-                   ns: &[usize],
-                   stage: usize|
-     -> Result<Vec<Option<f64>>, AnalysisError> {
-        let present: Vec<f64> = vals.iter().flatten().copied().collect();
-        if present.is_empty() {
-            return Ok(vec![None; vals.len()]);
-        }
-        let is_pop = present.iter().any(|&v| v > 1.0);
-        if is_pop && present.iter().any(|&v| v < 1.0) {
-            return Err(AnalysisError::Invalid(format!(
-                "fpc column `{}` mixes population sizes (> 1) and sampling fractions (< 1)",
-                design.fpc[stage - 1]
-            )));
-        }
-        vals.iter()
+        let leaves: Vec<Leaf> = leaf_psu.iter().map(|&p| Leaf { psu: p as usize }).collect();
+        // first-stage fpc: first value per stratum
+        let f1: Vec<Option<f64>> = match design.fpc.first() {
+            Some(f) => first_per(
+                &strata.codes,
+                strata.card(),
+                &kernel::f64_values(df.column(f)?, f64::NAN)?,
+            ),
+            None => vec![None; strata.card()],
+        };
+        // fpc: population sizes, or fractions when every value is <= 1 (R's as.fpc)
+        let resolve = |vals: &[Option<f64>],
+                       ns: &[usize],
+                       stage: usize|
+         -> Result<Vec<Option<f64>>, AnalysisError> {
+            let present: Vec<f64> = vals.iter().flatten().copied().collect();
+            if present.is_empty() {
+                return Ok(vec![None; vals.len()]);
+            }
+            let is_pop = present.iter().any(|&v| v > 1.0);
+            if is_pop && present.iter().any(|&v| v < 1.0) {
+                return Err(AnalysisError::Invalid(format!(
+                    "fpc column `{}` mixes population sizes (> 1) and sampling fractions (< 1)",
+                    design.fpc[stage - 1]
+                )));
+            }
+            vals.iter()
             .zip(ns)
             .map(|(v, &n)| match v {
                 None => Ok(None),
@@ -521,302 +470,270 @@ pub fn estimate(
                 }
             })
             .collect()
-    };
-    let n1: Vec<usize> = strata.iter().map(|s| s.n_psu).collect();
-    for (s, p) in strata.iter_mut().zip(resolve(&f1, &n1, 1)?) {
-        s.popsize = p;
-    }
-    if use_stages == 2 {
-        let n2: Vec<usize> = psus.iter().map(|p| p.n_ssu).collect();
-        for (q, p) in psus.iter_mut().zip(resolve(&f2, &n2, 2)?) {
-            q.popsize2 = p;
-        }
-    }
-    // degf: PSUs with a nonzero weight minus their strata
-    let mut pos_strata = vec![false; strata.len()];
-    let mut n_pos_psu = 0usize;
-    for (p, psu) in psus.iter().enumerate() {
-        if psu_pos[p] {
-            n_pos_psu += 1;
-            pos_strata[psu.stratum] = true;
-        }
-    }
-    let degf = n_pos_psu as f64 - pos_strata.iter().filter(|&&b| b).count() as f64;
-    let structure = Arc::new(Structure {
-        strata,
-        psus,
-        leaves,
-        two_stage: use_stages == 2,
-        lonely: design.lonely_psu,
-        degf,
-        nrow,
-    });
-
-    // ---- calibration ----
-    let mut fitted = None;
-    if let Some(cal) = calibration {
-        let cells = Cells {
-            keys: &cell_keys,
-            columns: &cal_cols,
-            w0: &cell_w0,
         };
-        let fit = calibrate::fit(&cells, cal)?;
-        // inconsistent margins can settle into a stable cycle that never meets them all
-        if !fit.report.converged || fit.report.max_rel_error > 1e-6 {
-            return Err(AnalysisError::NoConvergence {
-                iterations: fit.report.iterations,
-                max_rel_error: fit.report.max_rel_error,
-            });
+        let n1: Vec<usize> = strata_v.iter().map(|s| s.n_psu).collect();
+        for (s, p) in strata_v.iter_mut().zip(resolve(&f1, &n1, 1)?) {
+            s.popsize = p;
         }
-        // join the cell factor back onto the rows
-        let mut key_series: Vec<Column> = Vec::new();
-        for (k, name) in cal_keys.iter().enumerate() {
-            let vals: Vec<&str> = cell_keys.iter().map(|c| c[k].as_str()).collect();
-            key_series.push(Column::new(name.as_str().into(), vals));
+        if use_stages == 2 {
+            let n2: Vec<usize> = psus.iter().map(|p| p.n_ssu).collect();
+            for (q, p) in psus.iter_mut().zip(resolve(&f2, &n2, 2)?) {
+                q.popsize2 = p;
+            }
         }
-        key_series.push(Column::new("__g".into(), fit.factor.clone()));
-        if cal_keys.is_empty() {
-            // trimming alone: one cell
-            lf = lf.with_columns([lit(fit.factor.first().copied().unwrap_or(1.0)).alias("__g")]);
-        } else {
-            let table = DataFrame::new_infer_height(key_series)?.lazy();
-            let on: Vec<Expr> = cal_keys.iter().map(|c| col(c.as_str())).collect();
-            lf = lf.join(table, on.clone(), on, JoinArgs::new(JoinType::Left));
+        // degf: PSUs with a nonzero weight minus their strata
+        let mut pos_strata = vec![false; strata_v.len()];
+        let mut n_pos_psu = 0usize;
+        for (p, psu) in psus.iter().enumerate() {
+            if psu_pos[p] {
+                n_pos_psu += 1;
+                pos_strata[psu.stratum] = true;
+            }
         }
-        let mut w = col("__w0") * col("__g");
-        if let Some((lower, upper)) = cal.trim {
-            let clipped = when(w.clone().lt(lit(lower))).then(lit(lower)).otherwise(
-                when(w.clone().gt(lit(upper)))
-                    .then(lit(upper))
-                    .otherwise(w.clone()),
-            );
-            let outside = w.clone().lt(lit(lower)).or(w.clone().gt(lit(upper)));
-            let trimmed = (w.clone() - clipped.clone()).sum();
-            let inside = outside.clone().not().cast(DataType::Float64).sum();
-            w = when(outside)
-                .then(clipped.clone())
-                .otherwise(clipped + trimmed / inside);
-        }
-        lf = lf.with_columns([w.alias("__w")]);
-        fitted = Some(fit);
-    } else {
-        lf = lf.with_columns([col("__w0").alias("__w")]);
-    }
+        let degf = n_pos_psu as f64 - pos_strata.iter().filter(|&&b| b).count() as f64;
+        let structure = Arc::new(Structure {
+            strata: strata_v,
+            psus,
+            leaves,
+            two_stage: use_stages == 2,
+            lonely: design.lonely_psu,
+            degf,
+            nrow,
+        });
+        drop(strata);
+        ph.mark("design structure");
 
-    // ---- domain sums ----
-    let mut gkeys: Vec<String> = by.to_vec();
-    gkeys.extend(leaf_cols.iter().cloned());
-    gkeys.extend(cal_keys.iter().cloned());
-    let ddf = sums::domain_sums(lf, &gkeys, vars, calibration.is_some())?;
-    let by_vals: Vec<Vec<Option<String>>> = by
-        .iter()
-        .map(|c| str_col(&ddf, c))
-        .collect::<Result<_, _>>()?;
-    let l_vals: Vec<Vec<Option<String>>> = leaf_cols
-        .iter()
-        .map(|c| str_col(&ddf, c))
-        .collect::<Result<_, _>>()?;
-    let c_vals: Vec<Vec<Option<String>>> = cal_keys
-        .iter()
-        .map(|c| str_col(&ddf, c))
-        .collect::<Result<_, _>>()?;
-    let rows_col = f64_col(&ddf, "__rows")?;
-    let wnz: Vec<bool> = ddf
-        .column("__wnz")?
-        .bool()?
-        .iter()
-        .map(|b| b.unwrap_or(false))
-        .collect();
-    struct Sums {
-        n: Vec<f64>,
-        np: Vec<f64>,
-        wx: Vec<f64>,
-        wy: Vec<f64>,
-        wyy: Vec<f64>,
-        wwx: Vec<f64>,
-        rx: Vec<f64>,
-        ry: Vec<f64>,
-    }
-    let mut sums = Vec::new();
-    for k in 0..vars.len() {
-        let cal = calibration.is_some();
-        sums.push(Sums {
-            n: f64_col(&ddf, &format!("n{k}"))?,
-            np: f64_col(&ddf, &format!("np{k}"))?,
-            wx: f64_col(&ddf, &format!("wx{k}"))?,
-            wy: f64_col(&ddf, &format!("wy{k}"))?,
-            wyy: f64_col(&ddf, &format!("wyy{k}"))?,
-            wwx: f64_col(&ddf, &format!("wwx{k}"))?,
-            rx: if cal {
-                f64_col(&ddf, &format!("rx{k}"))?
-            } else {
-                Vec::new()
-            },
-            ry: if cal {
-                f64_col(&ddf, &format!("ry{k}"))?
-            } else {
-                Vec::new()
-            },
-        });
-    }
-    // group rows of the aggregate by domain
-    let mut dom_ix: HashMap<Vec<String>, usize> = HashMap::new();
-    let mut domains: Vec<Vec<String>> = Vec::new();
-    let mut dom_rows: Vec<Vec<(usize, u32, usize)>> = Vec::new(); // (row, leaf, cell)
-    for i in 0..ddf.height() {
-        let key: Vec<String> = by_vals
-            .iter()
-            .map(|c| c[i].clone().unwrap_or_default())
-            .collect();
-        let nd = domains.len();
-        let d = *dom_ix.entry(key.clone()).or_insert_with(|| {
-            domains.push(key);
-            dom_rows.push(Vec::new());
-            nd
-        });
-        let lkey: String = l_vals
-            .iter()
-            .map(|c| c[i].clone().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join(&SEP.to_string());
-        let leaf = *leaf_index
-            .get(&lkey)
-            .ok_or_else(|| AnalysisError::Invalid("internal: leaf cluster not found".into()))?;
-        let cell = if calibration.is_some() {
-            let ck: Vec<String> = c_vals
+        // ---- calibration ----
+        let mut fitted = None;
+        let mut cal_data: Option<(Vec<u32>, Vec<f64>, Vec<f64>, Vec<(u32, usize, f64)>)> = None;
+        let mut w = w0;
+        let mut ratio: Option<Vec<f64>> = None;
+        if let Some(cal) = calibration {
+            let cc: Vec<Coded> = cal_cols
                 .iter()
-                .map(|c| c[i].clone().unwrap_or_default())
+                .map(|c| kernel::encode(df.column(c)?))
+                .collect::<Result<_, _>>()?;
+            let refs: Vec<&Coded> = cc.iter().collect();
+            let (cell_codes, tuples) = kernel::combine_many(&refs, nrow);
+            let cell_keys: Vec<Vec<String>> = tuples
+                .iter()
+                .map(|t| {
+                    t.iter()
+                        .zip(&cc)
+                        .map(|(&k, c)| c.labels[k as usize].clone())
+                        .collect()
+                })
                 .collect();
-            *cell_ix.get(&ck).ok_or_else(|| {
-                AnalysisError::Invalid("internal: calibration cell not found".into())
-            })?
-        } else {
-            0
-        };
-        dom_rows[d].push((i, leaf, cell));
-    }
-    // sort domains by key for stable output
-    let mut dorder: Vec<usize> = (0..domains.len()).collect();
-    dorder.sort_by(|&a, &b| domains[a].cmp(&domains[b]));
+            let nc = cell_keys.len();
+            let mut cell_w0 = vec![0.0; nc];
+            let mut cell_cnt = vec![0.0; nc];
+            for (&c, &x) in cell_codes.iter().zip(&w) {
+                cell_w0[c as usize] += x;
+                cell_cnt[c as usize] += 1.0;
+            }
+            let (lc_codes, lc_pairs) = kernel::combine(&leaf_codes, n_leaves, &cell_codes, nc);
+            let mut lc_w0 = vec![0.0; lc_pairs.len()];
+            for (&k, &x) in lc_codes.iter().zip(&w) {
+                lc_w0[k as usize] += x;
+            }
+            drop(lc_codes);
+            let leaf_cell_w0: Vec<(u32, usize, f64)> = lc_pairs
+                .iter()
+                .zip(lc_w0)
+                .map(|(&(l, c), x)| (l, c as usize, x))
+                .collect();
+            let cells = Cells {
+                keys: &cell_keys,
+                columns: &cal_cols,
+                w0: &cell_w0,
+            };
+            let fit = calibrate::fit(&cells, cal)?;
+            // inconsistent margins can settle into a stable cycle that never meets them all
+            if !fit.report.converged || fit.report.max_rel_error > 1e-6 {
+                return Err(AnalysisError::NoConvergence {
+                    iterations: fit.report.iterations,
+                    max_rel_error: fit.report.max_rel_error,
+                });
+            }
+            let w0 = w;
+            let mut wc: Vec<f64> = cell_codes
+                .iter()
+                .zip(&w0)
+                .map(|(&c, &x)| x * fit.factor[c as usize])
+                .collect();
+            if let Some((lower, upper)) = cal.trim {
+                let mut trimmed = 0.0;
+                let mut inside = 0.0;
+                for x in &wc {
+                    let clipped = x.clamp(lower, upper);
+                    if *x < lower || *x > upper {
+                        trimmed += x - clipped;
+                    } else {
+                        inside += 1.0;
+                    }
+                }
+                let add = trimmed / inside;
+                for x in wc.iter_mut() {
+                    *x = if *x < lower || *x > upper {
+                        x.clamp(lower, upper)
+                    } else {
+                        *x + add
+                    };
+                }
+            }
+            ratio = Some(
+                wc.iter()
+                    .zip(&w0)
+                    .map(|(&a, &b)| if b != 0.0 { a / b } else { 0.0 })
+                    .collect(),
+            );
+            w = wc;
+            fitted = Some(fit);
+            cal_data = Some((cell_codes, cell_w0, cell_cnt, leaf_cell_w0));
+            ph.mark("calibration");
+        }
 
-    let n_leaves = structure.leaves.len();
-    let mut cells_out = Vec::with_capacity(domains.len() * vars.len());
-    for &d in &dorder {
-        let rows = &dom_rows[d];
-        let drows: f64 = rows.iter().map(|&(i, _, _)| rows_col[i]).sum();
-        let design_rows = if calibration.is_some() {
-            nrow as u64
-        } else {
-            drows as u64
-        };
-        // the domain's own degf: distinct PSUs (and their strata) with a nonzero weight
-        let mut dpsu: Vec<(usize, usize)> = rows
+        // ---- domains and groups ----
+        let bc: Vec<Coded> = by
             .iter()
-            .filter(|&&(i, _, _)| wnz[i])
-            .map(|&(_, leaf, _)| {
-                let p = structure.leaves[leaf as usize].psu;
-                (structure.psus[p].stratum, p)
+            .map(|c| kernel::encode(df.column(c)?))
+            .collect::<Result<_, _>>()?;
+        let refs: Vec<&Coded> = bc.iter().collect();
+        let (dom_codes, dom_tuples) = kernel::combine_many(&refs, nrow);
+        let domains: Vec<Vec<String>> = dom_tuples
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .zip(&bc)
+                    .map(|(&k, c)| c.labels[k as usize].clone())
+                    .collect()
             })
             .collect();
-        dpsu.sort_unstable();
-        dpsu.dedup();
-        let mut dstrata: Vec<usize> = dpsu.iter().map(|&(h, _)| h).collect();
-        dstrata.dedup();
-        let ddegf = dpsu.len() as f64 - dstrata.len() as f64;
-        for s in &sums {
-            let mut n = 0.0;
-            let mut np = 0.0;
-            let mut wx = 0.0;
-            let mut wy = 0.0;
-            let mut wyy = 0.0;
-            let mut wwx = 0.0;
-            for &(i, _, _) in rows {
-                n += s.n[i];
-                np += s.np[i];
-                wx += s.wx[i];
-                wy += s.wy[i];
-                wyy += s.wyy[i];
-                wwx += s.wwx[i];
-            }
-            let r = wy / wx;
-            let mut infl: Vec<(u32, f64)> = if let Some(fit) = &fitted {
-                let nc = cell_keys.len();
-                let mut x0 = vec![0.0; nc];
-                let mut u0 = vec![0.0; nc];
-                let mut dense = vec![0.0; n_leaves];
-                for &(i, leaf, c) in rows {
-                    let t = (s.wy[i] - r * s.wx[i]) / wx;
-                    x0[c] += t;
-                    u0[c] += (s.ry[i] - r * s.rx[i]) / wx;
-                    dense[leaf as usize] += t;
-                }
-                let b =
-                    calibrate::residual_coefficients(&fit.blocks, &x0, &u0, &cell_w0, &cell_cnt);
-                for &(leaf, c, w0) in &leaf_cell_w0 {
-                    dense[leaf as usize] -= w0 * b[c];
-                }
-                dense
-                    .into_iter()
-                    .enumerate()
-                    .map(|(l, t)| (l as u32, t))
-                    .collect()
-            } else {
-                let mut acc: Vec<(u32, f64)> = rows
+        drop(bc);
+        let nd = domains.len();
+        let (g_codes, g_pairs) = kernel::combine(&dom_codes, nd, &leaf_codes, n_leaves);
+        drop(dom_codes);
+        drop(leaf_codes);
+        // (domain, leaf, cell) per group
+        let (g_codes, g_triples): (Vec<u32>, Vec<(u32, u32, u32)>) = match &cal_data {
+            Some((cell_codes, cell_w0, _, _)) => {
+                let (codes, pairs) =
+                    kernel::combine(&g_codes, g_pairs.len(), cell_codes, cell_w0.len());
+                let triples = pairs
                     .iter()
-                    .filter(|&&(i, _, _)| s.n[i] > 0.0)
-                    .map(|&(i, leaf, _)| (leaf, (s.wy[i] - r * s.wx[i]) / wx))
+                    .map(|&(g, c)| {
+                        let (d, l) = g_pairs[g as usize];
+                        (d, l, c)
+                    })
                     .collect();
-                acc.sort_unstable_by_key(|(l, _)| *l);
-                acc.dedup_by(|b, a| {
-                    if a.0 == b.0 {
-                        a.1 += b.1;
-                        true
-                    } else {
-                        false
-                    }
-                });
-                acc
-            };
-            if n == 0.0 {
-                infl.clear();
+                (codes, triples)
             }
-            let variance = if n == 0.0 {
-                f64::NAN
-            } else {
-                structure.variance(&infl, fitted.is_some())?
-            };
-            // R: svyvar(x) * (psum - nobs) / (psum * nobs), svyvar with n/(n-1)
-            let deff = if np > 1.0 && wx >= np {
-                let svyvar = (wyy - r * wy) / wx * np / (np - 1.0);
-                let vsrs = svyvar * (wx - np) / (wx * np);
-                Some(variance / vsrs)
-            } else {
-                None
-            };
-            cells_out.push(Cell {
-                n: n as u64,
-                rows: drows as u64,
-                design_rows,
-                degf: ddegf,
-                total: wx,
-                estimate: r,
-                variance,
-                n_eff: wx * wx / wwx,
-                deff,
-                infl,
+            None => (g_codes, g_pairs.iter().map(|&(d, l)| (d, l, 0)).collect()),
+        };
+        let ng = g_triples.len();
+        // group order: each row's position (a stable counting sort), and which groups hold
+        // a nonzero weight
+        let mut offsets = vec![0usize; ng + 1];
+        for &g in &g_codes {
+            offsets[g as usize + 1] += 1;
+        }
+        for i in 0..ng {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next: Vec<u32> = offsets[..ng].iter().map(|&o| o as u32).collect();
+        let mut wnz = vec![false; ng];
+        let dest: Vec<u32> = g_codes
+            .iter()
+            .zip(&w)
+            .map(|(&g, &x)| {
+                let slot = &mut next[g as usize];
+                let d = *slot;
+                *slot += 1;
+                wnz[g as usize] |= x != 0.0;
+                d
+            })
+            .collect();
+        drop(next);
+        drop(g_codes);
+        let mut dom_groups = vec![0usize; nd + 1];
+        for &(d, _, _) in &g_triples {
+            dom_groups[d as usize + 1] += 1;
+        }
+        for d in 0..nd {
+            dom_groups[d + 1] += dom_groups[d];
+        }
+        // per domain: rows and its own degf (PSUs with a nonzero weight, minus their strata)
+        let mut infos = Vec::with_capacity(nd);
+        for d in 0..nd {
+            let gr = dom_groups[d]..dom_groups[d + 1];
+            let rows = (offsets[gr.end] - offsets[gr.start]) as u64;
+            let mut dpsu: Vec<(usize, usize)> = gr
+                .filter(|&gi| wnz[gi])
+                .map(|gi| {
+                    let p = structure.leaves[g_triples[gi].1 as usize].psu;
+                    (structure.psus[p].stratum, p)
+                })
+                .collect();
+            dpsu.sort_unstable();
+            dpsu.dedup();
+            let mut dstrata: Vec<usize> = dpsu.iter().map(|&(h, _)| h).collect();
+            dstrata.dedup();
+            infos.push(DomainInfo {
+                rows,
+                design_rows: if calibration.is_some() {
+                    nrow as u64
+                } else {
+                    rows
+                },
+                degf: dpsu.len() as f64 - dstrata.len() as f64,
             });
         }
-    }
-    let domains: Vec<Vec<String>> = dorder.iter().map(|&d| domains[d].clone()).collect();
-    Ok(Estimates {
-        by: by.to_vec(),
-        domains,
-        variables: vars.iter().map(|v| v.name.clone()).collect(),
-        cells: cells_out,
-        degf: structure.degf,
-        nrow: structure.nrow,
-        calibration: fitted.map(|f| f.report),
-        calibrated: calibration.is_some(),
-        structure,
+        let groups = Groups {
+            dest,
+            offsets,
+            leaf: g_triples.iter().map(|t| t.1).collect(),
+            cell: g_triples.iter().map(|t| t.2).collect(),
+            dom_groups,
+        };
+        drop(g_triples);
+        ph.mark("domains + group order");
+
+        // ---- sums, estimates and variances per column ----
+        let cal_ctx = match (&fitted, &cal_data) {
+            (Some(fit), Some((_, cell_w0, cell_cnt, leaf_cell_w0))) => Some(CalContext {
+                fit,
+                cell_w0,
+                cell_cnt,
+                leaf_cell_w0,
+            }),
+            _ => None,
+        };
+        let ctx = Context {
+            groups: &groups,
+            domains: &infos,
+            structure: &structure,
+            cal: cal_ctx,
+            w: &w,
+            ratio: ratio.as_deref(),
+        };
+        let cols = match reader.join() {
+            Ok(c) => c?,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        ph.mark("value columns read (other core)");
+        let cells = sums::domain_cells(cols, &ctx)?;
+        ph.mark("column sums + variances");
+        drop(groups);
+        Ok(Estimates {
+            by: by.to_vec(),
+            domains,
+            variables: vars.iter().map(|v| v.name.clone()).collect(),
+            cells,
+            degf: structure.degf,
+            nrow: structure.nrow,
+            calibration: fitted.map(|f| f.report),
+            calibrated: calibration.is_some(),
+            structure,
+        })
     })
 }

@@ -25,6 +25,7 @@ pub mod disclosure;
 mod dist;
 pub mod engine;
 pub mod io;
+mod kernel;
 mod sums;
 pub mod table;
 

@@ -120,12 +120,13 @@ pub fn satisfaction_table(frame: LazyFrame, spec: &TableSpec) -> Result<DataFram
         .composite
         .as_ref()
         .and_then(|c| spec.by.iter().position(|b| *b == c.column));
+    let t = super::qt_upper((1.0 - spec.level) / 2.0, est.degf);
     for (d, keys) in est.domains.iter().enumerate() {
         for (k, item) in spec.items.iter().enumerate() {
             let r = est.cell(d, 2 * k);
             let x = est.cell(d, 2 * k + 1);
-            let (rl, rh) = est.interval(d, 2 * k, spec.ci, spec.level);
-            let (il, ih) = est.interval(d, 2 * k + 1, CiMethod::Mean, spec.level);
+            let (rl, rh) = est.interval_with_t(d, 2 * k, spec.ci, spec.level, t);
+            let (il, ih) = est.interval_with_t(d, 2 * k + 1, CiMethod::Mean, spec.level, t);
             let group = group_key(keys, comp_pos, item);
             rows.push(Row {
                 keys: keys.clone(),
@@ -178,10 +179,17 @@ fn composite_rows(
     let mut out = Vec::new();
     // groups: the domains with the composite column removed
     let mut seen: Vec<Vec<String>> = Vec::new();
+    let mut seen_ix: std::collections::HashSet<Vec<String>> = std::collections::HashSet::new();
+    let index: std::collections::HashMap<&[String], usize> = est
+        .domains
+        .iter()
+        .enumerate()
+        .map(|(d, k)| (k.as_slice(), d))
+        .collect();
     for keys in &est.domains {
         let mut g = keys.clone();
         g[pos] = c.label.clone();
-        if !seen.contains(&g) {
+        if seen_ix.insert(g.clone()) {
             seen.push(g);
         }
     }
@@ -195,8 +203,7 @@ fn composite_rows(
             for (value, w) in &c.weights {
                 let mut key = g.clone();
                 key[pos] = value.clone();
-                let refs: Vec<&str> = key.iter().map(String::as_str).collect();
-                match est.domain_index(&refs) {
+                match index.get(key.as_slice()).copied() {
                     Some(d) if est.cell(d, 2 * k).n > 0 => {
                         let nv = est.variables.len();
                         terms_r.push((d * nv + 2 * k, *w));
@@ -337,8 +344,9 @@ pub fn domain_table(
     let mut hi = Vec::new();
     let mut deff = Vec::new();
     let mut neff = Vec::new();
+    let t = super::qt_upper((1.0 - level) / 2.0, est.degf);
     for (d, (c, &h)) in cells.iter().zip(&hidden).enumerate() {
-        let (l, u) = est.interval(d, variable, method, level);
+        let (l, u) = est.interval_with_t(d, variable, method, level, t);
         e.push(opt(c.estimate, h));
         se.push(opt(c.se(), h));
         lo.push(opt(l, h));
