@@ -2,21 +2,23 @@
 //! pages (list, overview, results, unit feedback report) and the public results (公示).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use pingyi_analysis::estimate::contrast::{compare_independent, Comparison};
 use pingyi_analysis::estimate::CiMethod;
+use pingyi_analysis::scoring::{Framework, Outcome, UnitResult};
 use serde::Deserialize;
 
-use crate::analytics::{self, AnalyticsError, Level, Query, ScoreRow};
+use crate::analytics::{self, AnalyticsError, Level, Loaded, Query, ScoreRow};
 use crate::auth::{AnyUser, Evaluator, Role};
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::questionnaire::{AnswerValue, Answers, Questionnaire};
+use crate::routes::scores::{snapshot, SnapshotError};
 use crate::startup::AppState;
-use crate::store::{Evaluation, EvaluationStatus, StoreError};
+use crate::store::{DrawRecord, Evaluation, EvaluationStatus, InvitationCounts, StoreError};
 use crate::views::results as v;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -56,6 +58,151 @@ fn web_err(lang: Lang) -> impl Fn(AnalyticsError) -> WebError {
         AnalyticsError::Store(s) => WebError::from_store(lang, s),
         other => WebError::internal(lang, other),
     }
+}
+
+// ----- grades -----
+
+/// Composite scores and grades of an evaluation's units. A grade (优秀/良好/达标/诫勉) is a
+/// band of the composite score of the evaluation's indicator framework (the seed's
+/// 总分计算及等次确定), so an evaluation without a framework has no grades: the pages show
+/// "—" and say why rather than banding the satisfaction index, which is one input of the
+/// composite score, not the result an office publishes.
+pub enum Grades {
+    /// No framework is attached to the evaluation.
+    NoFramework,
+    /// A framework is attached but its results cannot be computed yet (scores missing, …).
+    Incomplete {
+        framework: String,
+        framework_en: Option<String>,
+        problems: usize,
+        message: String,
+    },
+    /// Every unit scored: totals, grades after the rules, ranks.
+    Scored { fw: Framework, outcome: Outcome },
+}
+
+impl Grades {
+    /// The unit's computed result, when every unit is scored.
+    pub fn unit(&self, code: &str) -> Option<&UnitResult> {
+        match self {
+            Grades::Scored { outcome, .. } => outcome.unit(code),
+            _ => None,
+        }
+    }
+
+    /// A grade's name in `lang` (framework bands carry their English names).
+    pub fn grade_name(&self, grade: &str, lang: Lang) -> String {
+        match (self, lang) {
+            (Grades::Scored { fw, .. }, Lang::En) => fw
+                .grade_index(grade)
+                .and_then(|i| fw.grades[i].name_en.clone())
+                .unwrap_or_else(|| grade.to_owned()),
+            _ => grade.to_owned(),
+        }
+    }
+
+    /// The unit's grade in `lang`, or None (no framework, incomplete, unit not scored).
+    pub fn grade_of(&self, code: &str, lang: Lang) -> Option<String> {
+        self.unit(code).map(|u| self.grade_name(&u.grade, lang))
+    }
+
+    /// The framework's name in `lang`, when one is attached.
+    pub fn framework_name(&self, lang: Lang) -> Option<String> {
+        match self {
+            Grades::NoFramework => None,
+            Grades::Incomplete {
+                framework,
+                framework_en,
+                ..
+            } => Some(match lang {
+                Lang::Zh => framework.clone(),
+                Lang::En => framework_en.clone().unwrap_or_else(|| framework.clone()),
+            }),
+            Grades::Scored { fw, .. } => Some(match lang {
+                Lang::Zh => fw.name.clone(),
+                Lang::En => fw.name_en.clone().unwrap_or_else(|| fw.name.clone()),
+            }),
+        }
+    }
+}
+
+/// Computed grades, reused while the responses frame (data version) and the framework's
+/// content and scores version are unchanged: scoring pools every response for the survey
+/// indicators, which a cached report page must not redo. Entries die with their frame.
+struct GradesEntry {
+    loaded: Weak<Loaded>,
+    key: (String, i64),
+    grades: Arc<Grades>,
+}
+
+static GRADES: Mutex<Vec<GradesEntry>> = Mutex::new(Vec::new());
+
+fn cached_grades(l: &Arc<Loaded>, key: &(String, i64)) -> Option<Arc<Grades>> {
+    let mut cache = GRADES.lock().ok()?;
+    cache.retain(|e| e.loaded.strong_count() > 0);
+    cache
+        .iter()
+        .find(|e| e.key == *key && e.loaded.upgrade().is_some_and(|x| Arc::ptr_eq(&x, l)))
+        .map(|e| e.grades.clone())
+}
+
+fn cache_grades(l: &Arc<Loaded>, key: (String, i64), grades: Arc<Grades>) {
+    if let Ok(mut cache) = GRADES.lock() {
+        // one entry per frame: the newest scores version replaces older ones
+        cache.retain(|e| e.loaded.upgrade().is_some_and(|x| !Arc::ptr_eq(&x, l)));
+        cache.push(GradesEntry {
+            loaded: Arc::downgrade(l),
+            key,
+            grades,
+        });
+    }
+}
+
+/// The evaluation's composite scores and grades now (see [`Grades`]); computed by the scores
+/// module's [`snapshot`], so the pages, the scores page and the scores API agree.
+pub async fn grades(state: &AppState, evaluation_id: i64) -> Result<Arc<Grades>, AnalyticsError> {
+    let Some(rec) = state.store.evaluation_framework(evaluation_id).await? else {
+        return Ok(Arc::new(Grades::NoFramework));
+    };
+    let l = analytics::loaded(state, evaluation_id, false).await?;
+    let key = (rec.content_hash.clone(), rec.scores_version);
+    if let Some(g) = cached_grades(&l, &key) {
+        return Ok(g);
+    }
+    let g = match snapshot(state, evaluation_id, None).await {
+        Ok(snap) => match snap.outcome {
+            Ok(outcome) => Grades::Scored {
+                fw: snap.fw,
+                outcome,
+            },
+            Err(e) => {
+                let mut message = e.to_string();
+                if let Some(p) = &snap.survey_problem {
+                    message.push_str(&format!(" (survey values unavailable: {p})"));
+                }
+                Grades::Incomplete {
+                    framework: snap.fw.name.clone(),
+                    framework_en: snap.fw.name_en.clone(),
+                    problems: e.problems.len(),
+                    message,
+                }
+            }
+        },
+        Err(SnapshotError::NoFramework(_)) => Grades::NoFramework,
+        Err(SnapshotError::Store(e)) => return Err(e.into()),
+        Err(e @ SnapshotError::BadFramework(..)) => {
+            tracing::error!(error = %e, "stored framework does not load");
+            Grades::Incomplete {
+                framework: rec.framework_id.clone(),
+                framework_en: None,
+                problems: 1,
+                message: e.to_string(),
+            }
+        }
+    };
+    let g = Arc::new(g);
+    cache_grades(&l, key, g.clone());
+    Ok(g)
 }
 
 // ----- API -----
@@ -120,6 +267,7 @@ async fn same_series(
         })
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/satisfaction", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery), responses((status = 200, description = "rows of the analysis engine: by-columns, n, estimate, se, ci_low, ci_high, n_eff, suppressed, index, rate", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn satisfaction(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -304,6 +452,7 @@ fn csv_page(
 
 /// Anonymous responses of the evaluation as CSV, streamed page by page (withdrawn batches
 /// excluded). No response id, token or time of day leaves the service.
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/responses.csv", tag = "exports", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "anonymous responses, streamed (withdrawn batches excluded)", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn responses_csv(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -363,6 +512,7 @@ pub struct PageParams {
     pub exclude_flagged: Option<bool>,
 }
 
+#[utoipa::path(get, path = "/admin", tag = "pages", responses((status = 200, description = "evaluations list", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn admin_home(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -389,6 +539,7 @@ pub fn target(rtype: &str) -> i64 {
     }
 }
 
+#[utoipa::path(get, path = "/admin/evaluations/{id}", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "evaluation overview", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn overview(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -412,6 +563,16 @@ async fn overview(
     let batches = state.store.list_batches(ev.id).await.map_err(se)?;
     let flags = state.store.batch_flag_counts(ev.id).await.map_err(se)?;
     let tokens = state.store.token_counts(ev.id).await.map_err(se)?;
+    let draws = state.store.list_draws(ev.id).await.map_err(se)?;
+    let mut invitations: Vec<(DrawRecord, InvitationCounts)> = Vec::with_capacity(draws.len());
+    for d in draws {
+        let c = state.store.invitation_counts(d.id).await.map_err(se)?;
+        invitations.push((d, c));
+    }
+    let warnings: Vec<(i64, Vec<(String, u64)>)> = batches
+        .iter()
+        .map(|b| (b.id, batch_warnings(&b.receipt)))
+        .collect();
     Ok(v::overview(
         lang,
         &user,
@@ -422,9 +583,34 @@ async fn overview(
             links: &links,
             batches: &batches,
             flags: &flags,
+            warnings: &warnings,
             tokens,
+            invitations: &invitations,
         },
     ))
+}
+
+/// Upload warnings of a batch from its receipt: (kind, rows) for every kind with rows.
+/// Kinds: speeders, straight_lining, duplicates_within_file, duplicates_of_other_batches,
+/// outside_wave. An unreadable receipt gives no warnings (the flagged-row count still shows).
+pub fn batch_warnings(receipt: &str) -> Vec<(String, u64)> {
+    const KINDS: [&str; 5] = [
+        "speeders",
+        "straight_lining",
+        "duplicates_within_file",
+        "duplicates_of_other_batches",
+        "outside_wave",
+    ];
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(receipt) else {
+        return Vec::new();
+    };
+    KINDS
+        .iter()
+        .filter_map(|k| {
+            let n = v["warnings"][*k].as_u64()?;
+            (n > 0).then(|| ((*k).to_owned(), n))
+        })
+        .collect()
 }
 
 /// Every evaluation of `ev`'s series and wave, oldest first (including `ev`).
@@ -472,6 +658,7 @@ async fn unit_tables(
     Ok(out)
 }
 
+#[utoipa::path(get, path = "/admin/evaluations/{id}/results", tag = "pages", params(("id" = i64, Path, description = "evaluation id"), ("exclude_flagged" = Option<bool>, Query, description = "drop responses with quality flags")), responses((status = 200, description = "results: ranking, charts, trends", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn results(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -552,11 +739,13 @@ async fn results(
             }
         })
         .collect::<Vec<_>>();
+    let grades = grades(&state, ev.id).await.map_err(web_err(lang))?;
     Ok(v::results(
         lang,
         &user,
         &v::ResultsData {
             ev: &ev,
+            grades: &grades,
             units: &units,
             loaded: &l,
             by_unit: &by_unit,
@@ -568,6 +757,7 @@ async fn results(
     ))
 }
 
+#[utoipa::path(get, path = "/admin/evaluations/{id}/units/{code}/report", tag = "pages", params(("id" = i64, Path, description = "evaluation id"), ("code" = String, Path, description = "unit code"), ("exclude_flagged" = Option<bool>, Query, description = "drop responses with quality flags")), responses((status = 200, description = "unit feedback report (evaluators, or the unit's own users)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn unit_report(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -656,11 +846,13 @@ async fn unit_report(
             ));
         }
     }
+    let grades = grades(&state, ev.id).await.map_err(web_err(lang))?;
     Ok(v::unit_report(
         lang,
         &user,
         &v::ReportData {
             ev: &ev,
+            grades: &grades,
             unit: &unit,
             prev: prev.as_ref(),
             loaded: &l,
@@ -673,6 +865,7 @@ async fn unit_report(
     ))
 }
 
+#[utoipa::path(get, path = "/public/evaluations/{id}", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "published results", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")))]
 async fn public_results(
     state: web::Data<AppState>,
     path: web::Path<i64>,
@@ -692,8 +885,22 @@ async fn public_results(
         .evaluation_units(ev.id)
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
-    let (_, rows) = analytics::table(&state, ev.id, &Query::new(&["unit"], Level::Overall), false)
+    let (l, rows) = analytics::table(&state, ev.id, &Query::new(&["unit"], Level::Overall), false)
         .await
         .map_err(web_err(lang))?;
-    Ok(v::public_results(lang, &ev, &units, &rows))
+    // the whole evaluation: one row over every response ("year" is constant within it)
+    let all = analytics::table_by(&l, &["year"], Level::Overall)
+        .await
+        .map_err(web_err(lang))?;
+    let grades = grades(&state, ev.id).await.map_err(web_err(lang))?;
+    Ok(v::public_results(
+        lang,
+        &v::PublicData {
+            ev: &ev,
+            units: &units,
+            rows: &rows,
+            overall: all.iter().find(|r| r.item == "overall"),
+            grades: &grades,
+        },
+    ))
 }

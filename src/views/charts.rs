@@ -11,11 +11,16 @@ pub struct Bar {
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub suppressed: bool,
+    /// Short text after the value (e.g. the unit's grade); None for none.
+    pub note: Option<String>,
 }
 
 const ROW_H: f64 = 22.0;
 const LABEL_W: f64 = 170.0;
 const PLOT_W: f64 = 380.0;
+/// Room right of the plot for the value, and for notes when any bar has one.
+const VALUE_W: f64 = 50.0;
+const NOTE_W: f64 = 90.0;
 
 fn fmt1(x: f64) -> String {
     format!("{x:.1}")
@@ -25,7 +30,8 @@ fn fmt1(x: f64) -> String {
 /// `title` becomes the SVG's accessible name.
 pub fn bar_chart(title: &str, bars: &[Bar], lo: f64, hi: f64, suppressed_label: &str) -> Markup {
     let h = ROW_H * bars.len() as f64 + 30.0;
-    let w = LABEL_W + PLOT_W + 50.0;
+    let notes = bars.iter().any(|b| b.note.is_some());
+    let w = LABEL_W + PLOT_W + VALUE_W + if notes { NOTE_W } else { 0.0 };
     let span = (hi - lo).max(1e-9);
     let x = |v: f64| LABEL_W + (v.clamp(lo, hi) - lo) / span * PLOT_W;
     let ticks: Vec<f64> = (0..=4).map(|i| lo + span * f64::from(i) / 4.0).collect();
@@ -54,6 +60,9 @@ pub fn bar_chart(title: &str, bars: &[Bar], lo: f64, hi: f64, suppressed_label: 
                     _ => {
                         text x=(LABEL_W + 4.0) y=(y + 13.0) font-size="11" fill="#888" font-style="italic" { (suppressed_label) }
                     }
+                }
+                @if let Some(n) = &b.note {
+                    text.note x=(LABEL_W + PLOT_W + VALUE_W) y=(y + 13.0) font-size="11" font-weight="600" fill="#1d4b8b" { (n) }
                 }
             }
         }
@@ -125,6 +134,7 @@ mod tests {
                 ci_low: Some(75.0),
                 ci_high: Some(85.0),
                 suppressed: false,
+                note: Some("良好".into()),
             },
             Bar {
                 label: "B".into(),
@@ -132,11 +142,14 @@ mod tests {
                 ci_low: None,
                 ci_high: None,
                 suppressed: true,
+                note: None,
             },
         ];
         let svg = bar_chart("t", &bars, 0.0, 100.0, "suppressed").into_string();
         assert!(svg.contains(">80.0<"));
         assert!(svg.contains(">suppressed<"));
+        assert!(svg.contains(">良好<"), "grade note drawn");
+        assert!(svg.contains("width=\"690\""), "room for notes: {svg}");
         assert_eq!(svg.matches("<circle").count(), 1);
     }
 

@@ -5,14 +5,17 @@ use std::collections::BTreeMap;
 
 use maud::{html, Markup};
 use pingyi_analysis::estimate::contrast::Comparison;
+use pingyi_analysis::scoring::framework::fmt_num;
 
 use super::charts::{bar_chart, progress, sparkline, Bar};
 use super::{layout, with_lang};
 use crate::analytics::{Loaded, ScoreRow};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
-use crate::routes::results::{target, TrendRow, MIN_CELL};
-use crate::store::{BatchFlagCount, BatchRow, Evaluation, Link, ResponseCount, Unit};
+use crate::routes::results::{target, Grades, TrendRow, MIN_CELL};
+use crate::store::{
+    BatchFlagCount, BatchRow, DrawRecord, Evaluation, InvitationCounts, Link, ResponseCount, Unit,
+};
 
 /// Extra CSS of these pages: chart + table side by side on screen, stacked on paper.
 const CSS: &str = "\
@@ -24,7 +27,11 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
 .sig{color:#8b1a1a;font-weight:700}\
 nav.crumbs{font-size:.9rem;margin:.5rem 0}\
 .suggestion{margin:.2rem 0;padding:.2rem .5rem;border-left:3px solid #e5c0c0}\
-@media print{.fig{display:block}.fig svg{width:100%}.noprint{display:none}.card{break-inside:avoid}}";
+.grade{display:inline-block;border-radius:4px;padding:0 .4rem;background:#e3ecf8;color:#1d4b8b;font-weight:600}\
+.big{font-size:1.6rem;font-weight:700}\
+td.ind1{padding-left:1.4rem}td.ind2{padding-left:2.6rem}td.ind3{padding-left:3.8rem}\
+.warn{color:#8a5a00}.wide{overflow-x:auto}\
+@media print{.fig{display:block}.fig svg{width:100%;height:auto}.fig table{width:100%}}";
 
 fn page(lang: Lang, title: &str, path: &str, body: Markup) -> Markup {
     layout(
@@ -82,6 +89,7 @@ fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
             ci_low: r.index.ci_low,
             ci_high: r.index.ci_high,
             suppressed: false,
+            note: None,
         },
         _ => Bar {
             label,
@@ -89,6 +97,7 @@ fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
             ci_low: None,
             ci_high: None,
             suppressed: true,
+            note: None,
         },
     }
 }
@@ -204,8 +213,88 @@ pub struct OverviewData<'a> {
     pub links: &'a [Link],
     pub batches: &'a [BatchRow],
     pub flags: &'a [BatchFlagCount],
+    /// per batch: (warning kind, rows) from its receipt
+    pub warnings: &'a [(i64, Vec<(String, u64)>)],
     /// (tokens issued, tokens used)
     pub tokens: (i64, i64),
+    /// draws (newest first) with their invitations' totals
+    pub invitations: &'a [(DrawRecord, InvitationCounts)],
+}
+
+fn warning_label(kind: &str, lang: Lang) -> &'static str {
+    match kind {
+        "speeders" => lang.pick("答题过快", "speeders"),
+        "straight_lining" => lang.pick("连续同一选项", "straight-lining"),
+        "duplicates_within_file" => lang.pick("文件内重复", "duplicates in the file"),
+        "duplicates_of_other_batches" => lang.pick("与其他批次重复", "duplicates of other batches"),
+        "outside_wave" => lang.pick("不在调查期内", "outside the wave"),
+        _ => lang.pick("其他", "other"),
+    }
+}
+
+/// Draws and their invitations: how many were drawn, how the messages stand, and how many
+/// answered, as totals only (who answered is never shown, by design).
+fn invitations_card(lang: Lang, units: &[Unit], rows: &[(DrawRecord, InvitationCounts)]) -> Markup {
+    let mut total = InvitationCounts::default();
+    for (_, c) in rows {
+        total.email += c.email;
+        total.paper += c.paper;
+        total.queued += c.queued + c.sending;
+        total.sent += c.sent;
+        total.failed += c.failed + c.unknown;
+        total.bounced += c.bounced;
+        total.answered += c.answered;
+        total.not_answered += c.not_answered;
+    }
+    let line = |c: &InvitationCounts| {
+        html! {
+            td.num { (c.email) } td.num { (c.paper) }
+            td.num { (c.queued + c.sending) } td.num { (c.sent) }
+            td.num { (c.failed + c.unknown) } td.num { (c.bounced) }
+            td.num { (c.answered) } td.num { (c.not_answered) }
+        }
+    };
+    html! {
+        div.card #invitations {
+            h2 { (lang.pick("抽样与邀请", "Draws and invitations")) }
+            p.muted { (lang.pick(
+                "邀请码与答卷互不关联：只显示已答/未答的合计，不显示谁已作答。",
+                "Tokens are never linked to answers: only totals of answered / not answered are shown, never who answered.")) }
+            @if rows.is_empty() { p.muted { (lang.pick("暂无抽样。", "No draws yet.")) } }
+            @else { div.wide { table {
+                thead { tr {
+                    th { (lang.pick("抽样", "Draw")) }
+                    th.num { (lang.pick("总体", "Population")) } th.num { (lang.pick("抽中", "Drawn")) }
+                    th.num { (lang.pick("邮件", "E-mail")) } th.num { (lang.pick("纸质", "Paper")) }
+                    th.num { (lang.pick("待发送", "Queued")) } th.num { (lang.pick("已发送", "Sent")) }
+                    th.num { (lang.pick("发送失败", "Failed")) } th.num { (lang.pick("退信", "Bounced")) }
+                    th.num { (lang.pick("已作答", "Answered")) } th.num { (lang.pick("未作答", "Not answered")) }
+                } }
+                tbody {
+                    @for (d, c) in rows { tr {
+                        td {
+                            (d.title)
+                            small.muted {
+                                " · " (d.drawn_on)
+                                @if let Some(t) = &d.respondent_type { " · " (rtype_name(t, lang)) }
+                                @if let Some(u) = d.unit_id.and_then(|id| units.iter().find(|u| u.id == id)) {
+                                    " · " (lang.pick(&u.name_zh, &u.name_en))
+                                }
+                            }
+                        }
+                        td.num { (d.population) } td.num { (d.n_drawn) }
+                        (line(c))
+                    } }
+                    @if rows.len() > 1 { tr {
+                        td { strong { (lang.pick("合计", "Total")) } }
+                        td.num { (rows.iter().map(|r| r.0.population).sum::<i64>()) }
+                        td.num { (rows.iter().map(|r| r.0.n_drawn).sum::<i64>()) }
+                        (line(&total))
+                    } }
+                }
+            } } }
+        }
+    }
 }
 
 pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
@@ -292,25 +381,35 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                 @else { table {
                     thead { tr {
                         th { (lang.pick("文件", "File")) } th { (lang.pick("方式", "Method")) }
-                        th.num { (lang.pick("行数", "Rows")) } th.num { (lang.pick("质量警告", "Warnings")) }
+                        th.num { (lang.pick("行数", "Rows")) } th { (lang.pick("质量警告", "Warnings")) }
                         th { (lang.pick("状态", "Status")) } th { (lang.pick("上传时间", "Uploaded")) }
                     } }
                     tbody { @for b in d.batches { tr {
                         td { (b.file_name) }
                         td { (b.method) }
                         td.num { (b.rows) }
-                        td.num { (d.flags.iter().find(|f| f.batch_id == b.id).map_or(0, |f| f.flagged)) }
+                        td {
+                            @let flagged = d.flags.iter().find(|f| f.batch_id == b.id).map_or(0, |f| f.flagged);
+                            @let kinds = d.warnings.iter().find(|w| w.0 == b.id).map(|w| w.1.as_slice()).unwrap_or(&[]);
+                            @if flagged == 0 && kinds.is_empty() { span.muted { (lang.pick("无", "none")) } }
+                            @else {
+                                span.warn { (flagged) (lang.pick(" 行有警告", " rows flagged")) }
+                                @for (k, n) in kinds { br; small { (warning_label(k, lang)) " " (n) } }
+                            }
+                        }
                         td { @if b.status == "withdrawn" { span.sup { (lang.pick("已撤回", "withdrawn")) } } @else { (lang.pick("有效", "active")) } }
                         td { (b.uploaded_at) }
                     } } }
                 } }
             }
+            (invitations_card(lang, d.units, d.invitations))
         },
     )
 }
 
 pub struct ResultsData<'a> {
     pub ev: &'a Evaluation,
+    pub grades: &'a Grades,
     pub units: &'a [Unit],
     pub loaded: &'a Loaded,
     pub by_unit: &'a [ScoreRow],
@@ -352,14 +451,62 @@ fn ranking<'a>(
         .collect()
 }
 
-pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
-    let ev = d.ev;
-    let path = format!("/admin/evaluations/{}/results", ev.id);
-    let ranked = ranking(d.units, d.by_unit);
-    let rank_rows: Vec<(String, Option<&ScoreRow>)> = ranked
+/// What the grade column means, or why there is none (see [`Grades`]).
+fn grades_note(lang: Lang, ev: &Evaluation, g: &Grades, evaluator: bool) -> Markup {
+    let scores = with_lang(&format!("/admin/evaluations/{}/scores", ev.id), lang);
+    html! {
+        @match g {
+            Grades::Scored { outcome, .. } => p.muted {
+                (lang.pick("等次依据指标体系《", "Grades are bands of the composite score of the framework “"))
+                (g.framework_name(lang).unwrap_or_default())
+                (lang.pick("》的综合得分（满分 ", "” (out of "))
+                (fmt_num(outcome.max_total))
+                (lang.pick(" 分，优秀 ≥90、良好 80–<90、达标 70–<80、诫勉 <70，违纪等情形降一等次），满意度是其中一项指标。",
+                           "; 优秀 excellent ≥90, 良好 good 80–<90, 达标 pass 70–<80, 诫勉 admonished <70; a violation lowers the grade one band). Satisfaction is one indicator of it."))
+                @if evaluator { " " a.noprint href=(scores) { (lang.pick("评分明细", "Score details")) } }
+            },
+            Grades::Incomplete { problems, message, .. } => {
+                p.warn {
+                    (lang.pick("指标体系《", "The framework “")) (g.framework_name(lang).unwrap_or_default())
+                    (lang.pick("》的评分尚不完整（", "” is not fully scored yet ("))
+                    (problems) (lang.pick(" 个问题），暂不评定等次。", " problem(s)); no grades until it is."))
+                    @if evaluator { " " a.noprint href=(scores) { (lang.pick("补录评分", "Enter the scores")) } }
+                }
+                @if evaluator {
+                    details.noprint { summary { (lang.pick("缺少的评分", "What is missing")) } pre style="white-space:pre-wrap;font-size:.8rem" { (message) } }
+                }
+            },
+            Grades::NoFramework => p.muted {
+                (lang.pick("本评估未关联指标体系，不评定等次（“—”）：等次是综合得分的分档，不能仅凭满意度指数确定。",
+                           "This evaluation has no indicator framework, so no grades (“—”): a grade bands the composite score and is not set from the satisfaction index alone."))
+                @if evaluator { " " a.noprint href=(scores) { (lang.pick("关联指标体系", "Attach a framework")) } }
+            },
+        }
+    }
+}
+
+fn grade_cell(lang: Lang, g: &Grades, code: &str) -> Markup {
+    html! {
+        @match g.grade_of(code, lang) {
+            Some(name) => td { span.grade { (name) } },
+            None => td.muted { "—" },
+        }
+    }
+}
+
+/// The unit ranking: satisfaction index with 95% whiskers (chart) and, beside it, the table
+/// with the composite score, its rank and the grade.
+fn ranking_card(
+    lang: Lang,
+    ev: &Evaluation,
+    ranked: &[(Option<usize>, &Unit, Option<&ScoreRow>)],
+    g: &Grades,
+) -> Markup {
+    let bars: Vec<Bar> = ranked
         .iter()
-        .map(|(rank, u, r)| {
-            (
+        .map(|(rank, u, r)| Bar {
+            note: g.grade_of(&u.code, lang),
+            ..bar(
                 format!(
                     "{} {}",
                     rank.map(|k| format!("{k}.")).unwrap_or_default(),
@@ -369,6 +516,59 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
             )
         })
         .collect();
+    let max = match g {
+        Grades::Scored { outcome, .. } => Some(outcome.max_total),
+        _ => None,
+    };
+    html! {
+        div.card #ranking {
+            h2 { (lang.pick("单位排名与等次", "Unit ranking and grades")) }
+            (grades_note(lang, ev, g, true))
+            div.fig {
+                (bar_chart(lang.pick("单位排名（总体满意度指数）", "Unit ranking (overall satisfaction index)"), &bars, 0.0, 100.0, sup_label(lang)))
+                table {
+                    thead { tr {
+                        th.num { (lang.pick("名次", "Rank")) }
+                        th { (lang.pick("单位", "Unit")) }
+                        th.num { (lang.pick("满意度指数", "Index")) }
+                        th.num { (lang.pick("95% 置信区间", "95% CI")) }
+                        th.num { (lang.pick("满意率", "Rate")) }
+                        th.num { "n" }
+                        th.num { (lang.pick("综合得分", "Composite")) }
+                        th.num { (lang.pick("综合名次", "Composite rank")) }
+                        th { (lang.pick("等次", "Grade")) }
+                    } }
+                    tbody { @for (rank, u, r) in ranked { tr {
+                        td.num { (rank.map(|k| k.to_string()).unwrap_or_default()) }
+                        td { (lang.pick(&u.name_zh, &u.name_en)) }
+                        @match r {
+                            Some(r) if !r.suppressed => {
+                                td.num { (f1(r.index.estimate)) }
+                                td.num { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) }
+                                td.num { (pct(r.rate.estimate)) }
+                                td.num { (r.n) }
+                            }
+                            _ => { td.sup colspan="4" { (sup_label(lang)) } }
+                        }
+                        @match g.unit(&u.code) {
+                            Some(c) => {
+                                td.num { (f1(Some(c.total))) @if let Some(m) = max { small.muted { " / " (fmt_num(m)) } } }
+                                td.num { (c.rank) }
+                            }
+                            None => { td.num.muted { "—" } td.num.muted { "—" } }
+                        }
+                        (grade_cell(lang, g, &u.code))
+                    } } }
+                }
+            }
+        }
+    }
+}
+
+pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
+    let ev = d.ev;
+    let path = format!("/admin/evaluations/{}/results", ev.id);
+    let ranked = ranking(d.units, d.by_unit);
     let mut types: Vec<&str> = d.by_type.iter().map(|r| r.keys[0].as_str()).collect();
     types.dedup();
     let type_rows: Vec<(String, Option<&ScoreRow>)> = types
@@ -409,10 +609,7 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
                 (lang.pick("满意度指数 0–100（加权），区间为 95% 置信区间；样本少于 ", "Satisfaction index 0–100 (weighted), intervals are 95% confidence intervals; cells with fewer than "))
                 (MIN_CELL) (lang.pick(" 份的单元格不予显示。", " answers are suppressed."))
             }
-            div.card {
-                h2 { (lang.pick("单位排名（总体满意度指数）", "Unit ranking (overall satisfaction index)")) }
-                (figure(lang, lang.pick("单位排名", "Unit ranking"), lang.pick("单位", "Unit"), &rank_rows))
-            }
+            (ranking_card(lang, ev, &ranked, d.grades))
             div.card {
                 h2 { (lang.pick("各类评议对象的满意度", "Satisfaction by respondent type")) }
                 (figure(lang, lang.pick("各类评议对象", "By respondent type"), lang.pick("评议对象", "Respondent type"), &type_rows))
@@ -467,6 +664,7 @@ pub type Change = (String, Option<f64>, Option<f64>, Option<Comparison>);
 
 pub struct ReportData<'a> {
     pub ev: &'a Evaluation,
+    pub grades: &'a Grades,
     pub unit: &'a Unit,
     pub prev: Option<&'a Evaluation>,
     pub loaded: &'a Loaded,
@@ -529,6 +727,7 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
             @if !signed_in_unit { (crumbs(lang, Some(ev))) }
             h1 { (name) " · " (lang.pick("满意度评价反馈报告", "Satisfaction feedback report")) }
             p.muted { (title_of(ev, lang)) }
+            (composite_card(lang, ev, u, d.grades, !signed_in_unit))
             div.card {
                 h2 { (lang.pick("总体满意度", "Overall satisfaction")) }
                 @match d.overall {
@@ -610,6 +809,90 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
     )
 }
 
+/// The unit's composite score and grade with the indicator breakdown (points earned of the
+/// maximum per indicator, deductions after their caps, rules applied).
+fn composite_card(lang: Lang, ev: &Evaluation, unit: &str, g: &Grades, evaluator: bool) -> Markup {
+    let name = |zh: &str, en: &Option<String>| match lang {
+        Lang::Zh => zh.to_owned(),
+        Lang::En => en.clone().unwrap_or_else(|| zh.to_owned()),
+    };
+    html! {
+        div.card #composite {
+            h2 { (lang.pick("综合得分与等次", "Composite score and grade")) }
+            @match (g, g.unit(unit)) {
+                (Grades::Scored { fw, outcome }, Some(r)) => {
+                    p {
+                        (lang.pick("综合得分", "Composite score")) " "
+                        span.big { (format!("{:.1}", r.total)) } " / " (fmt_num(outcome.max_total))
+                        " · " (lang.pick("等次", "grade")) " " span.grade.big { (g.grade_name(&r.grade, lang)) }
+                        " · " (lang.pick("第 ", "rank ")) (r.rank) (lang.pick(" 名，共 ", " of ")) (outcome.units.len())
+                        (lang.pick(" 个单位", " units"))
+                    }
+                    @if r.grade != r.grade_before {
+                        p.warn {
+                            (lang.pick("按分数为“", "By points “")) (g.grade_name(&r.grade_before, lang))
+                            (lang.pick("”，因", "”, lowered by ")) (r.rules_applied.join("、"))
+                            (lang.pick("降为“", " to “")) (g.grade_name(&r.grade, lang)) (lang.pick("”。", "”."))
+                        }
+                    }
+                    @if r.advanced { p { span.badge.published { (lang.pick("入选年度先进", "Selected as advanced")) } } }
+                    @if r.rectification { p.warn { (lang.pick("列为重点整改单位。", "On the rectification list.")) } }
+                    (grades_note(lang, ev, g, evaluator))
+                    div.wide { table {
+                        thead { tr {
+                            th { (lang.pick("指标", "Indicator")) }
+                            th.num { (lang.pick("分值", "Points")) }
+                            th.num { (lang.pick("得分", "Earned")) }
+                            th.num { (lang.pick("得分率", "Score %")) }
+                        } }
+                        tbody {
+                            @for (ind, p) in fw.indicators.iter().zip(&r.indicators) {
+                                tr {
+                                    td class={ "ind" (ind.depth.min(3)) } {
+                                        @if ind.depth == 0 { strong { (name(&ind.name, &ind.name_en)) } }
+                                        @else { (name(&ind.name, &ind.name_en)) }
+                                    }
+                                    td.num { (fmt_num(p.max_points)) }
+                                    td.num { (format!("{:.1}", p.points)) }
+                                    td.num { (format!("{:.1}%", p.score)) }
+                                }
+                            }
+                            tr {
+                                td { strong { (lang.pick("小计", "Subtotal")) } }
+                                td.num { (fmt_num(fw.total)) }
+                                td.num { strong { (format!("{:.1}", r.gross)) } }
+                                td {}
+                            }
+                            @for dp in r.deductions.iter().filter(|d| d.entered > 0.0) {
+                                @let dd = fw.deductions.iter().find(|d| d.id == dp.id);
+                                tr {
+                                    td.ind1 { (lang.pick("扣分：", "Deduction: ")) (dd.map_or(dp.id.as_str(), |d| d.name.as_str())) }
+                                    td.num { @if let Some(m) = dd.and_then(|d| d.max) { "≤ " (fmt_num(m)) } }
+                                    td.num.warn { "−" (format!("{:.1}", dp.applied)) }
+                                    td { @if dp.applied < dp.entered { small.muted { (lang.pick("已按上限", "capped")) } } }
+                                }
+                            }
+                            @for gp in r.deduction_groups.iter().filter(|x| x.applied < x.entered) {
+                                tr {
+                                    td.ind1 { (lang.pick("扣分合计上限：", "Deduction cap: ")) (fw.deduction_groups.iter().find(|x| x.id == gp.id).map_or(gp.id.as_str(), |x| x.name.as_str())) }
+                                    td {} td.num { (format!("{:.1}", gp.entered)) " → " (format!("{:.1}", gp.applied)) } td {}
+                                }
+                            }
+                            tr {
+                                td { strong { (lang.pick("综合得分", "Composite score")) } }
+                                td.num { (fmt_num(outcome.max_total)) }
+                                td.num { strong { (format!("{:.1}", r.total)) } }
+                                td {}
+                            }
+                        }
+                    } }
+                }
+                _ => { p.muted { "—" } (grades_note(lang, ev, g, evaluator)) }
+            }
+        }
+    }
+}
+
 fn item_table(lang: Lang, rows: &[&ScoreRow], label: &dyn Fn(&ScoreRow) -> String) -> Markup {
     html! {
         table {
@@ -628,11 +911,27 @@ fn item_table(lang: Lang, rows: &[&ScoreRow], label: &dyn Fn(&ScoreRow) -> Strin
     }
 }
 
-pub fn public_results(lang: Lang, ev: &Evaluation, units: &[Unit], rows: &[ScoreRow]) -> Markup {
-    let ranked = ranking(units, rows);
+pub struct PublicData<'a> {
+    pub ev: &'a Evaluation,
+    pub units: &'a [Unit],
+    /// overall index per unit
+    pub rows: &'a [ScoreRow],
+    /// overall index of the whole evaluation
+    pub overall: Option<&'a ScoreRow>,
+    pub grades: &'a Grades,
+}
+
+/// 公示: the ranking by satisfaction index with intervals, each unit's grade and the overall
+/// satisfaction; no counts, no per-type or per-item cells, nothing below the threshold.
+pub fn public_results(lang: Lang, d: &PublicData) -> Markup {
+    let (ev, g) = (d.ev, d.grades);
+    let ranked = ranking(d.units, d.rows);
     let bars: Vec<Bar> = ranked
         .iter()
-        .map(|(_, u, r)| bar(lang.pick(&u.name_zh, &u.name_en).to_owned(), *r))
+        .map(|(_, u, r)| Bar {
+            note: g.grade_of(&u.code, lang),
+            ..bar(lang.pick(&u.name_zh, &u.name_en).to_owned(), *r)
+        })
         .collect();
     page(
         lang,
@@ -644,13 +943,26 @@ pub fn public_results(lang: Lang, ev: &Evaluation, units: &[Unit], rows: &[Score
         &format!("/public/evaluations/{}", ev.id),
         html! {
             h1 { (title_of(ev, lang)) " · " (lang.pick("结果公示", "Published results")) }
+            div.card #overall {
+                h2 { (lang.pick("总体满意度", "Overall satisfaction")) }
+                @match d.overall {
+                    Some(r) if !r.suppressed => p {
+                        (lang.pick("满意度指数", "Satisfaction index")) " " span.big { (f1(r.index.estimate)) }
+                        " (" (lang.pick("95% 置信区间", "95% CI")) " " (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) ")"
+                        " · " (lang.pick("满意率", "satisfaction rate")) " " strong { (pct(r.rate.estimate)) }
+                    },
+                    _ => p.sup { (sup_label(lang)) },
+                }
+            }
             p.muted { (lang.pick("总体满意度指数（0–100）及 95% 置信区间。样本不足的单位不予公布数值。", "Overall satisfaction index (0–100) with 95% confidence intervals. Units with too few answers are not given a number.")) }
-            div.card { div.fig {
+            (grades_note(lang, ev, g, false))
+            div.card #ranking { div.fig {
                 (bar_chart(lang.pick("单位排名", "Unit ranking"), &bars, 0.0, 100.0, sup_label(lang)))
                 table {
                     thead { tr {
                         th.num { (lang.pick("名次", "Rank")) } th { (lang.pick("单位", "Unit")) }
                         th.num { (lang.pick("满意度指数", "Index")) } th.num { (lang.pick("95% 置信区间", "95% CI")) } th.num { (lang.pick("满意率", "Rate")) }
+                        th { (lang.pick("等次", "Grade")) }
                     } }
                     tbody { @for (rank, u, r) in &ranked { tr {
                         td.num { (rank.map(|k| k.to_string()).unwrap_or_default()) }
@@ -663,6 +975,7 @@ pub fn public_results(lang: Lang, ev: &Evaluation, units: &[Unit], rows: &[Score
                             }
                             _ => { td.sup colspan="3" { (sup_label(lang)) } }
                         }
+                        (grade_cell(lang, g, &u.code))
                     } } }
                 }
             } }

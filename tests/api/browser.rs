@@ -1,6 +1,9 @@
-//! Headless Chromium at a phone's 360×740 viewport, driven over the WebDriver protocol
-//! (chromedriver) with plain HTTP: open a public link, submit a wrong form, see the errors with
-//! the answers kept, fix, submit, see the thank-you page; the response is stored exactly once.
+//! Headless Chromium driven over the WebDriver protocol (chromedriver) with plain HTTP.
+//! - A phone's 360×740 viewport: open a public link, submit a wrong form, see the errors with
+//!   the answers kept, fix, submit, see the thank-you page; the response is stored exactly once.
+//! - A desktop evaluator: sign in, open the overview, the results, a unit report and the
+//!   public results in Chinese and English with no console errors; the report prints to an A4
+//!   PDF with its charts. Screenshots and PDFs go to `target/test-artifacts/` (not committed).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -37,9 +40,30 @@ fn which(name: &str) -> Option<String> {
         .find(|p| std::path::Path::new(p).exists())
 }
 
+/// Where screenshots and PDFs of the browser tests go (inside the target directory, so
+/// they are never committed).
+pub fn artifacts_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("test-artifacts");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
 impl Driver {
-    /// None (with a loud line) when Chromium is not installed, unless CI requires it.
+    /// A phone (mobile emulation); None (with a loud line) when Chromium is not installed,
+    /// unless CI requires it.
     pub async fn start(width: u32, height: u32) -> Option<Driver> {
+        Self::start_with(width, height, true).await
+    }
+
+    /// A desktop window of `width`×`height`.
+    pub async fn start_desktop(width: u32, height: u32) -> Option<Driver> {
+        Self::start_with(width, height, false).await
+    }
+
+    async fn start_with(width: u32, height: u32, mobile: bool) -> Option<Driver> {
         let (Some(driver), Some(chromium)) = (which("chromedriver"), which("chromium")) else {
             if std::env::var_os("PINGYI_REQUIRE_BROWSER").is_some() {
                 panic!("chromium and chromedriver are required (apt-get install chromium chromium-driver)");
@@ -67,14 +91,22 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().unwrap();
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        let mut chrome = json!({
             "binary": chromium,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                      format!("--user-data-dir={}", profile.path().display()),
                      format!("--window-size={width},{height}")],
-            "mobileEmulation": {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0}}
-        }}}});
+        });
+        if mobile {
+            chrome["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0}});
+        }
+        // every console message is kept, so tests can fail on console errors
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
+            "goog:chromeOptions": chrome,
+            "goog:loggingPrefs": {"browser": "ALL"}
+        }}});
         let res: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -212,17 +244,82 @@ impl Driver {
         .await
     }
 
-    pub async fn screenshot(&self, name: &str) {
+    /// Saves a PNG of the viewport to the artifacts directory and returns its bytes.
+    pub async fn screenshot(&self, name: &str) -> Vec<u8> {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
-        let _ = std::fs::create_dir_all(&dir);
-        if let Some(png) = b64.as_str().and_then(|s| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(s).ok()
-        }) {
-            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
-        }
+        let png = decode(&b64);
+        assert!(
+            png.starts_with(b"\x89PNG"),
+            "screenshot {name} is not a PNG"
+        );
+        let _ = std::fs::write(artifacts_dir().join(format!("{name}.png")), &png);
+        png
     }
+
+    /// Chromium's print-to-PDF of the current page (WebDriver "Print Page"): A4 portrait,
+    /// backgrounds on, the page's own print CSS. Saved as an artifact; returns the bytes.
+    pub async fn print_pdf(&self, name: &str) -> Vec<u8> {
+        let b64 = self
+            .cmd(
+                reqwest::Method::POST,
+                "/print",
+                Some(json!({
+                    "orientation": "portrait",
+                    "background": true,
+                    "page": {"width": 21.0, "height": 29.7},
+                    "shrinkToFit": true
+                })),
+            )
+            .await;
+        let pdf = decode(&b64);
+        let _ = std::fs::write(artifacts_dir().join(format!("{name}.pdf")), &pdf);
+        pdf
+    }
+
+    /// The browser console messages since the last call (chromedriver's log endpoint; the
+    /// session asks for them with `goog:loggingPrefs`).
+    pub async fn console(&self) -> Vec<Value> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/se/log",
+            Some(json!({"type": "browser"})),
+        )
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    /// Panics when the console has a SEVERE message (errors, failed loads) since the last call.
+    pub async fn assert_no_console_errors(&self, page: &str) {
+        let errors: Vec<Value> = self
+            .console()
+            .await
+            .into_iter()
+            .filter(|m| m["level"] == "SEVERE")
+            .collect();
+        assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
+    }
+}
+
+fn decode(b64: &Value) -> Vec<u8> {
+    use base64::Engine;
+    b64.as_str()
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "not base64: {}",
+                &b64.to_string()[..100.min(b64.to_string().len())]
+            )
+        })
+}
+
+/// Pages of a PDF: Chromium (Skia) writes one uncompressed `/Type /Page` object per page.
+pub fn pdf_pages(pdf: &[u8]) -> usize {
+    let needle = b"/Type /Page";
+    pdf.windows(needle.len() + 1)
+        .filter(|w| w.starts_with(needle) && w[needle.len()] != b's')
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,4 +411,163 @@ async fn phone_user_answers_a_public_link() {
         before + 1,
         "stored exactly once"
     );
+}
+
+/// Signs in through the form, as a person would.
+async fn sign_in(d: &Driver, app: &crate::helpers::TestApp, name: &str, password: &str) {
+    d.goto(&app.url("/login?lang=zh")).await;
+    d.type_into("input[name=name]", name).await;
+    d.type_into("input[name=password]", password).await;
+    d.click("button[type=submit]").await;
+    d.wait_for("评估列表").await;
+    assert!(
+        d.current_url().await.ends_with("/admin") || d.current_url().await.contains("/admin?"),
+        "signed in lands on /admin: {}",
+        d.current_url().await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluator_pages_print_and_have_no_console_errors() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |_| {}).await else {
+        return;
+    };
+    let Some(d) = Driver::start_desktop(1280, 1000).await else {
+        return;
+    };
+    pingyi::demo::load(&app.store).await.expect("demo");
+    let evs = app.store.list_evaluations().await.unwrap();
+    let published = evs.iter().find(|e| e.year == 2025).unwrap().id;
+    let open = evs.iter().find(|e| e.year == 2026).unwrap().id;
+    let password =
+        pingyi::commands::accounts::create_user(&app.store, "demo-admin", "admin", None, None)
+            .await
+            .expect("admin");
+
+    // The console check really fails on a console error (negative control).
+    d.goto(&app.url("/login?lang=zh")).await;
+    d.console().await;
+    d.eval("console.error('probe: deliberate console error'); return 1")
+        .await;
+    let caught = d.console().await;
+    assert!(
+        caught.iter().any(|m| m["level"] == "SEVERE"
+            && m["message"].as_str().is_some_and(|t| t.contains("probe"))),
+        "the console log must show a deliberate error: {caught:?}"
+    );
+    d.assert_no_console_errors("the login page after the probe was read")
+        .await;
+
+    sign_in(&d, &app, "demo-admin", &password).await;
+    d.assert_no_console_errors("/admin").await;
+
+    for (lang, words) in [
+        (
+            "zh",
+            [
+                "各单位回收进度",
+                "抽样与邀请",
+                "单位排名与等次",
+                "综合得分与等次",
+                "结果公示",
+                "总体满意度",
+            ],
+        ),
+        (
+            "en",
+            [
+                "Responses per unit",
+                "Draws and invitations",
+                "Unit ranking and grades",
+                "Composite score and grade",
+                "Published results",
+                "Overall satisfaction",
+            ],
+        ),
+    ] {
+        // overview: progress bars per unit × respondent type, links, uploads, invitations
+        d.goto(&app.url(&format!("/admin/evaluations/{open}?lang={lang}")))
+            .await;
+        let html = d.wait_for(words[0]).await;
+        assert!(
+            html.contains(words[1]),
+            "overview {lang} lacks {:?}",
+            words[1]
+        );
+        assert!(html.contains("role=\"progressbar\""), "progress bars");
+        d.assert_no_console_errors(&format!("overview ({lang})"))
+            .await;
+        d.screenshot(&format!("overview-{lang}")).await;
+
+        // results: ranking with whiskers and grades
+        d.goto(&app.url(&format!("/admin/evaluations/{open}/results?lang={lang}")))
+            .await;
+        let html = d.wait_for(words[2]).await;
+        assert!(
+            html.contains("class=\"grade\""),
+            "results {lang} show grades"
+        );
+        d.assert_no_console_errors(&format!("results ({lang})"))
+            .await;
+        d.screenshot(&format!("results-{lang}")).await;
+
+        // unit report: composite score and grade, charts; prints to an A4 PDF with them
+        d.goto(&app.url(&format!(
+            "/admin/evaluations/{open}/units/fgw/report?lang={lang}"
+        )))
+        .await;
+        let html = d.wait_for(words[3]).await;
+        assert!(html.contains("<svg"), "report {lang} has charts");
+        let charts = d
+            .eval("return document.querySelectorAll('svg.chart').length")
+            .await
+            .as_i64()
+            .unwrap();
+        assert!(charts >= 1, "report {lang} draws its charts");
+        d.assert_no_console_errors(&format!("unit report ({lang})"))
+            .await;
+        d.screenshot(&format!("report-{lang}")).await;
+        let pdf = d.print_pdf(&format!("report-{lang}")).await;
+        assert!(pdf.starts_with(b"%PDF-"), "print gives a PDF");
+        let pages = pdf_pages(&pdf);
+        assert!(
+            pages >= 2,
+            "the report prints on {pages} A4 page(s); expected several"
+        );
+        assert!(
+            pdf.len() > 50_000,
+            "PDF of {} bytes is too small",
+            pdf.len()
+        );
+        // the charts are in it: the same page printed without its SVG charts is smaller
+        d.eval("document.querySelectorAll('svg').forEach(e => e.remove()); return 1")
+            .await;
+        let bare = d.print_pdf(&format!("report-{lang}-without-charts")).await;
+        assert!(
+            pdf.len() > bare.len() + 1_000,
+            "charts add to the PDF: {} bytes with, {} without",
+            pdf.len(),
+            bare.len()
+        );
+        d.assert_no_console_errors(&format!("unit report print ({lang})"))
+            .await;
+
+        // public results (no sign-in needed): ranking, grades, overall satisfaction
+        d.goto(&app.url(&format!("/public/evaluations/{published}?lang={lang}")))
+            .await;
+        let html = d.wait_for(words[4]).await;
+        assert!(
+            html.contains(words[5]),
+            "public {lang} shows overall satisfaction"
+        );
+        assert!(
+            html.contains("class=\"grade\""),
+            "public {lang} shows grades"
+        );
+        d.assert_no_console_errors(&format!("public results ({lang})"))
+            .await;
+        d.screenshot(&format!("public-{lang}")).await;
+        let pdf = d.print_pdf(&format!("public-{lang}")).await;
+        assert!(pdf.starts_with(b"%PDF-") && pdf_pages(&pdf) >= 1);
+    }
 }

@@ -1,9 +1,14 @@
 //! Evaluators' results: access per role, the scores API, the responses export agreeing with
-//! `pingyi analyze`, the public page only when published, and cache invalidation.
+//! `pingyi analyze`, the public page only when published, cache invalidation, grades from the
+//! framework on the results, report and public pages (and "—" without one), and the overview's
+//! upload warnings and draw / invitation totals.
 
 use std::collections::HashMap;
 
-use pingyi::store::{Backend, EvaluationStatus, NewResponse, ResponseSource};
+use pingyi::store::{
+    Backend, EvaluationStatus, InvitationPlan, NewEvaluation, NewResponse, ResponseSource,
+    ScoreWrite,
+};
 
 use crate::helpers::{cookie_client, evaluator_key, spawn_app, user, TestApp};
 
@@ -437,3 +442,421 @@ async fn cache_invalidation(backend: Backend) {
     );
 }
 crate::both_backends!(cache_invalidated_by_new_responses, cache_invalidation);
+
+async fn page(c: &reqwest::Client, url: &str) -> String {
+    let r = c.get(url).send().await.expect("request");
+    assert_eq!(r.status(), 200, "GET {url}");
+    r.text().await.expect("body")
+}
+
+/// Text of each cell of the first table row after `marker` with a cell starting with `label`.
+fn row_cells(html: &str, marker: &str, label: &str) -> Vec<String> {
+    let from = html.find(marker).unwrap_or_else(|| panic!("no {marker:?}"));
+    html[from..]
+        .split("<tr>")
+        .skip(1)
+        .map(|r| cells_of(r.split("</tr>").next().unwrap_or_default()))
+        .find(|cells| cells.iter().any(|c| c.starts_with(label)))
+        .unwrap_or_else(|| panic!("no row {label:?} after {marker:?}"))
+}
+
+fn cells_of(row: &str) -> Vec<String> {
+    row.split("</td>")
+        .filter(|c| c.contains("<td"))
+        .map(|c| {
+            let mut out = String::new();
+            let mut tag = false;
+            for ch in c.chars() {
+                match ch {
+                    '<' => tag = true,
+                    '>' => tag = false,
+                    _ if !tag => out.push(ch),
+                    _ => {}
+                }
+            }
+            out.trim().to_owned()
+        })
+        .collect()
+}
+
+/// Composite scores from the scores API: unit → (total, grade, rank).
+async fn api_scores(app: &TestApp, key: &str, id: i64) -> HashMap<String, (f64, String, u64)> {
+    let v: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/evaluations/{id}/scores")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("scores")
+        .json()
+        .await
+        .expect("json");
+    v["units"]
+        .as_array()
+        .unwrap_or_else(|| panic!("scores of {id}: {v}"))
+        .iter()
+        .map(|u| {
+            (
+                u["unit"].as_str().expect("unit").to_owned(),
+                (
+                    u["total"].as_f64().expect("total"),
+                    u["grade"].as_str().expect("grade").to_owned(),
+                    u["rank"].as_u64().expect("rank"),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn grades_on_pages(backend: Backend) {
+    let Some(d) = demo(backend).await else { return };
+    let app = &d.app;
+    let key = evaluator_key(app).await;
+    let evaluator = user(app, "eval-grades", "evaluator", None).await;
+    let unit_fgw = user(app, "unit-fgw", "unit", Some("fgw")).await;
+    let scores = api_scores(app, &key, d.open).await;
+    assert!(scores.len() >= 3, "demo units scored: {scores:?}");
+
+    // results: every unit's row shows the composite score, its rank and the grade of the API
+    let base = format!("/admin/evaluations/{}", d.open);
+    let html = page(&evaluator, &app.url(&format!("{base}/results"))).await;
+    assert!(html.contains("单位排名与等次") && html.contains("<svg"));
+    let units = app.store.evaluation_units(d.open).await.expect("units");
+    for u in &units {
+        let (total, grade, rank) = &scores[&u.code];
+        let cells = row_cells(&html, "id=\"ranking\"", &u.name_zh);
+        let cells = &cells[1..]; // after the satisfaction rank
+        assert!(
+            cells.contains(&grade.clone()),
+            "{}: {cells:?} lacks {grade}",
+            u.code
+        );
+        assert!(
+            cells
+                .iter()
+                .any(|c| c.starts_with(&format!("{total:.1} /"))),
+            "{}: {cells:?} lacks total {total:.1}",
+            u.code
+        );
+        assert!(cells.contains(&rank.to_string()), "{}: rank {rank}", u.code);
+    }
+    // the chart carries the grades too (as notes beside the bars)
+    let (_, fgw_grade, _) = &scores["fgw"];
+    assert!(html.contains("class=\"note\"") && html.contains(&format!(">{fgw_grade}</text>")));
+
+    // unit report (the unit itself): composite score, grade, rank and indicator breakdown
+    let report = app.url(&format!("{base}/units/fgw/report"));
+    let html = page(&unit_fgw, &report).await;
+    let (total, grade, rank) = &scores["fgw"];
+    for s in [
+        "综合得分与等次".to_owned(),
+        format!("{total:.1}"),
+        format!("<span class=\"grade big\">{grade}</span>"),
+        format!("第 {rank} 名"),
+        "履职效率".to_owned(),
+        "小计".to_owned(),
+    ] {
+        assert!(html.contains(&s), "report lacks {s:?}");
+    }
+    assert!(
+        !html.contains("/scores?lang"),
+        "a unit gets no link to the evaluators' scores page"
+    );
+    let en = page(&unit_fgw, &format!("{report}?lang=en")).await;
+    let grade_en = match grade.as_str() {
+        "优秀" => "excellent",
+        "良好" => "good",
+        "达标" => "pass",
+        _ => "admonished",
+    };
+    assert!(en.contains("Composite score and grade") && en.contains(&format!(">{grade_en}<")));
+
+    // a score change shows at once: cached grades follow the scores version
+    let fgw = app.store.get_unit_by_code("fgw").await.expect("fgw");
+    app.store
+        .write_scores(
+            d.open,
+            &[ScoreWrite {
+                unit_id: fgw.id,
+                indicator: "efficiency.duties".into(),
+                period: String::new(),
+                score: Some(1.0),
+                note: String::new(),
+            }],
+            &[],
+            "test",
+            "correction",
+        )
+        .await
+        .expect("write score");
+    let after = api_scores(app, &key, d.open).await;
+    let (new_total, new_grade, _) = &after["fgw"];
+    assert!(new_total < total, "{new_total} < {total}");
+    let html = page(&unit_fgw, &report).await;
+    assert!(html.contains(&format!("{new_total:.1}")) && html.contains(new_grade.as_str()));
+
+    // public results (published 2025): ranking, grades, overall satisfaction; no composite totals
+    let published = api_scores(app, &key, d.published).await;
+    let html = page(
+        &app.client,
+        &app.url(&format!("/public/evaluations/{}", d.published)),
+    )
+    .await;
+    assert!(html.contains("总体满意度") && html.contains("满意度指数"));
+    for u in &units {
+        let cells = row_cells(&html, "id=\"ranking\"", &u.name_zh);
+        assert_eq!(
+            cells.last(),
+            Some(&published[&u.code].1),
+            "{}: {cells:?}",
+            u.code
+        );
+        // rank, unit, index, interval, rate, grade: no counts, no composite totals
+        assert_eq!(cells.len(), 6, "{}: {cells:?}", u.code);
+    }
+    let en = page(
+        &app.client,
+        &app.url(&format!("/public/evaluations/{}?lang=en", d.published)),
+    )
+    .await;
+    assert!(en.contains("Overall satisfaction") && en.contains("class=\"grade\""));
+}
+crate::both_backends!(grades_on_results_report_and_public, grades_on_pages);
+
+async fn grades_without_framework(backend: Backend) {
+    let Some(d) = demo(backend).await else { return };
+    let app = &d.app;
+    let ev = app
+        .store
+        .create_evaluation(&NewEvaluation {
+            series: "survey-only".into(),
+            year: 2026,
+            wave: String::new(),
+            title_zh: "满意度测评（无指标体系）".into(),
+            title_en: "Satisfaction survey (no framework)".into(),
+            status: EvaluationStatus::Published,
+        })
+        .await
+        .expect("evaluation");
+    let q = pingyi::questionnaire::builtin()
+        .expect("qs")
+        .into_iter()
+        .find(|q| q.id == "resident")
+        .expect("resident");
+    let answers: serde_json::Map<String, serde_json::Value> = q
+        .likert_questions()
+        .map(|lq| (lq.code.clone(), serde_json::json!(4)))
+        .collect();
+    let mut rows = Vec::new();
+    // fgw: 30 answers; mzj: 20; jyj: 2 (below the threshold of 5, so the smaller of the
+    // others, mzj, is suppressed too: one hidden cell could be recovered from the rest)
+    for (code, n) in [("fgw", 30), ("mzj", 20), ("jyj", 2)] {
+        let unit = app.store.get_unit_by_code(code).await.expect("unit");
+        app.store
+            .add_unit_to_evaluation(ev.id, unit.id)
+            .await
+            .expect("add unit");
+        for _ in 0..n {
+            rows.push(NewResponse {
+                evaluation_id: ev.id,
+                unit_id: unit.id,
+                respondent_type: "resident".into(),
+                questionnaire_id: q.id.clone(),
+                questionnaire_version: i64::from(q.version),
+                source: ResponseSource::Link,
+                submitted_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("date"),
+                answers: serde_json::Value::Object(answers.clone()).to_string(),
+            });
+        }
+    }
+    app.store.insert_responses(&rows).await.expect("insert");
+    let admin = user(app, "admin-nofw", "admin", None).await;
+    let jyj = app.store.get_unit_by_code("jyj").await.expect("jyj");
+    let fgw = app.store.get_unit_by_code("fgw").await.expect("fgw");
+
+    // no framework: no grades anywhere, and the pages say why
+    let results = app.url(&format!("/admin/evaluations/{}/results", ev.id));
+    let html = page(&admin, &results).await;
+    assert!(
+        html.contains("未关联指标体系"),
+        "results explain the missing grades"
+    );
+    assert!(!html.contains("class=\"grade\""));
+    let cells = row_cells(&html, "id=\"ranking\"", &fgw.name_zh);
+    assert_eq!(cells.last().map(String::as_str), Some("—"), "{cells:?}");
+    let report = page(
+        &admin,
+        &app.url(&format!("/admin/evaluations/{}/units/fgw/report", ev.id)),
+    )
+    .await;
+    assert!(report.contains("综合得分与等次") && report.contains("未关联指标体系"));
+    let public = page(
+        &app.client,
+        &app.url(&format!("/public/evaluations/{}", ev.id)),
+    )
+    .await;
+    assert!(!public.contains("class=\"grade\"") && public.contains("未关联指标体系"));
+    // below the threshold: the unit is listed without a number
+    let cells = row_cells(&public, "id=\"ranking\"", &jyj.name_zh);
+    assert!(cells.iter().any(|c| c.contains("样本不足")), "{cells:?}");
+    assert!(
+        !cells.iter().any(|c| c.contains('.')),
+        "no number for jyj: {cells:?}"
+    );
+    let cells = row_cells(&public, "id=\"ranking\"", &fgw.name_zh);
+    assert_eq!(
+        cells[2], "80.0",
+        "all 满意 answers give index 80: {cells:?}"
+    );
+
+    // a framework without scores: grades pending, not invented
+    let file = "surveys/frameworks/beijing_sanxiao_yichuang.toml";
+    let text = std::fs::read_to_string(file).expect("framework file");
+    app.store
+        .set_evaluation_framework(ev.id, "beijing_sanxiao_yichuang", file, &text, "test")
+        .await
+        .expect("attach");
+    let html = page(&admin, &results).await;
+    assert!(html.contains("评分尚不完整"), "incomplete scoring is said");
+    assert!(!html.contains("class=\"grade\""));
+    let public = page(
+        &app.client,
+        &app.url(&format!("/public/evaluations/{}?lang=en", ev.id)),
+    )
+    .await;
+    assert!(public.contains("not fully scored") && !public.contains("class=\"grade\""));
+}
+crate::both_backends!(no_grades_without_framework, grades_without_framework);
+
+async fn overview_totals(backend: Backend) {
+    use pingyi::email::draw::{draw_and_record, DrawRequest};
+    use pingyi_analysis::sampling::{Allocation, DrawOptions, SizeSpec};
+    let Some(d) = demo(backend).await else { return };
+    let app = &d.app;
+    // an upload with one duplicated row: a warning, not an error
+    let (_, firm_key) =
+        pingyi::commands::accounts::create_firm_with_key(&app.store, "示范调查公司", &[d.open], "")
+            .await
+            .expect("firm");
+    let mut csv = crate::uploads::resident_csv(12, None);
+    let last = csv.lines().last().expect("row").to_owned();
+    csv.push_str(&last);
+    csv.push('\n');
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/evaluations/{}/uploads?questionnaire=resident&method=door_to_door",
+            d.open
+        )))
+        .bearer_auth(&firm_key)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status();
+    let receipt = r.text().await.expect("receipt");
+    assert!(status.is_success(), "{status}: {receipt}");
+    // a draw of six staff (four by e-mail, two on paper), invited
+    let mut frame = String::from("id,unit,email,name\n");
+    for (i, e) in [
+        "wang@example.cn",
+        "li@example.cn",
+        "zhao@example.cn",
+        "qian@example.cn",
+        "",
+        "",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let unit = if i % 2 == 0 { "fgw" } else { "jyj" };
+        frame.push_str(&format!("staff-{i},{unit},{e},张{i}\n"));
+    }
+    let draw = draw_and_record(
+        &app.store,
+        &DrawRequest {
+            evaluation_id: d.open,
+            unit_id: None,
+            respondent_type: Some("staff".into()),
+            title: "干部职工抽样".into(),
+            options: DrawOptions {
+                id_column: "id".into(),
+                strata_column: Some("unit".into()),
+                size: Some(SizeSpec::Fraction(1.0)),
+                allocation: Allocation::Proportional,
+                sd_column: None,
+                min_per_stratum: 0,
+                pps_size_column: None,
+            },
+            seed: "overview".into(),
+            actor: "test".into(),
+        },
+        frame.into_bytes(),
+    )
+    .await
+    .expect("draw");
+    let version = app
+        .store
+        .list_questionnaires()
+        .await
+        .expect("qs")
+        .into_iter()
+        .filter(|q| q.id == "staff")
+        .map(|q| q.version)
+        .max()
+        .expect("staff");
+    app.store
+        .create_invitations(&InvitationPlan {
+            draw_id: draw,
+            questionnaire_id: "staff".into(),
+            questionnaire_version: version,
+            deadline: chrono::Utc::now().date_naive() + chrono::Duration::days(30),
+            actor: "test".into(),
+        })
+        .await
+        .expect("invitations");
+    let c = app.store.invitation_counts(draw).await.expect("counts");
+    assert_eq!((c.email, c.paper), (4, 2));
+
+    let admin = user(app, "admin-overview", "admin", None).await;
+    let url = app.url(&format!("/admin/evaluations/{}", d.open));
+    let html = page(&admin, &url).await;
+    // progress bars: one per unit × respondent type, against the targets
+    let units = app.store.evaluation_units(d.open).await.expect("units");
+    let bars = html.matches("role=\"progressbar\"").count();
+    assert!(bars >= units.len() * 5, "{bars} progress bars");
+    assert!(
+        html.contains("/s/") && html.contains("qr.svg"),
+        "public links listed"
+    );
+    // the upload's warnings by kind
+    assert!(html.contains("文件内重复 1"), "duplicate row warning shown");
+    // the draw: totals only, nobody's address or id
+    let cells = row_cells(&html, "id=\"invitations\"", "干部职工抽样");
+    let shown: Vec<i64> = cells[1..]
+        .iter()
+        .map(|c| c.parse().expect("number"))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            6,
+            6,
+            c.email,
+            c.paper,
+            c.queued + c.sending,
+            c.sent,
+            c.failed + c.unknown,
+            c.bounced,
+            c.answered,
+            c.not_answered
+        ]
+    );
+    for secret in ["wang@example.cn", "staff-0", "张0"] {
+        assert!(!html.contains(secret), "overview shows {secret}");
+    }
+    let en = page(&admin, &format!("{url}?lang=en")).await;
+    assert!(en.contains("Draws and invitations") && en.contains("duplicates in the file 1"));
+}
+crate::both_backends!(overview_progress_warnings_invitations, overview_totals);
