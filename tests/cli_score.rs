@@ -141,15 +141,15 @@ fn division_example_as_json() {
 fn beijing_with_analyze_style_survey_and_capped_deductions() {
     let dir = scratch("beijing");
     let mut scores = String::from("unit,indicator,period,score,note\n");
-    for (u, duties) in [("市科委", 25), ("市教委", 20), ("市民政局", 20)] {
+    for (u, duties) in [("市科委", 17.5), ("市教委", 12.5), ("市民政局", 12.5)] {
         for (id, v) in [
             ("efficiency.duties", duties),
-            ("efficiency.leaders", 10),
-            ("management.law", 10),
-            ("management.capacity", 10),
-            ("service.central", 10),
-            ("service.grassroots", 10),
-            ("innovation", 5),
+            ("efficiency.leaders", 17.5),
+            ("management.law", 10.0),
+            ("management.capacity", 10.0),
+            ("service.central", 10.0),
+            ("service.grassroots", 10.0),
+            ("innovation", 5.0),
         ] {
             scores.push_str(&format!("{u},{id},,{v},\n"));
         }

@@ -195,8 +195,8 @@ fn an_individual_with_a_violation_is_admonished() {
 
 fn beijing_full(unit: &str) -> Vec<ObjectiveScore> {
     vec![
-        s(unit, "efficiency.duties", None, 25.0),
-        s(unit, "efficiency.leaders", None, 10.0),
+        s(unit, "efficiency.duties", None, 17.5),
+        s(unit, "efficiency.leaders", None, 17.5),
         s(unit, "management.law", None, 10.0),
         s(unit, "management.capacity", None, 10.0),
         s(unit, "service.central", None, 10.0),
@@ -277,9 +277,12 @@ fn band_edges() {
     assert_eq!(case(50.7, 29.6, 9.7), (90.0, "优秀".to_string()));
 }
 
-fn beijing_unit(unit: &str, duties: f64, public: f64) -> (Vec<ObjectiveScore>, SurveyValues) {
+/// A Beijing unit `short` points below full marks in 履职效率 (taken from 职责任务
+/// first, then 领导考评) with 公众评价 `public`.
+fn beijing_unit(unit: &str, short: f64, public: f64) -> (Vec<ObjectiveScore>, SurveyValues) {
     let mut scores = beijing_full(unit);
-    scores[0].score = duties;
+    scores[0].score -= short.min(17.5);
+    scores[1].score -= (short - 17.5).max(0.0);
     (scores, beijing_survey(unit, public))
 }
 
@@ -289,16 +292,16 @@ fn ranks_are_shared_and_advanced_respects_the_cap() {
     let mut scores = Vec::new();
     let mut survey = BTreeMap::new();
     // totals: A 100, B 98, C 98, D 95, E 90, F 85, G 80 (7 units → cap floor(2.1) = 2)
-    for (u, duties, public) in [
-        ("A", 25.0, 100.0),
-        ("B", 23.0, 100.0),
-        ("C", 25.0, 90.0),
-        ("D", 20.0, 100.0),
-        ("E", 15.0, 100.0),
-        ("F", 10.0, 100.0),
-        ("G", 5.0, 100.0),
+    for (u, short, public) in [
+        ("A", 0.0, 100.0),
+        ("B", 2.0, 100.0),
+        ("C", 0.0, 90.0),
+        ("D", 5.0, 100.0),
+        ("E", 10.0, 100.0),
+        ("F", 15.0, 100.0),
+        ("G", 20.0, 100.0),
     ] {
-        let (sc, sv) = beijing_unit(u, duties, public);
+        let (sc, sv) = beijing_unit(u, short, public);
         scores.extend(sc);
         survey.extend(sv);
     }

@@ -81,6 +81,18 @@ fn beijing_has_the_seed_points_and_cap() {
     assert_eq!(roots, vec![35.0, 20.0, 40.0, 5.0]);
     assert_eq!(fw.leaves().count(), 8, "the seed's 8 indicators");
     assert!(close(max_of(&fw, "service.public"), 20.0));
+    // the seed gives only the dimension totals: equal splits, marked in the file
+    for (id, p) in [
+        ("efficiency.duties", 17.5),
+        ("efficiency.leaders", 17.5),
+        ("management.law", 10.0),
+        ("management.capacity", 10.0),
+        ("service.central", 10.0),
+        ("service.grassroots", 10.0),
+        ("innovation", 5.0),
+    ] {
+        assert!(close(max_of(&fw, id), p), "{id}");
+    }
     let public = &fw.indicators[fw.indicator_index("service.public").unwrap()];
     match &public.kind {
         IndicatorKind::Survey { binding } => {
@@ -110,6 +122,45 @@ fn feicheng_has_7_items_31_sub_items_and_100_points() {
         .filter(|i| matches!(i.kind, IndicatorKind::Survey { .. }))
         .count();
     assert_eq!(surveyed, 5, "五位一体: five respondent layers");
+    // the seed gives no weights for the five layers: equal shares of 社会评议 15
+    let review = fw.indicator_index("social.review").unwrap();
+    let layers: Vec<(String, f64)> = fw.indicators[review]
+        .children
+        .iter()
+        .map(|&c| match &fw.indicators[c].kind {
+            IndicatorKind::Survey { binding } => (binding.key(), fw.indicators[c].max_points),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        layers,
+        vec![
+            ("satisfaction_index:leader".to_string(), 3.0),
+            ("satisfaction_index:staff".to_string(), 3.0),
+            ("satisfaction_index:service_user".to_string(), 3.0),
+            ("satisfaction_index:peer_department".to_string(), 3.0),
+            ("satisfaction_index:regulator".to_string(), 3.0),
+        ]
+    );
+    // the seven items of the seed, by name
+    let items: Vec<&str> = fw
+        .indicators
+        .iter()
+        .filter(|i| i.depth == 1)
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            "职能精细化管理",
+            "内部工作机制运行",
+            "对外协作配合机制建立和运行",
+            "履行职责及成效评估",
+            "机构编制管理规定执行",
+            "其他评估指标",
+            "履职评议和社会评议"
+        ]
+    );
     assert!(fw.indicators.iter().all(|i| !matches!(
         i.kind,
         IndicatorKind::Objective {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use pingyi_analysis::scoring::{
-    compute, parse_events_csv, parse_scores_csv, parse_survey_csv, Framework, Outcome,
-    SurveyMeasure, SurveyValues,
+    compute, fill_composites, parse_events_csv, parse_scores_csv, parse_survey_csv, Framework,
+    Outcome, SurveyMeasure, SurveyValues,
 };
 use serde::Serialize;
 
@@ -76,10 +76,12 @@ pub fn render(args: &ScoreArgs) -> anyhow::Result<String> {
         SurveyMeasureArg::Index => SurveyMeasure::SatisfactionIndex,
         SurveyMeasureArg::Rate => SurveyMeasure::SatisfactionRate,
     };
-    let survey: SurveyValues = match &args.survey {
+    let mut survey: SurveyValues = match &args.survey {
         Some(p) => parse_survey_csv(&read(p)?, &p.display().to_string(), measure)?,
         None => SurveyValues::new(),
     };
+    // `composite:` bindings not given directly: Σ weight × value of each respondent type
+    fill_composites(&fw, &mut survey);
     let outcome = compute(&fw, &scores, &events, &survey)?;
     match args.format {
         ScoreFormat::Csv => to_csv(&fw, &outcome),

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
+use pingyi_analysis::estimate::DesignSpec;
 use pingyi_analysis::scoring::{
-    as_of, compute_units, parse_events_csv, parse_scores_csv, Event, Framework, IndicatorKind,
-    InputScale, ObjectiveScore, Outcome, ScoreChange, ScoreError, SurveyBinding, SurveyMeasure,
-    SurveyValues,
+    as_of, composite_estimates, compute_units, parse_events_csv, parse_scores_csv,
+    CompositeResults, Event, Framework, IndicatorKind, InputScale, ObjectiveScore, Outcome,
+    ScoreChange, ScoreError, SurveyBinding, SurveyColumns, SurveyMeasure, SurveyValues,
 };
+use polars::prelude::IntoLazy;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -428,6 +430,9 @@ pub struct Snapshot {
     pub scores: Vec<ObjectiveScore>,
     pub events: Vec<Event>,
     pub survey: SurveyValues,
+    /// `composite:` values with their SE and parts (also in `survey`), and the units whose
+    /// composites lack a respondent type
+    pub composites: CompositeResults,
     /// why survey values could not be derived from the responses (if so)
     pub survey_problem: Option<String>,
     pub as_of: Option<String>,
@@ -511,12 +516,14 @@ pub fn events_at(records: &[ScoreEventRow], at: Option<&str>) -> Vec<Event> {
 
 /// Survey values for the framework's bindings from the evaluation's responses: per unit, the
 /// weighted mean over the pooled respondent types of each respondent's satisfaction index
-/// (or share of satisfied answers × 100). Composite bindings are not derived here.
+/// (or share of satisfied answers × 100); `composite:` bindings through the analysis
+/// engine ([`composite_estimates`]: per (unit, respondent type) estimates under the
+/// responses' weights, combined by the `[[composite]]` weights as a linear contrast).
 pub async fn survey_values(
     state: &AppState,
     evaluation_id: i64,
     fw: &Framework,
-) -> Result<SurveyValues, String> {
+) -> Result<(SurveyValues, CompositeResults), String> {
     let bindings: Vec<(String, SurveyMeasure, Vec<String>)> = fw
         .survey_bindings()
         .into_iter()
@@ -528,15 +535,35 @@ pub async fn survey_values(
             SurveyBinding::Composite { .. } => None,
         })
         .collect();
-    if bindings.is_empty() {
-        return Ok(SurveyValues::new());
+    let has_composites = fw
+        .survey_bindings()
+        .iter()
+        .any(|b| matches!(b, SurveyBinding::Composite { .. }));
+    if bindings.is_empty() && !has_composites {
+        return Ok((SurveyValues::new(), CompositeResults::default()));
     }
     let loaded = crate::analytics::loaded(state, evaluation_id, false)
         .await
         .map_err(|e| format!("cannot load the responses: {e}"))?;
-    tokio::task::spawn_blocking(move || pooled_means(&loaded.frame, &bindings))
-        .await
-        .map_err(|e| format!("survey values task failed: {e}"))?
+    let fw = fw.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut values = pooled_means(&loaded.frame, &bindings)?;
+        let composites = if has_composites && loaded.frame.height() > 0 {
+            composite_estimates(
+                loaded.frame.clone().lazy(),
+                &DesignSpec::srs(Some("weight")),
+                &fw,
+                &SurveyColumns::default(),
+            )
+            .map_err(|e| format!("cannot compute the composite survey values: {e}"))?
+        } else {
+            CompositeResults::default()
+        };
+        values.extend(composites.survey_values());
+        Ok((values, composites))
+    })
+    .await
+    .map_err(|e| format!("survey values task failed: {e}"))?
 }
 
 fn pooled_means(
@@ -625,9 +652,10 @@ pub async fn snapshot(
     let records = state.store.score_events(evaluation_id, None).await?;
     let scores = scores_at(&changes, at.as_deref());
     let events = events_at(&records, at.as_deref());
-    let (survey, survey_problem) = match survey_values(state, evaluation_id, &fw).await {
-        Ok(v) => (v, None),
-        Err(e) => (SurveyValues::new(), Some(e)),
+    let (survey, composites, survey_problem) = match survey_values(state, evaluation_id, &fw).await
+    {
+        Ok((v, c)) => (v, c, None),
+        Err(e) => (SurveyValues::new(), CompositeResults::default(), Some(e)),
     };
     let codes: Vec<String> = units.iter().map(|u| u.code.clone()).collect();
     let outcome = compute_units(&fw, &codes, &scores, &events, &survey);
@@ -638,6 +666,7 @@ pub async fn snapshot(
         scores,
         events,
         survey,
+        composites,
         survey_problem,
         as_of: at,
         outcome,
@@ -656,6 +685,7 @@ fn problems_json(e: &ScoreError) -> serde_json::Value {
 
 // ----- API handlers -----
 
+#[utoipa::path(get, path = "/api/v1/frameworks", tag = "scores", responses((status = 200, description = "framework files: id and name", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn api_frameworks(Evaluator(_u): Evaluator) -> HttpResponse {
     let list: Vec<serde_json::Value> = list_frameworks(Path::new(FRAMEWORKS_DIR))
         .into_iter()
@@ -688,6 +718,7 @@ fn framework_json(rec: &FrameworkRecord, fw: &Framework) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/framework", tag = "scores", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the evaluation's framework", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn api_get_framework(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -704,6 +735,7 @@ pub struct FrameworkBody {
     pub framework: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/evaluations/{id}/framework", tag = "scores", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"framework\": framework id}"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the framework now attached", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn api_put_framework(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -787,6 +819,7 @@ fn csv_events(text: &str) -> Result<Vec<EventIn>, ApiError> {
         .collect())
 }
 
+#[utoipa::path(put, path = "/api/v1/evaluations/{id}/scores", tag = "scores", request_body(content = String, description = "JSON {\"scores\": [{unit, indicator, period, score, note}]} or CSV unit,indicator,period,score[,note]"), params(("id" = i64, Path, description = "evaluation id"), ("reason" = Option<String>, Query, description = "why the scores change")), responses((status = 200, description = "rows written", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn api_put_scores(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -915,6 +948,7 @@ pub struct GetParams {
     pub as_of: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/scores", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), ("as_of" = Option<String>, Query, description = "RFC 3339 moment to replay the scores as of")), responses((status = 200, description = "framework results per unit: composite score, grade, indicators", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn api_get_scores(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -952,7 +986,21 @@ async fn api_get_scores(
     let survey: Vec<serde_json::Value> = snap
         .survey
         .iter()
-        .map(|((u, k), v)| json!({ "unit": u, "binding": k, "value": v }))
+        .map(|((u, k), v)| {
+            let mut row = json!({ "unit": u, "binding": k, "value": v });
+            if let Some(c) = snap.composites.values.get(&(u.clone(), k.clone())) {
+                row["se"] = json!(c.se);
+                row["n"] = json!(c.n);
+                row["parts"] = json!(c
+                    .parts
+                    .iter()
+                    .map(|(t, w, e, n)| json!({
+                        "respondent_type": t, "weight": w, "value": e, "n": n,
+                    }))
+                    .collect::<Vec<_>>());
+            }
+            row
+        })
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "evaluation_id": id,
@@ -978,6 +1026,7 @@ pub struct HistoryParams {
     pub lang: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/scores/history", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), ("unit" = Option<String>, Query, description = "one unit's code"), ("lang" = Option<String>, Query, description = "zh or en")), responses((status = 200, description = "append-only score and event history", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn api_history(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -995,6 +1044,7 @@ async fn api_history(
 
 // ----- pages -----
 
+#[utoipa::path(get, path = "/admin/evaluations/{id}/scores", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "scores page with entry form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -1047,6 +1097,7 @@ fn bad(lang: Lang, zh: String, en: String) -> WebError {
     WebError::BadRequest { lang, zh, en }
 }
 
+#[utoipa::path(post, path = "/admin/evaluations/{id}/scores", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 303, description = "saved: redirect to the scores page"), (status = 200, description = "the form again with problems", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn page_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -1122,6 +1173,7 @@ pub struct FrameworkForm {
     pub framework: String,
 }
 
+#[utoipa::path(post, path = "/admin/evaluations/{id}/framework", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 303, description = "framework attached: redirect to the scores page"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn framework_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -1152,6 +1204,7 @@ async fn framework_post(
         .finish())
 }
 
+#[utoipa::path(get, path = "/admin/evaluations/{id}/scores/history", tag = "pages", params(("id" = i64, Path, description = "evaluation id"), ("unit" = Option<String>, Query, description = "one unit's code")), responses((status = 200, description = "score history", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn history_page(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::framework::{Framework, IndicatorKind, InputScale, RuleAction};
+use super::framework::{fmt_num, Framework, IndicatorKind, InputScale, RuleAction, SurveyBinding};
 use super::round9;
 
 /// One objective score as entered by an evaluator, or one deduction entry.
@@ -401,13 +401,31 @@ pub fn compute_units(
                             None,
                             format!("survey value for `{key}` must be on 0–100, got {v}"),
                         )),
-                        None => problems.push(problem(
-                            u,
-                            Some(&ind.id),
-                            None,
-                            None,
-                            format!("missing survey result `{key}` for `{}`", ind.name),
-                        )),
+                        None => {
+                            let parts = match binding {
+                                SurveyBinding::Composite { name } => fw
+                                    .composite(name)
+                                    .map(|c| {
+                                        format!(
+                                            " (it weights the answers of {}; each needs valid answers)",
+                                            c.weights
+                                                .iter()
+                                                .map(|(t, w)| format!("{t} {}%", fmt_num(*w)))
+                                                .collect::<Vec<_>>()
+                                                .join(", ")
+                                        )
+                                    })
+                                    .unwrap_or_default(),
+                                SurveyBinding::Measure { .. } => String::new(),
+                            };
+                            problems.push(problem(
+                                u,
+                                Some(&ind.id),
+                                None,
+                                None,
+                                format!("missing survey result `{key}` for `{}`{parts}", ind.name),
+                            ))
+                        }
                     }
                 }
                 IndicatorKind::Composite => {}

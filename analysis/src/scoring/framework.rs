@@ -89,8 +89,10 @@ pub enum SurveyBinding {
         measure: SurveyMeasure,
         respondent_types: Vec<String>,
     },
-    /// `composite:five_in_one`: a composite computed by the analysis engine
-    /// (e.g. the 五位一体 weighted combination); the name is the service's.
+    /// `composite:five_in_one`: a fixed-weight combination of respondent types
+    /// declared in a `[[composite]]` section of the same file (e.g. the 五位一体
+    /// five-in-one review, or 领导班子 40% / 中层以下 60%), computed by the analysis
+    /// engine as a linear contrast of the per-type estimates.
     Composite { name: String },
 }
 
@@ -258,6 +260,33 @@ pub enum Subject {
     Individual,
 }
 
+/// A `[[composite]]` section: a survey value that is a fixed-weight combination of
+/// the per-respondent-type values of one measure, e.g. 工作满意度 = 领导班子 40% +
+/// 中层以下 60%, or the five-in-one (五位一体) review across five respondent types.
+/// Value = Σ weight/100 × measure(type), each type's measure over that type's answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurveyComposite {
+    pub id: String,
+    pub name: Option<String>,
+    pub name_en: Option<String>,
+    pub measure: SurveyMeasure,
+    /// (respondent type, percent), in [`RESPONDENT_TYPES`] order; percents add up to 100.
+    pub weights: Vec<(String, f64)>,
+    pub line: usize,
+}
+
+impl SurveyComposite {
+    /// The binding key of one part, e.g. `satisfaction_index:leader`.
+    pub fn part_key(&self, respondent_type: &str) -> String {
+        format!("{}:{respondent_type}", self.measure.as_str())
+    }
+
+    /// The binding key of the composite itself, `composite:<id>`.
+    pub fn key(&self) -> String {
+        format!("composite:{}", self.id)
+    }
+}
+
 /// A validated framework. Indicators are in file order, which is a pre-order
 /// of the tree (every parent comes before its children).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -279,6 +308,8 @@ pub struct Framework {
     /// Grades (after rules) that put a unit on the rectification list.
     pub rectification: Vec<usize>,
     pub advanced: AdvancedRule,
+    /// `[[composite]]` sections, in file order; every `composite:<id>` binding names one.
+    pub composites: Vec<SurveyComposite>,
 }
 
 // ---------------------------------------------------------------- raw file
@@ -299,6 +330,23 @@ struct RawFile {
     rule: Vec<RawRule>,
     rectification: Option<RawRectification>,
     advanced: Option<RawAdvanced>,
+    #[serde(default)]
+    composite: Vec<RawComposite>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComposite {
+    id: Spanned<String>,
+    name: Option<String>,
+    name_en: Option<String>,
+    #[serde(default = "default_measure")]
+    measure: SurveyMeasure,
+    weights: Spanned<BTreeMap<String, f64>>,
+}
+
+fn default_measure() -> SurveyMeasure {
+    SurveyMeasure::SatisfactionIndex
 }
 
 #[derive(Deserialize)]
@@ -517,6 +565,11 @@ impl Framework {
             .collect()
     }
 
+    /// The `[[composite]]` section with this id.
+    pub fn composite(&self, id: &str) -> Option<&SurveyComposite> {
+        self.composites.iter().find(|c| c.id == id)
+    }
+
     /// Index of a grade band by name.
     pub fn grade_index(&self, name: &str) -> Option<usize> {
         self.grades.iter().position(|g| g.name == name)
@@ -631,6 +684,8 @@ fn build(ctx: &Ctx<'_>, raw: RawFile) -> Result<Framework, FrameworkError> {
         }
     }
 
+    let composites = build_composites(ctx, &raw.composite)?;
+
     // Kinds and per-node checks.
     let mut kinds = Vec::with_capacity(n);
     for (k, ind) in raw.indicator.iter().enumerate() {
@@ -656,6 +711,24 @@ fn build(ctx: &Ctx<'_>, raw: RawFile) -> Result<Framework, FrameworkError> {
             }
             let binding = SurveyBinding::parse(s.get_ref())
                 .map_err(|m| ctx.err(s.span().start, Some(id), m))?;
+            if let SurveyBinding::Composite { name } = &binding {
+                if !composites.iter().any(|c| c.id == *name) {
+                    let declared: Vec<&str> = composites.iter().map(|c| c.id.as_str()).collect();
+                    return Err(ctx.err(
+                        s.span().start,
+                        Some(id),
+                        format!(
+                            "composite `{name}` is not declared; add a [[composite]] section with \
+                             id = \"{name}\" and its weights per respondent type (declared: {})",
+                            if declared.is_empty() {
+                                "none".to_string()
+                            } else {
+                                declared.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
             IndicatorKind::Survey { binding }
         } else {
             IndicatorKind::Objective {
@@ -1065,7 +1138,75 @@ fn build(ctx: &Ctx<'_>, raw: RawFile) -> Result<Framework, FrameworkError> {
         rules,
         rectification,
         advanced,
+        composites,
     })
+}
+
+/// Validates the `[[composite]]` sections: unique identifiers, known respondent
+/// types, positive weights adding up to 100.
+fn build_composites(
+    ctx: &Ctx<'_>,
+    raw: &[RawComposite],
+) -> Result<Vec<SurveyComposite>, FrameworkError> {
+    let mut out: Vec<SurveyComposite> = Vec::new();
+    for c in raw {
+        let id = c.id.get_ref();
+        let at = c.id.span().start;
+        let err = |m: String| {
+            Err(FrameworkError {
+                file: ctx.file.to_string(),
+                line: ctx.line(at),
+                indicator: None,
+                message: format!("composite `{id}`: {m}"),
+            })
+        };
+        if !is_identifier(id) {
+            return err("ids must be letters, digits, `_`, `-` or `.`".to_string());
+        }
+        if let Some(first) = out.iter().find(|o| o.id == *id) {
+            return err(format!(
+                "declared twice; it is already declared on line {}",
+                first.line
+            ));
+        }
+        let weights = c.weights.get_ref();
+        if weights.len() < 2 {
+            return err("give weights for at least two respondent types, e.g. \
+                 weights = { leader = 40, staff = 60 }"
+                .to_string());
+        }
+        for (t, w) in weights {
+            if !RESPONDENT_TYPES.contains(&t.as_str()) {
+                return err(format!(
+                    "unknown respondent type `{t}`; known: {}",
+                    RESPONDENT_TYPES.join(", ")
+                ));
+            }
+            if !(w.is_finite() && *w > 0.0) {
+                return err(format!("the weight of `{t}` must be positive, got {w}"));
+            }
+        }
+        let sum: f64 = weights.values().sum();
+        if !close(sum, 100.0) {
+            return err(format!(
+                "weights add up to {}, expected 100 (percent)",
+                fmt_num(sum)
+            ));
+        }
+        let ordered = RESPONDENT_TYPES
+            .iter()
+            .filter_map(|t| weights.get(*t).map(|w| ((*t).to_string(), *w)))
+            .collect();
+        out.push(SurveyComposite {
+            id: id.clone(),
+            name: c.name.clone(),
+            name_en: c.name_en.clone(),
+            measure: c.measure,
+            weights: ordered,
+            line: ctx.line(at),
+        });
+    }
+    Ok(out)
 }
 
 fn text_end(ctx: &Ctx<'_>) -> usize {
