@@ -505,7 +505,9 @@ pub fn estimate(
 
         // ---- calibration ----
         let mut fitted = None;
-        let mut cal_data: Option<(Vec<u32>, Vec<f64>, Vec<f64>, Vec<(u32, usize, f64)>)> = None;
+        // calibration cell per row, Σw0 and rows per cell, Σw0 per (leaf, cell)
+        type CalData = (Vec<u32>, Vec<f64>, Vec<f64>, Vec<(u32, usize, f64)>);
+        let mut cal_data: Option<CalData> = None;
         let mut w = w0;
         let mut ratio: Option<Vec<f64>> = None;
         if let Some(cal) = calibration {

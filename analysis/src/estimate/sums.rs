@@ -177,9 +177,9 @@ fn code_col(codes: Vec<u8>, ks: &[usize], vars: &[Variable]) -> CodeCol {
     }
     let mut dense = [0u8; 256];
     let mut values: Vec<u8> = Vec::new();
-    for c in 0..256 {
-        if present[c] {
-            dense[c] = values.len() as u8;
+    for (c, (&p, slot)) in present.iter().zip(dense.iter_mut()).enumerate() {
+        if p {
+            *slot = values.len() as u8;
             values.push(c as u8);
         }
     }
@@ -349,6 +349,14 @@ pub(crate) fn domain_cells(cols: ValueColumns, ctx: &Context) -> Result<Vec<Cell
         .collect()
 }
 
+/// The weight at the start of a record.
+#[inline]
+fn weight(r: &[u8]) -> f64 {
+    let mut wb = [0u8; 8];
+    wb.copy_from_slice(&r[..8]);
+    f64::from_ne_bytes(wb)
+}
+
 /// Cells of the variables on up to 24 code columns: pack (weight, codes) per row in group
 /// order, then sum the domains, both split over the cores. Returns one result per worker.
 fn code_chunk(
@@ -374,8 +382,8 @@ fn code_chunk(
         let cols = &*cols;
         par(nw, |t| {
             let (lo, hi) = (t * n / nw, (t + 1) * n / nw);
-            for i in lo..hi {
-                let at = g.dest[i] as usize * stride;
+            for (i, &dst) in g.dest.iter().enumerate().take(hi).skip(lo) {
+                let at = dst as usize * stride;
                 // SAFETY: `dest` is a permutation of 0..n, so each record is written by
                 // exactly one row, within the buffer of n * stride bytes.
                 unsafe {
@@ -420,6 +428,7 @@ fn code_chunk(
             .collect();
         let mut buf: Vec<Vec<St>> = vec![Vec::new(); slots.len()];
         let mut out: Vec<Vec<Cell>> = (0..slots.len()).map(|_| Vec::new()).collect();
+        let bases: Vec<usize> = cols.iter().map(|c| c.base).collect();
         let mut hist = vec![[0.0f64; 4]; nh];
         let mut hr = vec![0.0f64; nh];
         let mut cells = Vec::new();
@@ -427,18 +436,32 @@ fn code_chunk(
             for gi in g.dom_groups[d]..g.dom_groups[d + 1] {
                 hist.iter_mut().for_each(|h| *h = [0.0; 4]);
                 let (a, b) = (g.offsets[gi], g.offsets[gi + 1]);
-                for r in rec[a * stride..b * stride].chunks_exact(stride) {
-                    let mut wb = [0u8; 8];
-                    wb.copy_from_slice(&r[..8]);
-                    let wi = f64::from_ne_bytes(wb);
-                    let (w2, pos) = (wi * wi, f64::from(u8::from(wi > 0.0)));
-                    for (c, &code) in cols.iter().zip(&r[8..8 + nc]) {
-                        let h = &mut hist[c.base + code as usize];
+                let rows = &rec[a * stride..b * stride];
+                let mut nonpos = false;
+                for r in rows.chunks_exact(stride) {
+                    let wi = weight(r);
+                    nonpos |= wi <= 0.0 || wi.is_nan();
+                    let w2 = wi * wi;
+                    for (&bs, &code) in bases.iter().zip(&r[8..8 + nc]) {
+                        // SAFETY: each column's codes are dense (< its kk) and the bases
+                        // partition 0..nh, so the index is in bounds.
+                        let h = unsafe { hist.get_unchecked_mut(bs + code as usize) };
                         h[0] += 1.0;
                         h[1] += wi;
                         h[2] += w2;
-                        h[3] += pos;
                     }
+                }
+                // count of w > 0: the count itself unless the group has other weights
+                if nonpos {
+                    for r in rows.chunks_exact(stride) {
+                        if weight(r) > 0.0 {
+                            for (&bs, &code) in bases.iter().zip(&r[8..8 + nc]) {
+                                hist[bs + code as usize][3] += 1.0;
+                            }
+                        }
+                    }
+                } else {
+                    hist.iter_mut().for_each(|h| h[3] = h[0]);
                 }
                 if let Some(rs) = ratio {
                     hr.iter_mut().for_each(|h| *h = 0.0);
