@@ -78,7 +78,10 @@ pub enum Grades {
         message: String,
     },
     /// Every unit scored: totals, grades after the rules, ranks.
-    Scored { fw: Framework, outcome: Outcome },
+    Scored {
+        fw: Box<Framework>,
+        outcome: Outcome,
+    },
 }
 
 impl Grades {
@@ -172,7 +175,7 @@ pub async fn grades(state: &AppState, evaluation_id: i64) -> Result<Arc<Grades>,
     let g = match snapshot(state, evaluation_id, None).await {
         Ok(snap) => match snap.outcome {
             Ok(outcome) => Grades::Scored {
-                fw: snap.fw,
+                fw: Box::new(snap.fw),
                 outcome,
             },
             Err(e) => {

@@ -16,7 +16,9 @@ pub struct Bar {
 }
 
 const ROW_H: f64 = 22.0;
+/// Label column width: at least this, wider for long labels (up to `MAX_LABEL_W`).
 const LABEL_W: f64 = 170.0;
+const MAX_LABEL_W: f64 = 330.0;
 const PLOT_W: f64 = 380.0;
 /// Room right of the plot for the value, and for notes when any bar has one.
 const VALUE_W: f64 = 50.0;
@@ -26,14 +28,28 @@ fn fmt1(x: f64) -> String {
     format!("{x:.1}")
 }
 
+/// Approximate width of a label at 12 px: CJK and other wide characters about 12 px,
+/// Latin letters and digits about 6.6 px (no font metrics on the server).
+fn label_width(s: &str) -> f64 {
+    s.chars()
+        .map(|c| if c.is_ascii() { 6.6 } else { 12.0 })
+        .sum()
+}
+
 /// Horizontal bars with interval whiskers on the scale `lo..hi` (e.g. 0–100 or 50–100).
 /// `title` becomes the SVG's accessible name.
 pub fn bar_chart(title: &str, bars: &[Bar], lo: f64, hi: f64, suppressed_label: &str) -> Markup {
     let h = ROW_H * bars.len() as f64 + 30.0;
     let notes = bars.iter().any(|b| b.note.is_some());
-    let w = LABEL_W + PLOT_W + VALUE_W + if notes { NOTE_W } else { 0.0 };
+    let label_w = bars
+        .iter()
+        .map(|b| label_width(&b.label) + 12.0)
+        .fold(LABEL_W, f64::max)
+        .min(MAX_LABEL_W)
+        .round();
+    let w = label_w + PLOT_W + VALUE_W + if notes { NOTE_W } else { 0.0 };
     let span = (hi - lo).max(1e-9);
-    let x = |v: f64| LABEL_W + (v.clamp(lo, hi) - lo) / span * PLOT_W;
+    let x = |v: f64| label_w + (v.clamp(lo, hi) - lo) / span * PLOT_W;
     let ticks: Vec<f64> = (0..=4).map(|i| lo + span * f64::from(i) / 4.0).collect();
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title)
@@ -45,24 +61,24 @@ pub fn bar_chart(title: &str, bars: &[Bar], lo: f64, hi: f64, suppressed_label: 
             }
             @for (i, b) in bars.iter().enumerate() {
                 @let y = ROW_H * i as f64 + 4.0;
-                text x=(LABEL_W - 6.0) y=(y + 13.0) font-size="12" text-anchor="end" fill="#1a1a1a" { (b.label) }
+                text x=(label_w - 6.0) y=(y + 13.0) font-size="12" text-anchor="end" fill="#1a1a1a" { (b.label) }
                 @match (b.suppressed, b.estimate) {
                     (false, Some(e)) => {
-                        rect x=(LABEL_W) y=(y + 2.0) width=((x(e) - LABEL_W).max(0.0)) height=(ROW_H - 8.0) fill="#c9a0a0" {}
+                        rect x=(label_w) y=(y + 2.0) width=((x(e) - label_w).max(0.0)) height=(ROW_H - 8.0) fill="#c9a0a0" {}
                         @if let (Some(l), Some(u)) = (b.ci_low, b.ci_high) {
                             line x1=(x(l)) x2=(x(u)) y1=(y + 9.0) y2=(y + 9.0) stroke="#5a0f0f" stroke-width="1.5" {}
                             line x1=(x(l)) x2=(x(l)) y1=(y + 4.0) y2=(y + 14.0) stroke="#5a0f0f" stroke-width="1.5" {}
                             line x1=(x(u)) x2=(x(u)) y1=(y + 4.0) y2=(y + 14.0) stroke="#5a0f0f" stroke-width="1.5" {}
                         }
                         circle cx=(x(e)) cy=(y + 9.0) r="3" fill="#8b1a1a" {}
-                        text x=(LABEL_W + PLOT_W + 4.0) y=(y + 13.0) font-size="11" fill="#333" { (fmt1(e)) }
+                        text x=(label_w + PLOT_W + 4.0) y=(y + 13.0) font-size="11" fill="#333" { (fmt1(e)) }
                     }
                     _ => {
-                        text x=(LABEL_W + 4.0) y=(y + 13.0) font-size="11" fill="#888" font-style="italic" { (suppressed_label) }
+                        text x=(label_w + 4.0) y=(y + 13.0) font-size="11" fill="#888" font-style="italic" { (suppressed_label) }
                     }
                 }
                 @if let Some(n) = &b.note {
-                    text.note x=(LABEL_W + PLOT_W + VALUE_W) y=(y + 13.0) font-size="11" font-weight="600" fill="#1d4b8b" { (n) }
+                    text.note x=(label_w + PLOT_W + VALUE_W) y=(y + 13.0) font-size="11" font-weight="600" fill="#1d4b8b" { (n) }
                 }
             }
         }
@@ -151,6 +167,13 @@ mod tests {
         assert!(svg.contains(">良好<"), "grade note drawn");
         assert!(svg.contains("width=\"690\""), "room for notes: {svg}");
         assert_eq!(svg.matches("<circle").count(), 1);
+        // long labels widen the label column instead of being cut off at the left edge
+        let long = vec![Bar {
+            label: "Housing and Urban-Rural Development Bureau".into(),
+            ..bars[0].clone()
+        }];
+        let svg = bar_chart("t", &long, 0.0, 100.0, "suppressed").into_string();
+        assert!(svg.contains("width=\"809\""), "{svg}");
     }
 
     #[test]
