@@ -103,6 +103,9 @@ type St = [f64; 8];
 /// reported.
 type Failed = (usize, usize, AnalysisError);
 
+/// Cells with their (domain, variable), or the first error.
+type Placed = Result<Vec<(usize, usize, Cell)>, Failed>;
+
 fn phases_on() -> bool {
     std::env::var_os("PINGYI_ANALYSIS_PHASES").is_some()
 }
@@ -300,7 +303,7 @@ pub(crate) fn domain_cells(cols: ValueColumns, ctx: &Context) -> Result<Vec<Cell
     let nv = vars.len();
     let mut slots: Vec<Option<Cell>> = (0..nd * nv).map(|_| None).collect();
     let mut first_err: Option<Failed> = None;
-    let mut keep = |r: Result<Vec<(usize, usize, Cell)>, Failed>| match r {
+    let mut keep = |r: Placed| match r {
         Ok(cells) => {
             for (d, k, c) in cells {
                 slots[d * nv + k] = Some(c);
@@ -359,10 +362,7 @@ fn weight(r: &[u8]) -> f64 {
 
 /// Cells of the variables on up to 24 code columns: pack (weight, codes) per row in group
 /// order, then sum the domains, both split over the cores. Returns one result per worker.
-fn code_chunk(
-    cols: &mut [CodeCol],
-    ctx: &Context,
-) -> Vec<Result<Vec<(usize, usize, Cell)>, Failed>> {
+fn code_chunk(cols: &mut [CodeCol], ctx: &Context) -> Vec<Placed> {
     let t0 = Instant::now();
     let g = ctx.groups;
     let n = g.dest.len();
@@ -522,7 +522,7 @@ fn raw_column(
     ws: &[f64],
     ratio: Option<&[f64]>,
     ctx: &Context,
-) -> Result<Vec<(usize, usize, Cell)>, Failed> {
+) -> Placed {
     let g = ctx.groups;
     let sorted = scatter(raw, &g.dest);
     let vs: Vec<&Variable> = ks.iter().map(|&k| &vars[k]).collect();
