@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use maud::html;
 use serde::Deserialize;
 
 use crate::auth::{check_csrf, Evaluator};
@@ -20,9 +19,9 @@ use crate::i18n::Lang;
 use crate::routes::home::html as html_response;
 use crate::startup::AppState;
 use crate::store::{InvitationPlan, StoreError};
-use crate::views::invitations::{self as view, DrawPage};
-use crate::views::{layout, with_lang};
-use pingyi_analysis::sampling::{Allocation, DrawOptions, SizeSpec};
+use crate::views::invitations::{self as view, DrawFormPage, DrawFormValues, DrawPage, FieldError};
+use crate::views::with_lang;
+use pingyi_analysis::sampling::{Allocation, DrawOptions, SamplingError, SizeSpec};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/draws/{id}", web::get().to(draw_page))
@@ -42,6 +41,7 @@ fn store_err(lang: Lang) -> impl Fn(StoreError) -> WebError {
     move |e| WebError::from_store(lang, e)
 }
 
+#[utoipa::path(get, path = "/draws/{id}", tag = "pages", params(("id" = i64, Path, description = "draw id")), responses((status = 200, description = "the draw record anyone can re-run", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")))]
 async fn draw_page(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -80,6 +80,7 @@ async fn draw_page(
     Ok(html_response(page))
 }
 
+#[utoipa::path(get, path = "/api/v1/draws/{id}", tag = "design", params(("id" = i64, Path, description = "draw id")), responses((status = 200, description = "the draw record", body = crate::openapi::AnyJson), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
 async fn draw_json(
     path: web::Path<i64>,
     state: web::Data<AppState>,
@@ -89,6 +90,7 @@ async fn draw_json(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "draw": d, "command": command })))
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/design", tag = "design", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "sampling design (strata, population sizes, weights) for analysis", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn design_json(
     Evaluator(_user): Evaluator,
     path: web::Path<i64>,
@@ -98,6 +100,7 @@ async fn design_json(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "strata": strata })))
 }
 
+#[utoipa::path(get, path = "/draws/{id}/invitations", tag = "pages", params(("id" = i64, Path, description = "draw id")), responses((status = 200, description = "invitation status counts", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn status_page(
     req: HttpRequest,
     Evaluator(user): Evaluator,
@@ -133,6 +136,7 @@ struct CsrfForm {
     reprint: Option<String>,
 }
 
+#[utoipa::path(post, path = "/draws/{id}/remind", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "draw id")), responses((status = 303, description = "reminders queued: redirect to the status page"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn remind(
     req: HttpRequest,
     Evaluator(user): Evaluator,
@@ -156,6 +160,7 @@ async fn remind(
         .finish())
 }
 
+#[utoipa::path(post, path = "/draws/{id}/cards", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "draw id")), responses((status = 200, description = "printable invitation cards", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn cards(
     req: HttpRequest,
     Evaluator(user): Evaluator,
@@ -195,6 +200,7 @@ async fn cards(
     Ok(res)
 }
 
+#[utoipa::path(get, path = "/evaluations/{id}/draws", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "draw form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn draw_form(
     req: HttpRequest,
     Evaluator(user): Evaluator,
@@ -202,7 +208,27 @@ async fn draw_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
-    let id = path.into_inner();
+    let page = form_page(
+        &state,
+        lang,
+        path.into_inner(),
+        &DrawFormValues::default(),
+        &[],
+        &user.csrf,
+    )
+    .await?;
+    Ok(html_response(page))
+}
+
+/// The draw page with these values and errors.
+async fn form_page(
+    state: &AppState,
+    lang: Lang,
+    id: i64,
+    values: &DrawFormValues,
+    errors: &[FieldError],
+    csrf: &str,
+) -> Result<maud::Markup, WebError> {
     let e = state
         .store
         .get_evaluation(id)
@@ -219,64 +245,286 @@ async fn draw_form(
         .list_questionnaires()
         .await
         .map_err(store_err(lang))?;
-    let title = match lang {
-        Lang::Zh => format!("抽样与邀请 · {}", e.title_zh),
-        Lang::En => format!("Draws and invitations · {}", e.title_en),
-    };
-    let path = format!("/evaluations/{id}/draws");
-    let page = layout(
+    Ok(view::draw_form_page(
         lang,
-        &title,
-        &with_lang(&path, lang.other()),
-        html! {
-            h1 { (title) }
-            @if !draws.is_empty() {
-                table {
-                    tr { th { "#" } th { (lang.pick("日期", "Date")) } th { (lang.pick("总体", "Population")) } th { (lang.pick("抽中", "Drawn")) } th {} }
-                    @for d in &draws {
-                        tr {
-                            td { a href=(with_lang(&format!("/draws/{}", d.id), lang)) { (d.id) } }
-                            td { (d.drawn_on) } td { (d.population) } td { (d.n_drawn) }
-                            td { a href=(with_lang(&format!("/draws/{}/invitations", d.id), lang)) { (lang.pick("邀请情况", "Invitations")) } }
-                        }
-                    }
-                }
-            }
-            h2 { (lang.pick("新的抽样", "New draw")) }
-            form method="post" enctype="multipart/form-data" action=(with_lang(&path, lang)) {
-                input type="hidden" name="_csrf" value=(user.csrf);
-                p { label { (lang.pick("抽样框（CSV 或 XLSX；如有 email 列则发送邮件邀请，unit 列为单位代码）", "Frame (CSV or XLSX; an `email` column gets e-mail invitations, `unit` holds unit codes)")) br; input type="file" name="file" required; } }
-                p { label { (lang.pick("编号列", "Id column")) br; input name="id" required value="id"; } }
-                p { label { (lang.pick("分层列（可选）", "Strata column (optional)")) br; input name="strata"; } }
-                p { label { (lang.pick("样本量", "Sample size")) br; input name="size" inputmode="numeric"; } }
-                p { label { (lang.pick("或抽样比例（0–1）", "or fraction (0–1)")) br; input name="fraction"; } }
-                p { label { (lang.pick("分配方法", "Allocation")) br;
-                    select name="allocation" {
-                        option value="proportional" { (lang.pick("按比例", "proportional")) }
-                        option value="equal" { (lang.pick("等额", "equal")) }
-                        option value="thirty-percent" { (lang.pick("每层至少 30%", "at least 30% of each stratum")) }
-                    }
-                } }
-                p { label { (lang.pick("每层最少", "Minimum per stratum")) br; input name="min_per_stratum" value="0" inputmode="numeric"; } }
-                p { label { (lang.pick("种子（公开）", "Seed (published)")) br; input name="seed" required; } }
-                p { label { (lang.pick("单位（整个抽样框属于一个单位时）", "Unit (when the whole frame belongs to one unit)")) br;
-                    select name="unit" {
-                        option value="" { "—" }
-                        @for u in &units { option value=(u.code) { (lang.pick(&u.name_zh, &u.name_en)) } }
-                    }
-                } }
-                p { label { (lang.pick("问卷（发出邀请）", "Questionnaire (to invite)")) br;
-                    select name="questionnaire" {
-                        option value="" { (lang.pick("只抽样，暂不邀请", "draw only, no invitations yet")) }
-                        @for q in &qs { option value={ (q.id) "@" (q.version) } { (lang.pick(&q.title_zh, &q.title_en)) " (" (q.id) "@" (q.version) ")" } }
-                    }
-                } }
-                p { label { (lang.pick("截止日期", "Deadline")) br; input type="date" name="deadline"; } }
-                p { button type="submit" { (lang.pick("抽样", "Draw")) } }
-            }
+        &DrawFormPage {
+            evaluation_id: id,
+            evaluation_zh: &e.title_zh,
+            evaluation_en: &e.title_en,
+            draws: &draws,
+            units: &units,
+            questionnaires: &qs,
+            values,
+            errors,
+            csrf,
         },
-    );
-    Ok(html_response(page))
+    ))
+}
+
+fn field_error(field: &'static str, zh: impl Into<String>, en: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        zh: zh.into(),
+        en: en.into(),
+    }
+}
+
+/// What a valid draw form asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawFormRequest {
+    pub options: DrawOptions,
+    pub seed: String,
+    /// (questionnaire id, version, deadline) when invitations are to be made
+    pub invite: Option<(String, i64, chrono::NaiveDate)>,
+}
+
+/// Checks the draw form as `pingyi sample` checks its flags; every problem is returned
+/// with the field it belongs to.
+pub fn check_draw_form(
+    v: &DrawFormValues,
+    has_file: bool,
+) -> Result<DrawFormRequest, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    if !has_file {
+        errs.push(field_error(
+            "file",
+            "请选择抽样框文件。",
+            "Choose the frame file.",
+        ));
+    }
+    let id = v.id.trim();
+    if id.is_empty() {
+        errs.push(field_error(
+            "id",
+            "请填写编号列的列名。",
+            "Give the name of the id column.",
+        ));
+    }
+    let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let allocation = match v.allocation.as_str() {
+        "proportional" | "" => Allocation::Proportional,
+        "neyman" => Allocation::Neyman,
+        "equal" => Allocation::Equal,
+        "thirty-percent" => Allocation::ThirtyPercent,
+        other => {
+            errs.push(field_error(
+                "allocation",
+                "请选择分配方法。",
+                format!("Unknown allocation {other:?}; choose one of the listed methods."),
+            ));
+            Allocation::Proportional
+        }
+    };
+    let mut size = None;
+    match (opt(&v.size), opt(&v.fraction)) {
+        (Some(_), Some(_)) => {
+            for f in ["size", "fraction"] {
+                errs.push(field_error(
+                    f,
+                    "样本量和抽样比例只能填一项。",
+                    "Give either the sample size or the fraction, not both.",
+                ));
+            }
+        }
+        (Some(n), None) => match n.parse::<u64>() {
+            Ok(n) if n >= 1 => size = Some(SizeSpec::Total(n)),
+            _ => errs.push(field_error(
+                "size",
+                "样本量应为正整数。",
+                format!("The sample size must be a whole number of at least 1, got {n:?}."),
+            )),
+        },
+        (None, Some(f)) => {
+            let parsed = match f.strip_suffix('%') {
+                Some(pct) => pct.trim().parse::<f64>().map(|x| x / 100.0),
+                None => f.parse::<f64>(),
+            };
+            match parsed {
+                Ok(x) if x > 0.0 && x <= 1.0 => size = Some(SizeSpec::Fraction(x)),
+                _ => errs.push(field_error(
+                    "fraction",
+                    "抽样比例应为大于 0、不超过 1 的数（如 0.3 或 30%）。",
+                    format!(
+                        "The fraction must be above 0 and at most 1 (e.g. 0.3 or 30%), got {f:?}."
+                    ),
+                )),
+            }
+        }
+        (None, None) => {}
+    }
+    let sized = opt(&v.size).is_some() || opt(&v.fraction).is_some();
+    if allocation == Allocation::ThirtyPercent && sized {
+        errs.push(field_error(
+            "size",
+            "“每层不低于 30%”自行确定样本量，请清空样本量和抽样比例。",
+            "“At least 30% of each stratum” sets the sample size itself: leave the size and the fraction empty.",
+        ));
+    }
+    if allocation != Allocation::ThirtyPercent && !sized {
+        errs.push(field_error(
+            "size",
+            "请填写样本量或抽样比例（或选择“每层不低于 30%”）。",
+            "Give a sample size or a fraction (or choose “at least 30% of each stratum”).",
+        ));
+    }
+    let strata = opt(&v.strata);
+    let sd = opt(&v.sd);
+    match (allocation, &sd) {
+        (Allocation::Neyman, None) => errs.push(field_error(
+            "sd",
+            "奈曼分配需要标准差列：每层各行填写该层的标准差。",
+            "Neyman allocation needs the standard deviation column (each stratum's SD on its rows).",
+        )),
+        (Allocation::Neyman, Some(_)) | (_, None) => {}
+        (_, Some(_)) => errs.push(field_error(
+            "sd",
+            "标准差列只用于奈曼分配；请清空或选择奈曼分配。",
+            "The standard deviation column is used only by Neyman allocation: clear it or choose Neyman.",
+        )),
+    }
+    if allocation == Allocation::Neyman && strata.is_none() {
+        errs.push(field_error(
+            "strata",
+            "奈曼分配需要分层列。",
+            "Neyman allocation needs a strata column.",
+        ));
+    }
+    let min_per_stratum = match opt(&v.min_per_stratum) {
+        None => 0,
+        Some(k) => k.parse::<u64>().unwrap_or_else(|_| {
+            errs.push(field_error(
+                "min_per_stratum",
+                "每层最少抽取数应为非负整数。",
+                format!("The minimum per stratum must be a whole number (0 or more), got {k:?}."),
+            ));
+            0
+        }),
+    };
+    let seed = v.seed.trim().to_owned();
+    if seed.is_empty() {
+        errs.push(field_error(
+            "seed",
+            "请填写种子（公开发布，用于复核）。",
+            "Give the seed (it is published so anyone can re-run the draw).",
+        ));
+    }
+    let invite = match opt(&v.questionnaire) {
+        None => None,
+        Some(q) => {
+            let parsed = q
+                .rsplit_once('@')
+                .and_then(|(qid, ver)| Some((qid.to_owned(), ver.parse::<i64>().ok()?)));
+            if parsed.is_none() {
+                errs.push(field_error(
+                    "questionnaire",
+                    "问卷选择无效。",
+                    "Unknown questionnaire.",
+                ));
+            }
+            let deadline = match opt(&v.deadline) {
+                None => {
+                    errs.push(field_error(
+                        "deadline",
+                        "发出邀请需要截止日期。",
+                        "Invitations need a deadline.",
+                    ));
+                    None
+                }
+                Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|_| {
+                        errs.push(field_error(
+                            "deadline",
+                            "截止日期格式应为 年-月-日。",
+                            format!("The deadline must be a date as YYYY-MM-DD, got {d:?}."),
+                        ))
+                    })
+                    .ok(),
+            };
+            parsed.zip(deadline).map(|((qid, ver), d)| (qid, ver, d))
+        }
+    };
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(DrawFormRequest {
+        options: DrawOptions {
+            id_column: id.to_owned(),
+            strata_column: strata,
+            size,
+            allocation,
+            sd_column: sd,
+            min_per_stratum,
+            pps_size_column: opt(&v.pps_size),
+        },
+        seed,
+        invite,
+    })
+}
+
+/// The form field a sampler error belongs to (columns are matched to the field naming them).
+pub fn sampling_error_field(e: &SamplingError, o: &DrawOptions) -> &'static str {
+    let of_column = |c: &str| -> &'static str {
+        if c == o.id_column {
+            "id"
+        } else if o.strata_column.as_deref() == Some(c) {
+            "strata"
+        } else if o.sd_column.as_deref() == Some(c) {
+            "sd"
+        } else if o.pps_size_column.as_deref() == Some(c) {
+            "pps_size"
+        } else {
+            "file"
+        }
+    };
+    match e {
+        SamplingError::MissingColumn { column, .. }
+        | SamplingError::AmbiguousColumn { column }
+        | SamplingError::DuplicateId { column, .. }
+        | SamplingError::BadValue { column, .. } => of_column(column),
+        SamplingError::ReservedColumn { .. } | SamplingError::Frame(_) => "file",
+        SamplingError::Option { option, .. } => {
+            if option.contains("fraction") && !option.contains("size") {
+                "fraction"
+            } else if option.contains("size") {
+                "size"
+            } else if option.contains("sd") {
+                "sd"
+            } else {
+                "allocation"
+            }
+        }
+        SamplingError::Allocation(_) => {
+            if o.min_per_stratum > 0 {
+                "min_per_stratum"
+            } else {
+                "size"
+            }
+        }
+    }
+}
+
+/// A sampler error in the reader's language (the sampler's messages are English; the
+/// Chinese line says which field to fix and quotes them).
+fn sampling_field_error(e: &SamplingError, o: &DrawOptions) -> FieldError {
+    let field = sampling_error_field(e, o);
+    let zh = match e {
+        SamplingError::MissingColumn { column, .. } => {
+            format!("抽样框中没有名为“{column}”的列。")
+        }
+        SamplingError::AmbiguousColumn { column } => {
+            format!("抽样框中“{column}”列出现了不止一次。")
+        }
+        SamplingError::DuplicateId { id, .. } => format!("编号“{id}”重复；编号必须唯一。"),
+        SamplingError::BadValue { column, row, .. } => format!("第 {row} 行“{column}”列的值无效。"),
+        SamplingError::ReservedColumn { column } => {
+            format!("抽样框已有“{column}”列（抽样结果会添加该列），请改名。")
+        }
+        SamplingError::Frame(_) => "无法读取抽样框。".to_owned(),
+        SamplingError::Option { .. } | SamplingError::Allocation(_) => {
+            "抽样选项与抽样框不符。".to_owned()
+        }
+    };
+    field_error(field, format!("{zh}（{e}）"), e.to_string())
 }
 
 fn bad(lang: Lang, zh: &str, en: impl Into<String>) -> WebError {
@@ -287,6 +535,7 @@ fn bad(lang: Lang, zh: &str, en: impl Into<String>) -> WebError {
     }
 }
 
+#[utoipa::path(post, path = "/evaluations/{id}/draws", tag = "pages", request_body(content = String, content_type = "multipart/form-data", description = "file and form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the draw's result, or the form with problems", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn draw_submit(
     req: HttpRequest,
     Evaluator(user): Evaluator,
@@ -324,93 +573,105 @@ async fn draw_submit(
         fields
             .get(k)
             .map(|v| String::from_utf8_lossy(v).trim().to_owned())
-            .filter(|v| !v.is_empty())
+            .unwrap_or_default()
     };
-    check_csrf(&user, &text("_csrf").unwrap_or_default())?;
-    let file = fields
-        .get("file")
-        .filter(|f| !f.is_empty())
-        .cloned()
-        .ok_or_else(|| bad(lang, "请选择抽样框文件。", "choose the frame file"))?;
-    let size = match (text("size"), text("fraction")) {
-        (Some(n), _) => Some(SizeSpec::Total(n.parse().map_err(|_| {
-            bad(
-                lang,
-                "样本量应为整数。",
-                format!("the sample size {n:?} is not a whole number"),
+    check_csrf(&user, &text("_csrf"))?;
+    let values = DrawFormValues {
+        id: text("id"),
+        strata: text("strata"),
+        size: text("size"),
+        fraction: text("fraction"),
+        allocation: text("allocation"),
+        sd: text("sd"),
+        min_per_stratum: text("min_per_stratum"),
+        pps_size: text("pps_size"),
+        seed: text("seed"),
+        unit: text("unit"),
+        questionnaire: text("questionnaire"),
+        deadline: text("deadline"),
+    };
+    let file = fields.remove("file").filter(|f| !f.is_empty());
+    let invalid = |errors: Vec<FieldError>| {
+        let values = values.clone();
+        let state = state.clone();
+        let csrf = user.csrf.clone();
+        async move {
+            let page = form_page(&state, lang, evaluation_id, &values, &errors, &csrf).await?;
+            Ok::<HttpResponse, WebError>(
+                HttpResponse::UnprocessableEntity()
+                    .content_type("text/html; charset=utf-8")
+                    .body(page.into_string()),
             )
-        })?)),
-        (None, Some(f)) => Some(SizeSpec::Fraction(f.parse().map_err(|_| {
-            bad(
-                lang,
-                "抽样比例应为 0 到 1 之间的数。",
-                format!("the fraction {f:?} is not a number"),
-            )
-        })?)),
-        (None, None) => None,
+        }
     };
-    let allocation = match text("allocation").as_deref() {
-        Some("equal") => Allocation::Equal,
-        Some("thirty-percent") => Allocation::ThirtyPercent,
-        _ => Allocation::Proportional,
+    let mut checked = check_draw_form(&values, file.is_some());
+    let unit_id = match values.unit.as_str() {
+        "" => None,
+        code => match state.store.get_unit_by_code(code).await {
+            Ok(u) => Some(u.id),
+            Err(StoreError::NotFound(_)) => {
+                let e = field_error(
+                    "unit",
+                    format!("没有代码为“{code}”的单位。"),
+                    format!("There is no unit with code {code:?}."),
+                );
+                match &mut checked {
+                    Ok(_) => checked = Err(vec![e]),
+                    Err(list) => list.push(e),
+                }
+                None
+            }
+            Err(other) => return Err(WebError::from_store(lang, other)),
+        },
     };
-    if size.is_none() && allocation != Allocation::ThirtyPercent {
-        return Err(bad(
-            lang,
-            "请填写样本量或抽样比例。",
-            "give a sample size or a fraction",
-        ));
-    }
-    let seed = text("seed").ok_or_else(|| bad(lang, "请填写种子。", "give the seed"))?;
-    let unit_id = match text("unit") {
-        Some(code) => Some(
-            state
-                .store
-                .get_unit_by_code(&code)
-                .await
-                .map_err(store_err(lang))?
-                .id,
-        ),
-        None => None,
-    };
-    let options = DrawOptions {
-        id_column: text("id").unwrap_or_else(|| "id".into()),
-        strata_column: text("strata"),
-        size,
-        allocation,
-        sd_column: None,
-        min_per_stratum: text("min_per_stratum")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        pps_size_column: None,
+    let (request, file) = match (checked, file) {
+        (Ok(r), Some(f)) => (r, f),
+        (Err(errors), _) => return invalid(errors).await,
+        (Ok(_), None) => {
+            return invalid(vec![field_error(
+                "file",
+                "请选择抽样框文件。",
+                "Choose the frame file.",
+            )])
+            .await
+        }
     };
     let actor = format!("user:{}", user.id);
-    let draw_id = draw_and_record(
+    let recorded = draw_and_record(
         &state.store,
         &DrawRequest {
             evaluation_id,
             unit_id,
             respondent_type: None,
             title: String::new(),
-            options,
-            seed,
+            options: request.options.clone(),
+            seed: request.seed.clone(),
             actor: actor.clone(),
         },
         file,
     )
-    .await
-    .map_err(|e| match e.downcast::<StoreError>() {
-        Ok(se) => WebError::from_store(lang, se),
-        Err(e) => bad(lang, "无法抽样，请检查抽样框和选项。", format!("{e:#}")),
-    })?;
-    if let Some(q) = text("questionnaire") {
-        let (qid, version) = q
-            .rsplit_once('@')
-            .and_then(|(id, v)| Some((id.to_owned(), v.parse::<i64>().ok()?)))
-            .ok_or_else(|| bad(lang, "问卷选择无效。", "unknown questionnaire"))?;
-        let deadline = text("deadline")
-            .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-            .ok_or_else(|| bad(lang, "请填写截止日期。", "give the deadline (YYYY-MM-DD)"))?;
+    .await;
+    let draw_id = match recorded {
+        Ok(id) => id,
+        Err(e) => {
+            if let Some(se) = e.downcast_ref::<SamplingError>() {
+                return invalid(vec![sampling_field_error(se, &request.options)]).await;
+            }
+            match e.downcast::<StoreError>() {
+                Ok(se) => return Err(WebError::from_store(lang, se)),
+                // the frame could not be read (encoding, XLSX, ragged rows)
+                Err(e) => {
+                    return invalid(vec![field_error(
+                        "file",
+                        format!("无法读取抽样框：{e:#}"),
+                        format!("The frame cannot be read: {e:#}"),
+                    )])
+                    .await
+                }
+            }
+        }
+    };
+    if let Some((qid, version, deadline)) = request.invite {
         state
             .store
             .create_invitations(&InvitationPlan {
@@ -432,4 +693,146 @@ async fn draw_submit(
             with_lang(&format!("/draws/{draw_id}/invitations"), lang),
         ))
         .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> DrawFormValues {
+        let mut v = DrawFormValues::default();
+        for (k, x) in pairs {
+            let x = (*x).to_owned();
+            match *k {
+                "id" => v.id = x,
+                "strata" => v.strata = x,
+                "size" => v.size = x,
+                "fraction" => v.fraction = x,
+                "allocation" => v.allocation = x,
+                "sd" => v.sd = x,
+                "min_per_stratum" => v.min_per_stratum = x,
+                "pps_size" => v.pps_size = x,
+                "seed" => v.seed = x,
+                "questionnaire" => v.questionnaire = x,
+                "deadline" => v.deadline = x,
+                other => panic!("{other}"),
+            }
+        }
+        v
+    }
+
+    fn fields(r: Result<DrawFormRequest, Vec<FieldError>>) -> Vec<&'static str> {
+        r.err()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn options_match_the_command_line() {
+        let r = check_draw_form(
+            &form(&[
+                ("strata", "unit"),
+                ("size", "6"),
+                ("allocation", "neyman"),
+                ("sd", "sd"),
+                ("min_per_stratum", "1"),
+                ("seed", "s 1"),
+            ]),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(
+            sample_command(&r.options.canonical(), &r.seed, "frame.csv"),
+            "pingyi sample --frame frame.csv --id id --strata unit --size 6 --allocation neyman \
+             --sd sd --min-per-stratum 1 --seed 's 1' --output sample.csv"
+        );
+        let r = check_draw_form(
+            &form(&[
+                ("allocation", "thirty-percent"),
+                ("strata", "unit"),
+                ("seed", "x"),
+            ]),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(r.options.size, None);
+        let r = check_draw_form(
+            &form(&[("fraction", "30%"), ("pps_size", "pop"), ("seed", "x")]),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(r.options.size, Some(SizeSpec::Fraction(0.3)));
+        assert_eq!(r.options.pps_size_column.as_deref(), Some("pop"));
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        assert_eq!(
+            fields(check_draw_form(&form(&[("size", "4")]), false)),
+            vec!["file", "seed"]
+        );
+        assert_eq!(
+            fields(check_draw_form(
+                &form(&[("size", "0"), ("fraction", ""), ("seed", "x")]),
+                true
+            )),
+            vec!["size"]
+        );
+        assert_eq!(
+            fields(check_draw_form(
+                &form(&[
+                    ("fraction", "1.5"),
+                    ("min_per_stratum", "-1"),
+                    ("seed", "x")
+                ]),
+                true
+            )),
+            vec!["fraction", "min_per_stratum"]
+        );
+        assert_eq!(
+            fields(check_draw_form(
+                &form(&[("allocation", "neyman"), ("size", "3"), ("seed", "x")]),
+                true
+            )),
+            vec!["sd", "strata"]
+        );
+        assert_eq!(
+            fields(check_draw_form(
+                &form(&[("size", "3"), ("questionnaire", "staff@1"), ("seed", "x")]),
+                true
+            )),
+            vec!["deadline"]
+        );
+        assert_eq!(
+            fields(check_draw_form(&form(&[("seed", "x")]), true)),
+            vec!["size"]
+        );
+    }
+
+    #[test]
+    fn sampler_errors_land_on_the_field_naming_the_column() {
+        let o = DrawOptions {
+            id_column: "id".into(),
+            strata_column: Some("unit".into()),
+            size: Some(SizeSpec::Total(3)),
+            allocation: Allocation::Neyman,
+            sd_column: Some("sd".into()),
+            min_per_stratum: 0,
+            pps_size_column: None,
+        };
+        let missing = |c: &str| SamplingError::MissingColumn {
+            column: c.into(),
+            available: String::new(),
+        };
+        assert_eq!(sampling_error_field(&missing("unit"), &o), "strata");
+        assert_eq!(sampling_error_field(&missing("sd"), &o), "sd");
+        assert_eq!(sampling_error_field(&missing("id"), &o), "id");
+        let over = SamplingError::Option {
+            option: "--size",
+            reason: String::new(),
+        };
+        assert_eq!(sampling_error_field(&over, &o), "size");
+    }
 }

@@ -4,7 +4,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::i18n::Lang;
-use crate::store::{DrawRecord, InvitationCounts, InvitationStatus};
+use crate::store::{DrawRecord, InvitationCounts, InvitationStatus, StoredQuestionnaire, Unit};
 use crate::views::{layout, with_lang};
 
 /// What the public draw page needs besides the record.
@@ -83,6 +83,206 @@ pub fn draw_page(lang: Lang, p: &DrawPage<'_>) -> Markup {
                 "sample.csv 的 SHA-256 即结果哈希。",
                 "The SHA-256 of sample.csv is the result hash."
             )) }
+        },
+    )
+}
+
+/// The draw form's fields as the evaluator typed them (shown again beside any errors).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawFormValues {
+    pub id: String,
+    pub strata: String,
+    pub size: String,
+    pub fraction: String,
+    /// proportional | neyman | equal | thirty-percent
+    pub allocation: String,
+    pub sd: String,
+    pub min_per_stratum: String,
+    pub pps_size: String,
+    pub seed: String,
+    pub unit: String,
+    pub questionnaire: String,
+    pub deadline: String,
+}
+
+impl Default for DrawFormValues {
+    fn default() -> Self {
+        DrawFormValues {
+            id: "id".into(),
+            strata: String::new(),
+            size: String::new(),
+            fraction: String::new(),
+            allocation: "proportional".into(),
+            sd: String::new(),
+            min_per_stratum: "0".into(),
+            pps_size: String::new(),
+            seed: String::new(),
+            unit: String::new(),
+            questionnaire: String::new(),
+            deadline: String::new(),
+        }
+    }
+}
+
+/// A problem with one field of the draw form: the field's name and the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub zh: String,
+    pub en: String,
+}
+
+/// What the evaluators' draw page shows.
+pub struct DrawFormPage<'a> {
+    pub evaluation_id: i64,
+    pub evaluation_zh: &'a str,
+    pub evaluation_en: &'a str,
+    pub draws: &'a [DrawRecord],
+    pub units: &'a [Unit],
+    pub questionnaires: &'a [StoredQuestionnaire],
+    pub values: &'a DrawFormValues,
+    pub errors: &'a [FieldError],
+    pub csrf: &'a str,
+}
+
+/// The options of the draw form, with the CLI flag each one stands for.
+const ALLOCATIONS: [(&str, &str, &str); 4] = [
+    ("proportional", "按比例分配", "proportional to stratum size"),
+    (
+        "neyman",
+        "奈曼最优分配（需填写标准差列）",
+        "Neyman (needs the standard deviation column)",
+    ),
+    ("equal", "各层等额", "equal per stratum"),
+    (
+        "thirty-percent",
+        "每层抽取不低于 30%（向上取整，至少 1；不填样本量）",
+        "at least 30% of each stratum (rounded up, at least 1; no sample size)",
+    ),
+];
+
+/// `/evaluations/{id}/draws`: the evaluation's draws and the form for a new one, with the
+/// same options as `pingyi sample` and each error beside its field.
+pub fn draw_form_page(lang: Lang, p: &DrawFormPage<'_>) -> Markup {
+    let title = match lang {
+        Lang::Zh => format!("抽样与邀请 · {}", p.evaluation_zh),
+        Lang::En => format!("Draws and invitations · {}", p.evaluation_en),
+    };
+    let path = format!("/evaluations/{}/draws", p.evaluation_id);
+    let v = p.values;
+    let err = |field: &str| -> Markup {
+        html! {
+            @for e in p.errors.iter().filter(|e| e.field == field) {
+                p.error role="alert" id={ "err-" (field) } { (lang.pick(&e.zh, &e.en)) }
+            }
+        }
+    };
+    let bad = |field: &str| p.errors.iter().any(|e| e.field == field);
+    let text_field = |field: &'static str,
+                      label_zh: &str,
+                      label_en: &str,
+                      hint: Option<(&str, &str)>,
+                      value: &str,
+                      numeric: bool|
+     -> Markup {
+        html! {
+            div.q.field.err[bad(field)] {
+                label for={ "f-" (field) } { (lang.pick(label_zh, label_en)) }
+                @if let Some((zh, en)) = hint { br; span.muted { (lang.pick(zh, en)) } }
+                br;
+                input type="text" id={ "f-" (field) } name=(field) value=(value)
+                    inputmode=[numeric.then_some("decimal")]
+                    aria-invalid=[bad(field).then_some("true")]
+                    aria-describedby=[bad(field).then(|| format!("err-{field}"))];
+                (err(field))
+            }
+        }
+    };
+    layout(
+        lang,
+        &title,
+        &with_lang(&path, lang.other()),
+        html! {
+            h1 { (title) }
+            @if !p.draws.is_empty() {
+                table {
+                    tr { th { "#" } th { (lang.pick("日期", "Date")) } th { (lang.pick("总体", "Population")) } th { (lang.pick("抽中", "Drawn")) } th {} }
+                    @for d in p.draws {
+                        tr {
+                            td { a href=(with_lang(&format!("/draws/{}", d.id), lang)) { (d.id) } }
+                            td { (d.drawn_on) } td { (d.population) } td { (d.n_drawn) }
+                            td { a href=(with_lang(&format!("/draws/{}/invitations", d.id), lang)) { (lang.pick("邀请情况", "Invitations")) } }
+                        }
+                    }
+                }
+            }
+            h2 { (lang.pick("新的抽样", "New draw")) }
+            p.muted { (lang.pick(
+                "与命令行 pingyi sample 的选项相同；抽样记录（抽样框哈希、选项、种子、结果哈希和复核命令）将公开，任何人都可以重新抽样核对。",
+                "The same options as the `pingyi sample` command; the draw's record (frame hash, options, seed, result hash and the command line) is published so anyone can re-run it."
+            )) }
+            @if !p.errors.is_empty() {
+                div.card.q.err role="alert" {
+                    strong { (lang.pick("请修改标出的项目后重新提交（需重新选择抽样框文件）。", "Please correct the fields marked below and submit again (choose the frame file again).")) }
+                }
+            }
+            form method="post" enctype="multipart/form-data" action=(with_lang(&path, lang)) novalidate {
+                input type="hidden" name="_csrf" value=(p.csrf);
+                div.q.field.err[bad("file")] {
+                    label for="f-file" { (lang.pick("抽样框（CSV 或 XLSX；UTF-8 或 GB18030）", "Frame (CSV or XLSX; UTF-8 or GB18030)")) }
+                    br; span.muted { (lang.pick("如有 email 列则发送电子邮件邀请；unit 列为单位代码。", "An `email` column gets e-mail invitations; a `unit` column holds unit codes.")) }
+                    br; input id="f-file" type="file" name="file" accept=".csv,.txt,.xlsx" aria-invalid=[bad("file").then_some("true")];
+                    (err("file"))
+                }
+                (text_field("id", "编号列", "Id column (--id)", None, &v.id, false))
+                (text_field("strata", "分层列（可选）", "Strata column (--strata, optional)", None, &v.strata, false))
+                fieldset.q.err[bad("size") || bad("fraction")] {
+                    legend { (lang.pick("样本量（二选一；“每层 30%”时不填）", "Sample size (one of the two; leave both empty for “30% of each stratum”)")) }
+                    (text_field("size", "样本量", "Sample size (--size N)", None, &v.size, true))
+                    (text_field("fraction", "或抽样比例（0–1，如 0.3）", "or fraction (--fraction F, 0–1, e.g. 0.3)", None, &v.fraction, true))
+                }
+                fieldset.q.err[bad("allocation")] {
+                    legend { (lang.pick("各层分配方法", "Allocation across strata (--allocation)")) }
+                    @for (value, zh, en) in ALLOCATIONS {
+                        label.opt {
+                            input type="radio" name="allocation" value=(value) checked[v.allocation == value];
+                            span { (lang.pick(zh, en)) }
+                        }
+                    }
+                    (err("allocation"))
+                }
+                (text_field("sd", "标准差列（奈曼分配用，每层各行相同）", "Standard deviation column (--sd, Neyman only; the same on every row of a stratum)", None, &v.sd, false))
+                (text_field("min_per_stratum", "每层最少抽取", "Minimum per stratum (--min-per-stratum)", Some(("不超过该层总数。", "Never more than the stratum has.")), &v.min_per_stratum, true))
+                (text_field("pps_size", "规模列（按规模成比例的系统抽样，可选）", "Size column for systematic PPS (--pps-size, optional)", Some(("填写后按该列数值成比例抽取（值须大于 0）。", "Draws with probability proportional to this column (values above 0).")), &v.pps_size, false))
+                (text_field("seed", "种子（公开）", "Seed (--seed, published)", Some(("任意文字，例如公开摇号的号码；抽样后不能更改。", "Any text, e.g. numbers drawn in public; it cannot be changed after the draw.")), &v.seed, false))
+                div.q.field.err[bad("unit")] {
+                    label for="f-unit" { (lang.pick("单位（整个抽样框属于一个单位时）", "Unit (when the whole frame belongs to one unit)")) }
+                    br;
+                    select id="f-unit" name="unit" {
+                        option value="" { "—" }
+                        @for u in p.units { option value=(u.code) selected[v.unit == u.code] { (lang.pick(&u.name_zh, &u.name_en)) } }
+                    }
+                    (err("unit"))
+                }
+                div.q.field.err[bad("questionnaire")] {
+                    label for="f-questionnaire" { (lang.pick("问卷（发出邀请）", "Questionnaire (to invite)")) }
+                    br;
+                    select id="f-questionnaire" name="questionnaire" {
+                        option value="" { (lang.pick("只抽样，暂不邀请", "draw only, no invitations yet")) }
+                        @for q in p.questionnaires {
+                            @let key = format!("{}@{}", q.id, q.version);
+                            option value=(key) selected[v.questionnaire == key] { (lang.pick(&q.title_zh, &q.title_en)) " (" (key) ")" }
+                        }
+                    }
+                    (err("questionnaire"))
+                }
+                div.q.field.err[bad("deadline")] {
+                    label for="f-deadline" { (lang.pick("截止日期（发出邀请时必填）", "Deadline (needed to invite)")) }
+                    br; input id="f-deadline" type="date" name="deadline" value=(v.deadline) aria-invalid=[bad("deadline").then_some("true")];
+                    (err("deadline"))
+                }
+                p { button type="submit" { (lang.pick("抽样", "Draw")) } }
+            }
         },
     )
 }

@@ -764,3 +764,239 @@ async fn evaluator_pages(backend: Backend) {
     assert_eq!(anon.status(), 401);
 }
 both_backends!(evaluator_pages, evaluator_pages);
+
+/// The draw form offers every `pingyi sample` option (Neyman with --sd, equal, the 30%
+/// preset, minimum per stratum, PPS); a bad form comes back (422) with each error beside
+/// its field and the values kept; a good one records a draw whose public page gives the
+/// exact command that re-runs it to the same result hash.
+async fn web_draw_options(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (evaluation, _) = fixture(&app.store).await;
+    let c = evaluator(&app).await;
+    let url = app.url(&format!("/evaluations/{evaluation}/draws"));
+    let form = c.get(&url).send().await.unwrap().text().await.unwrap();
+    for option in [
+        "value=\"neyman\"",
+        "value=\"equal\"",
+        "value=\"thirty-percent\"",
+        "name=\"sd\"",
+        "name=\"min_per_stratum\"",
+        "name=\"pps_size\"",
+        "name=\"fraction\"",
+    ] {
+        assert!(form.contains(option), "the draw form lacks {option}");
+    }
+    let csrf = hidden(&form, "_csrf");
+    // 12 people in two units; each unit's SD on its rows; a size column for PPS.
+    let mut frame_text = String::from("id,unit,sd,size\n");
+    for i in 0..12 {
+        let (unit, sd) = if i < 8 { ("u1", "2") } else { ("u2", "6") };
+        frame_text.push_str(&format!("p{i:02},{unit},{sd},{}\n", 1 + i % 4));
+    }
+    let post = |fields: &[(&str, &str)]| {
+        let mut f = reqwest::multipart::Form::new().text("_csrf", csrf.clone());
+        for (k, v) in fields {
+            f = f.text(k.to_string(), v.to_string());
+        }
+        f.part(
+            "file",
+            reqwest::multipart::Part::bytes(frame_text.clone().into_bytes()).file_name("f.csv"),
+        )
+    };
+    let send = |fields: Vec<(&'static str, &'static str)>| {
+        let c = c.clone();
+        let url = url.clone();
+        let form = post(&fields);
+        async move {
+            let r = c.post(&url).multipart(form).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    let error_of = |page: &str, field: &str| -> Option<String> {
+        let start = page.find(&format!("id=\"err-{field}\""))?;
+        let text = &page[start..];
+        let open = text.find('>')? + 1;
+        let close = text.find("</p>")?;
+        Some(text[open..close].to_owned())
+    };
+
+    // Neyman without the SD column, and both a size and a fraction.
+    let (status, page) = send(vec![
+        ("id", "id"),
+        ("strata", "unit"),
+        ("size", "4"),
+        ("fraction", "0.5"),
+        ("allocation", "neyman"),
+        ("seed", "kept-seed"),
+    ])
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        error_of(&page, "sd").is_some_and(|e| e.contains("标准差")),
+        "{page}"
+    );
+    assert!(error_of(&page, "size").is_some());
+    assert!(error_of(&page, "fraction").is_some());
+    assert!(error_of(&page, "seed").is_none());
+    assert!(page.contains("value=\"kept-seed\""), "values are kept");
+    assert!(
+        page.contains("value=\"neyman\" checked"),
+        "the allocation is kept"
+    );
+    // The 30% preset takes no size; the SD column is only for Neyman.
+    let (status, page) = send(vec![
+        ("id", "id"),
+        ("strata", "unit"),
+        ("size", "4"),
+        ("allocation", "thirty-percent"),
+        ("sd", "sd"),
+        ("seed", "s"),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        error_of(&page, "size").is_some_and(|e| e.contains("30%")),
+        "{page}"
+    );
+    assert!(error_of(&page, "sd").is_some());
+    // A column the frame lacks is named beside its field.
+    let (status, page) = send(vec![
+        ("id", "id"),
+        ("strata", "district"),
+        ("size", "4"),
+        ("seed", "s"),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        error_of(&page, "strata").is_some_and(|e| e.contains("district")),
+        "{page}"
+    );
+    // A minimum per stratum that does not fit the size.
+    let (status, page) = send(vec![
+        ("id", "id"),
+        ("strata", "unit"),
+        ("size", "3"),
+        ("min_per_stratum", "2"),
+        ("seed", "s"),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(error_of(&page, "min_per_stratum").is_some(), "{page}");
+    assert!(app.store.list_draws(evaluation).await.unwrap().is_empty());
+
+    // Good draws: Neyman with a minimum per stratum, the 30% preset, equal, PPS.
+    let mut expected_n = Vec::new();
+    for (fields, n) in [
+        (
+            vec![
+                ("id", "id"),
+                ("strata", "unit"),
+                ("size", "6"),
+                ("allocation", "neyman"),
+                ("sd", "sd"),
+                ("min_per_stratum", "1"),
+                ("seed", "neyman-2026"),
+            ],
+            6,
+        ),
+        (
+            vec![
+                ("id", "id"),
+                ("strata", "unit"),
+                ("allocation", "thirty-percent"),
+                ("seed", "thirty-2026"),
+            ],
+            // ceil(0.3·8) + ceil(0.3·4) = 3 + 2
+            5,
+        ),
+        (
+            vec![
+                ("id", "id"),
+                ("strata", "unit"),
+                ("fraction", "50%"),
+                ("allocation", "equal"),
+                ("seed", "equal-2026"),
+            ],
+            6,
+        ),
+        (
+            vec![
+                ("id", "id"),
+                ("size", "4"),
+                ("pps_size", "size"),
+                ("seed", "pps-2026"),
+            ],
+            4,
+        ),
+    ] {
+        let (status, page) = send(fields).await;
+        assert_eq!(status, 303, "{page}");
+        expected_n.push(n);
+    }
+    let mut draws = app.store.list_draws(evaluation).await.unwrap();
+    draws.reverse();
+    assert_eq!(
+        draws.iter().map(|d| d.n_drawn).collect::<Vec<_>>(),
+        expected_n
+    );
+    // Neyman: n_h ∝ N_h S_h = 16 : 24 → 2.4 : 3.6 → 2 and 4 (largest remainder)
+    let neyman: Vec<(String, i64)> = draws[0]
+        .strata
+        .iter()
+        .map(|s| (s.stratum.clone(), s.sample))
+        .collect();
+    assert_eq!(neyman, vec![("u1".to_string(), 2), ("u2".to_string(), 4)]);
+    assert!(
+        !draws[3].equal_probability,
+        "PPS draws are not equal-probability"
+    );
+
+    // Anyone can re-run each draw from its public page: the exact command, the frame,
+    // the same result hash.
+    let dir = tempfile::tempdir().unwrap();
+    let frame_path = dir.path().join("frame.csv");
+    std::fs::write(&frame_path, &frame_text).unwrap();
+    for d in &draws {
+        let page = app
+            .client
+            .get(app.url(&format!("/draws/{}", d.id)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for needle in [&d.frame_sha256, &d.result_sha256, &d.seed] {
+            assert!(page.contains(needle.as_str()), "public page lacks {needle}");
+        }
+        let start = page
+            .find("pingyi sample --frame")
+            .expect("command on the page");
+        let command = &page[start..start + page[start..].find('\n').expect("end of command")];
+        assert!(command.contains(&format!("--seed {}", d.seed)), "{command}");
+        let argv: Vec<String> = command
+            .split_whitespace()
+            .map(|w| match w {
+                "frame.csv" => frame_path.display().to_string(),
+                "sample.csv" => dir.path().join("sample.csv").display().to_string(),
+                other => other.to_owned(),
+            })
+            .collect();
+        let cli = <pingyi::cli::Cli as clap::Parser>::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("{command}: {e}"));
+        let pingyi::cli::Command::Sample(args) = cli.command else {
+            panic!("not a sample command: {command}");
+        };
+        let again = args.draw().unwrap();
+        assert_eq!(
+            (&again.frame_sha256, &again.result_sha256, &again.options),
+            (&d.frame_sha256, &d.result_sha256, &d.options),
+            "{command}"
+        );
+    }
+}
+both_backends!(web_draw_options_and_field_errors, web_draw_options);

@@ -619,3 +619,270 @@ async fn demo_scores(backend: Backend) {
     assert_eq!(units[0]["rank"], 1);
 }
 crate::both_backends!(demo_scores_give_results, demo_scores);
+
+/// A framework whose survey indicator is a `composite:` binding (五位一体 weights across
+/// five respondent types) scored on an evaluation with stored responses, some uploaded
+/// with weights: the service's value is Σ wₜ × (weighted mean index of type t), computed
+/// here from the answers independently; a unit lacking a type is reported missing.
+const COMPOSITE_FW: &str = r#"
+[framework]
+id = "composite_test"
+name = "五位一体组合测试"
+input = "percent"
+
+[[indicator]]
+id = "work"
+name = "工作"
+weight = 80
+
+[[indicator]]
+id = "review"
+name = "五位一体评议"
+weight = 20
+survey = "composite:five_in_one"
+
+[[composite]]
+id = "five_in_one"
+name = "五位一体"
+weights = { leader = 10, staff = 20, service_user = 40, peer_department = 20, regulator = 10 }
+"#;
+
+async fn composite_binding(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let store = &app.store;
+    let ev = store
+        .create_evaluation(&NewEvaluation {
+            series: "composite".into(),
+            year: 2026,
+            wave: String::new(),
+            title_zh: "组合评议".into(),
+            title_en: "Composite".into(),
+            status: EvaluationStatus::Open,
+        })
+        .await
+        .expect("evaluation");
+    let mut unit_ids = BTreeMap::new();
+    for code in ["office", "legal"] {
+        let unit = store
+            .upsert_unit(&NewUnit {
+                code: code.into(),
+                name_zh: code.into(),
+                name_en: code.into(),
+                kind: UnitKind::InternalDivision,
+                parent_code: None,
+            })
+            .await
+            .expect("unit");
+        store
+            .add_unit_to_evaluation(ev.id, unit.id)
+            .await
+            .expect("member");
+        unit_ids.insert(code, unit.id);
+    }
+    let qs = pingyi::questionnaire::builtin().expect("questionnaires");
+    let q_of = |rtype: &str| {
+        qs.iter()
+            .find(|q| q.respondent_type.as_str() == rtype)
+            .unwrap_or_else(|| panic!("questionnaire of type {rtype}"))
+    };
+    // (unit, type, answer code, weight): token answers have weight 1; service users are
+    // a firm's upload with weights
+    let plan: Vec<(&str, &str, u8, f64)> = vec![
+        ("office", "leader", 5, 1.0),
+        ("office", "leader", 4, 1.0),
+        ("office", "staff", 5, 1.0),
+        ("office", "staff", 4, 1.0),
+        ("office", "staff", 3, 1.0),
+        ("office", "service_user", 5, 1.5),
+        ("office", "service_user", 3, 0.5),
+        ("office", "service_user", 2, 2.0),
+        ("office", "peer_department", 4, 1.0),
+        ("office", "peer_department", 3, 1.0),
+        ("office", "regulator", 3, 1.0),
+        // legal has no regulator answers
+        ("legal", "leader", 5, 1.0),
+        ("legal", "staff", 5, 1.0),
+        ("legal", "service_user", 4, 1.0),
+        ("legal", "peer_department", 4, 1.0),
+    ];
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+    let mut rows = Vec::new();
+    for (unit, rtype, code, _) in plan.iter().filter(|p| p.1 != "service_user") {
+        let q = q_of(rtype);
+        rows.push(NewResponse {
+            evaluation_id: ev.id,
+            unit_id: unit_ids[unit],
+            respondent_type: (*rtype).into(),
+            questionnaire_id: q.id.clone(),
+            questionnaire_version: i64::from(q.version),
+            source: ResponseSource::Token,
+            submitted_on: date,
+            answers: answers(q, *code),
+        });
+    }
+    store.insert_responses(&rows).await.expect("responses");
+    let firm = store.create_firm("调查公司").await.expect("firm");
+    let su = q_of("service_user");
+    let uploaded: Vec<pingyi::store::UploadedRow> = plan
+        .iter()
+        .filter(|p| p.1 == "service_user")
+        .enumerate()
+        .map(|(i, (unit, rtype, code, w))| pingyi::store::UploadedRow {
+            unit_id: unit_ids[unit],
+            respondent_type: (*rtype).into(),
+            interview_date: date,
+            district: String::new(),
+            gender: String::new(),
+            age_group: String::new(),
+            duration_seconds: None,
+            weight: Some(*w),
+            answers: answers(su, *code),
+            flags: String::new(),
+            row_hash: format!("row-{i}"),
+        })
+        .collect();
+    let mut chunk = Some(uploaded);
+    store
+        .store_batch(
+            &pingyi::store::NewBatch {
+                evaluation_id: ev.id,
+                firm_id: firm.id,
+                questionnaire_id: su.id.clone(),
+                questionnaire_version: i64::from(su.version),
+                respondent_type: "service_user".into(),
+                wave: String::new(),
+                method: "door_to_door".into(),
+                file_sha256: "composite-test".into(),
+                file_name: "su.csv".into(),
+            },
+            move || {
+                let next = chunk.take();
+                async move { Ok(next) }
+            },
+            || true,
+            |_, _| "{}".to_owned(),
+        )
+        .await
+        .expect("upload");
+    store
+        .set_evaluation_framework(
+            ev.id,
+            "composite_test",
+            "composite_test.toml",
+            COMPOSITE_FW,
+            "test",
+        )
+        .await
+        .expect("framework");
+
+    // Expected, from the answers: a respondent answering code c on every likert item has
+    // index = score(c); each type's value is the weighted mean over its respondents.
+    let score = |rtype: &str, code: u8| -> f64 {
+        let q = q_of(rtype);
+        let l = q
+            .questions
+            .iter()
+            .find_map(|x| x.likert())
+            .expect("a likert question");
+        l.choice(code).expect("choice").score
+    };
+    let weights = [
+        ("leader", 10.0),
+        ("staff", 20.0),
+        ("service_user", 40.0),
+        ("peer_department", 20.0),
+        ("regulator", 10.0),
+    ];
+    let type_mean = |unit: &str, rtype: &str| -> f64 {
+        let (mut sw, mut swy) = (0.0, 0.0);
+        for (u, t, code, w) in &plan {
+            if *u == unit && *t == rtype {
+                sw += w;
+                swy += w * score(t, *code);
+            }
+        }
+        swy / sw
+    };
+    let composite: f64 = weights
+        .iter()
+        .map(|(t, w)| w / 100.0 * type_mean("office", t))
+        .sum();
+    // service users: (1.5·100 + 0.5·60 + 2·40)/4 = 65 with the default scores
+    assert!((type_mean("office", "service_user") - 65.0).abs() < 1e-9);
+
+    let key = evaluator_key(&app).await;
+    let s = Setup {
+        app,
+        id: ev.id,
+        key,
+    };
+    let csv = "unit,indicator,period,score\noffice,work,,90\nlegal,work,,90\n";
+    let r = put_csv(&s, csv, "composite").await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let scores = format!("/api/v1/evaluations/{}/scores", s.id);
+    // legal lacks regulators: the composite is missing, named with what it weights
+    let (status, v) = get_json(&s, &scores).await;
+    assert_eq!(status, 422, "{v}");
+    let message = v["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("unit `legal`, indicator `review`")
+            && message.contains("composite:five_in_one")
+            && message.contains("regulator 10%"),
+        "{message}"
+    );
+    assert!(!message.contains("unit `office`"), "{message}");
+    // once legal has a regulator answer, everything scores
+    let q = q_of("regulator");
+    store_one(&s, unit_ids["legal"], "regulator", q, 4).await;
+    let (status, v) = get_json(&s, &scores).await;
+    assert_eq!(status, 200, "{v}");
+    let u = office(&v);
+    let expected_points = 20.0 * composite / 100.0;
+    assert!(
+        (points(u, "review") - expected_points).abs() < 1e-6,
+        "review {} vs {expected_points} (composite {composite}); survey values {}",
+        points(u, "review"),
+        v["survey_values"]
+    );
+    let total = u["total"].as_f64().expect("total");
+    assert!((total - (72.0 + expected_points)).abs() < 1e-6, "{total}");
+    // the composite is listed with its SE and its parts
+    let sv = v["survey_values"].as_array().expect("survey values");
+    let row = sv
+        .iter()
+        .find(|x| x["unit"] == "office" && x["binding"] == "composite:five_in_one")
+        .expect("office composite");
+    assert!((row["value"].as_f64().expect("value") - composite).abs() < 1e-9);
+    assert!(row["se"].as_f64().is_some_and(|se| se > 0.0), "{row}");
+    assert_eq!(row["n"], 11);
+    let parts = row["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), 5);
+    for p in parts {
+        let t = p["respondent_type"].as_str().expect("type");
+        assert!(
+            (p["value"].as_f64().expect("part value") - type_mean("office", t)).abs() < 1e-9,
+            "{p}"
+        );
+    }
+}
+crate::both_backends!(composite_survey_binding, composite_binding);
+
+/// Stores one token response of `rtype` answering `code` on every likert item.
+async fn store_one(s: &Setup, unit_id: i64, rtype: &str, q: &Questionnaire, code: u8) {
+    s.app
+        .store
+        .insert_responses(&[NewResponse {
+            evaluation_id: s.id,
+            unit_id,
+            respondent_type: rtype.into(),
+            questionnaire_id: q.id.clone(),
+            questionnaire_version: i64::from(q.version),
+            source: ResponseSource::Token,
+            submitted_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("date"),
+            answers: answers(q, code),
+        }])
+        .await
+        .expect("response");
+}
