@@ -8,7 +8,6 @@
 //! stratum and PSU (R: `svyby(..., svymean, na.rm = TRUE)`). The variance needs only the
 //! sums of z per leaf cluster, which come out of the group sums.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -158,14 +157,38 @@ impl Estimates {
     }
     /// Variance of a linear combination of cells (covariances included).
     pub fn combination_variance(&self, terms: &[(usize, f64)]) -> Result<f64, AnalysisError> {
-        let mut acc: HashMap<u32, f64> = HashMap::new();
+        let m: usize = terms.iter().map(|&(i, _)| self.cells[i].infl.len()).sum();
+        let n_leaves = self.structure.leaves.len();
+        if n_leaves > 4 * m + 4096 {
+            // few leaves touched out of many (e.g. one leaf per row): sort and merge
+            let mut v: Vec<(u32, f64)> = terms
+                .iter()
+                .flat_map(|&(i, c)| self.cells[i].infl.iter().map(move |&(l, t)| (l, c * t)))
+                .collect();
+            v.sort_by_key(|(l, _)| *l);
+            v.dedup_by(|b, a| {
+                if a.0 == b.0 {
+                    a.1 += b.1;
+                    true
+                } else {
+                    false
+                }
+            });
+            return self.structure.variance(&v, self.calibrated);
+        }
+        // dense over the leaves; a leaf is present if any term has it
+        let mut acc: Vec<Option<f64>> = vec![None; n_leaves];
         for &(i, c) in terms {
             for &(leaf, t) in &self.cells[i].infl {
-                *acc.entry(leaf).or_insert(0.0) += c * t;
+                let slot = &mut acc[leaf as usize];
+                *slot = Some(slot.unwrap_or(0.0) + c * t);
             }
         }
-        let mut v: Vec<(u32, f64)> = acc.into_iter().collect();
-        v.sort_unstable_by_key(|(l, _)| *l);
+        let v: Vec<(u32, f64)> = acc
+            .into_iter()
+            .enumerate()
+            .filter_map(|(l, t)| t.map(|t| (l as u32, t)))
+            .collect();
         self.structure.variance(&v, self.calibrated)
     }
 }
