@@ -284,3 +284,54 @@ fn errors_name_file_line_unit_and_indicator() {
         .to_string();
     assert!(e.contains("missing column `period`"), "{e}");
 }
+
+#[test]
+fn composite_bindings_come_from_their_parts_or_as_given() {
+    let dir = scratch("composite");
+    let fw = write(
+        &dir,
+        "five.toml",
+        "[framework]\nid = \"five\"\nname = \"五位一体\"\ninput = \"percent\"\n\n\
+         [[indicator]]\nid = \"work\"\nname = \"工作\"\nweight = 85\n\n\
+         [[indicator]]\nid = \"review\"\nname = \"社会评议\"\nweight = 15\nsurvey = \"composite:five_in_one\"\n\n\
+         [[composite]]\nid = \"five_in_one\"\nweights = { leader = 10, staff = 20, service_user = 40, peer_department = 20, regulator = 10 }\n",
+    );
+    let scores = write(
+        &dir,
+        "scores.csv",
+        "unit,indicator,period,score\n甲局,work,,90\n乙局,work,,90\n",
+    );
+    // `pingyi analyze --by unit,respondent_type` output for 甲局; 乙局's composite given
+    let survey = write(
+        &dir,
+        "survey.csv",
+        "unit,respondent_type,n,estimate,suppressed\n\
+         甲局,leader,3,90,false\n甲局,staff,20,80,false\n甲局,service_user,200,70,false\n\
+         甲局,peer_department,8,85,false\n甲局,regulator,2,95,false\n",
+    );
+    let mut a = args("unused", scores.clone());
+    a.framework = fw.clone();
+    a.survey = Some(survey);
+    // 乙局 has nothing: missing, and the message says what the composite weights
+    let e = render(&a).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "unit `乙局`, indicator `review`: missing survey result `composite:five_in_one`"
+        ) && e.contains("leader 10%, staff 20%, service_user 40%"),
+        "{e}"
+    );
+    let survey = write(
+        &dir,
+        "long.csv",
+        "unit,binding,value\n\
+         甲局,satisfaction_index:leader,90\n甲局,satisfaction_index:staff,80\n\
+         甲局,satisfaction_index:service_user,70\n甲局,satisfaction_index:peer_department,85\n\
+         甲局,satisfaction_index:regulator,95\n乙局,composite:five_in_one,60\n",
+    );
+    a.survey = Some(survey);
+    let out = render(&a).unwrap_or_else(|e| panic!("{e:#}"));
+    // 甲局: 0.1·90 + 0.2·80 + 0.4·70 + 0.2·85 + 0.1·95 = 79.5 → 15 × 0.795 = 11.925;
+    // 76.5 + 11.925 = 88.425. 乙局: 76.5 + 15 × 0.6 = 85.5.
+    assert!(out.contains("甲局,1,76.5,11.925,88.425,"), "{out}");
+    assert!(out.contains("乙局,2,76.5,9,85.5,"), "{out}");
+}
