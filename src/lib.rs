@@ -10,6 +10,7 @@ pub mod demo;
 pub mod email;
 pub mod error;
 pub mod i18n;
+pub mod openapi;
 pub mod questionnaire;
 pub mod routes;
 pub mod startup;

@@ -87,6 +87,7 @@ fn page(
         .body(body.into_string())
 }
 
+#[utoipa::path(get, path = "/login", tag = "pages", params(("next" = Option<String>, Query, description = "where to go after signing in")), responses((status = 200, description = "sign-in form", content_type = "text/html")))]
 async fn login_page(
     req: HttpRequest,
     q: web::Query<LoginQuery>,
@@ -102,6 +103,7 @@ async fn login_page(
     )
 }
 
+#[utoipa::path(post, path = "/login", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), responses((status = 303, description = "signed in: session cookie set, redirect to next"), (status = 200, description = "the form again: wrong name or password, or locked out", content_type = "text/html")))]
 async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
@@ -213,6 +215,7 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+#[utoipa::path(post, path = "/logout", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), responses((status = 303, description = "signed out: redirect to /"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn logout(
     req: HttpRequest,
     AnyUser(user): AnyUser,

@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every registered questionnaire (summary: id, version, respondent type, titles, hash).
+#[utoipa::path(get, path = "/api/v1/questionnaires", tag = "design", responses((status = 200, description = "every registered questionnaire: id, version, respondent_type, title, content_hash, href", body = crate::openapi::AnyJson)))]
 async fn questionnaires(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = state.store.list_questionnaires().await?;
     let out: Vec<serde_json::Value> = list
@@ -36,6 +37,7 @@ async fn questionnaires(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 }
 
 /// One questionnaire version in full.
+#[utoipa::path(get, path = "/api/v1/questionnaires/{id}/{version}", tag = "design", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version")), responses((status = 200, description = "the questionnaire definition", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
 async fn questionnaire(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -51,6 +53,7 @@ async fn questionnaire(
     Ok(HttpResponse::Ok().json(def))
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations", tag = "design", responses((status = 200, description = "every evaluation", body = crate::openapi::AnyJson)))]
 async fn evaluations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.list_evaluations().await?))
 }

@@ -22,7 +22,9 @@
 //! Cells: a likert answer is its code 1–5 ("不了解" for "don't know"), a single choice its code,
 //! multiple choices their codes joined by `;`, numbers as numbers, text as text. XLSX and JSON
 //! write likert codes and numbers as numbers; Parquet and CSV answer columns are text. Only CSV
-//! prefixes formula-like text with `'` (the others never evaluate a cell).
+//! prefixes formula-like text with `'` (the others never evaluate a cell). A question whose code
+//! is also a fixed column name (e.g. `district`) is named `q_<code>` in Parquet, which needs
+//! unique column names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Seek, Write};
@@ -41,7 +43,7 @@ use tokio::sync::mpsc;
 use crate::analytics::{self, Level, Query, ScoreRow};
 use crate::auth::Evaluator;
 use crate::error::ApiError;
-use crate::questionnaire::{AnswerValue, Answers, Questionnaire, QuestionKind, DONT_KNOW_ZH};
+use crate::questionnaire::{AnswerValue, Answers, QuestionKind, Questionnaire, DONT_KNOW_ZH};
 use crate::routes::results::{parse_by, EXPORT_COLUMNS, MIN_CELL};
 use crate::startup::AppState;
 use crate::store::{AnalysisRow, Evaluation, StoreError};
@@ -252,8 +254,11 @@ impl Write for ChunkWriter {
 
 /// One encoder of the responses export: pages in, bytes out.
 pub trait Encoder {
-    fn page(&mut self, rows: &[AnalysisRow], answers: &[Vec<Option<AnswerValue>>])
-        -> anyhow::Result<()>;
+    fn page(
+        &mut self,
+        rows: &[AnalysisRow],
+        answers: &[Vec<Option<AnswerValue>>],
+    ) -> anyhow::Result<()>;
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
 }
 
@@ -472,6 +477,17 @@ impl<W: Write> Encoder for JsonEncoder<W> {
 
 // ----- Parquet -----
 
+/// Name of an answer column in Parquet, where names must be unique: a question code that is
+/// also a fixed column (e.g. a `district` question) becomes `q_district`. CSV and XLSX keep
+/// the code (their header may repeat it); JSON nests answers under `answers`.
+pub fn parquet_answer_column(code: &str) -> String {
+    if EXPORT_COLUMNS.contains(&code) {
+        format!("q_{code}")
+    } else {
+        code.to_owned()
+    }
+}
+
 /// Column builders of one row group.
 struct Group {
     text: Vec<StringChunkedBuilder>,
@@ -498,7 +514,7 @@ impl Group {
         let text = PARQUET_TEXT
             .iter()
             .map(|s| s.to_string())
-            .chain(codes.iter().cloned())
+            .chain(codes.iter().map(|c| parquet_answer_column(c)))
             .map(|n| StringChunkedBuilder::new(PlSmallStr::from(n), PARQUET_ROW_GROUP))
             .collect();
         Group {
@@ -632,8 +648,16 @@ const FIXED_MEANING: [(&str, &str, &str); 11] = [
     ("respondent_type", "评议主体类型", "respondent type"),
     ("questionnaire", "问卷编号", "questionnaire id"),
     ("version", "问卷版本", "questionnaire version"),
-    ("source", "来源（link 链接 / token 邀请 / upload 第三方上传）", "source: link, token or upload"),
-    ("submitted_on", "提交日期", "date submitted (no time of day)"),
+    (
+        "source",
+        "来源（link 链接 / token 邀请 / upload 第三方上传）",
+        "source: link, token or upload",
+    ),
+    (
+        "submitted_on",
+        "提交日期",
+        "date submitted (no time of day)",
+    ),
     ("district", "区县", "district"),
     ("gender", "性别", "gender"),
     ("age_group", "年龄段", "age group"),
@@ -937,11 +961,13 @@ async fn satisfaction_table(
     let (by, level) = parse_by(p.by.as_deref()).map_err(ApiError::BadRequest)?;
     let ci_name = p.ci.as_deref().unwrap_or("xlogit");
     let ci = match ci_name {
-        "xlogit" | "beta" | "wilson" | "wald" => ci_name
-            .parse()
-            .map_err(|e: pingyi_analysis::estimate::AnalysisError| {
-                ApiError::BadRequest(e.to_string())
-            })?,
+        "xlogit" | "beta" | "wilson" | "wald" => {
+            ci_name
+                .parse()
+                .map_err(|e: pingyi_analysis::estimate::AnalysisError| {
+                    ApiError::BadRequest(e.to_string())
+                })?
+        }
         other => {
             return Err(ApiError::BadRequest(format!(
                 "ci={other}: use xlogit, beta, wilson or wald"

@@ -76,6 +76,7 @@ async fn firm_evaluations(
     Ok(out)
 }
 
+#[utoipa::path(get, path = "/firm/upload", tag = "pages", responses((status = 200, description = "firm upload form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn page(
     req: HttpRequest,
     FirmUser(user): FirmUser,
@@ -95,6 +96,7 @@ async fn page(
     )))
 }
 
+#[utoipa::path(post, path = "/firm/upload", tag = "pages", request_body(content = String, content_type = "multipart/form-data", description = "file and form fields, with the page's CSRF token"), responses((status = 200, description = "receipt or error table", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn submit(
     req: HttpRequest,
     FirmUser(user): FirmUser,

@@ -4,6 +4,7 @@ use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::startup::AppState;
 
+#[utoipa::path(get, path = "/", tag = "pages", responses((status = 200, description = "landing page", content_type = "text/html")))]
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     let evaluations = state

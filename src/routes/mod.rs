@@ -1,6 +1,7 @@
 //! HTTP routes: browser pages and `/api/v1`.
 
 pub mod api;
+pub mod exports;
 pub mod firm_page;
 pub mod health;
 pub mod home;
@@ -31,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(invitations::configure)
         .configure(results::configure)
         .configure(scores::configure)
+        .configure(exports::configure)
+        .configure(crate::openapi::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }
 

@@ -82,6 +82,7 @@ fn find_questionnaire(
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version (default latest)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
 async fn template(
     path: web::Path<i64>,
     q: web::Query<TemplateQuery>,
@@ -238,6 +239,7 @@ async fn read_body(
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"), params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = Option<String>, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version"), ("wave" = Option<String>, Query, description = "wave"), ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"), ("file_name" = Option<String>, Query, description = "original file name")), responses((status = 201, description = "receipt of the committed batch", body = crate::openapi::AnyJson), (status = 200, description = "receipt of an identical earlier upload", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn upload(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -454,6 +456,7 @@ fn receipt_json(
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "upload batches (a firm sees its own)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn list(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -498,6 +501,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(batches))
 }
 
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/uploads/{batch}", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("batch" = i64, Path, description = "upload batch id")), responses((status = 200, description = "receipt of the batch", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn receipt(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
@@ -533,6 +537,7 @@ struct WithdrawBody {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads/{batch}/withdraw", tag = "uploads", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why}"), params(("id" = i64, Path, description = "evaluation id"), ("batch" = i64, Path, description = "upload batch id")), responses((status = 200, description = "the withdrawn batch", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn withdraw(
     Evaluator(user): Evaluator,
     path: web::Path<(i64, i64)>,

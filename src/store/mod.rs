@@ -198,6 +198,7 @@ impl Store {
 
 mod auth;
 mod collection;
+mod exports;
 mod invitations;
 mod queries;
 mod results;

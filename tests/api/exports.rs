@@ -99,8 +99,9 @@ fn from_csv(body: &[u8]) -> Vec<Row> {
                 fixed: BTreeMap::new(),
                 answers: BTreeMap::new(),
             };
-            for (name, v) in h.iter().zip(r.iter()) {
-                if FIXED.contains(&name.as_str()) {
+            // by position: a question may share a fixed column's name (e.g. district)
+            for (i, (name, v)) in h.iter().zip(r.iter()).enumerate() {
+                if i < FIXED.len() {
                     row.fixed.insert(name.clone(), v.to_owned());
                 } else if !v.is_empty() {
                     row.answers.insert(name.clone(), v.to_owned());
@@ -132,9 +133,9 @@ fn from_xlsx(body: &[u8]) -> (Vec<Row>, Vec<Vec<String>>) {
                 fixed: BTreeMap::new(),
                 answers: BTreeMap::new(),
             };
-            for (name, c) in h.iter().zip(r.iter()) {
+            for (i, (name, c)) in h.iter().zip(r.iter()).enumerate() {
                 let v = text(c);
-                if FIXED.contains(&name.as_str()) {
+                if i < FIXED.len() {
                     row.fixed.insert(name.clone(), v);
                 } else if !v.is_empty() {
                     row.answers.insert(name.clone(), v);
@@ -156,8 +157,14 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
     let df = polars::prelude::ParquetReader::new(Cursor::new(body.to_vec()))
         .finish()
         .expect("parquet reads");
-    assert_eq!(df.column("version").expect("version").dtype(), &DataType::Int64);
-    assert_eq!(df.column("weight").expect("weight").dtype(), &DataType::Float64);
+    assert_eq!(
+        df.column("version").expect("version").dtype(),
+        &DataType::Int64
+    );
+    assert_eq!(
+        df.column("weight").expect("weight").dtype(),
+        &DataType::Float64
+    );
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -169,7 +176,7 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
             answers: BTreeMap::new(),
         })
         .collect();
-    for name in &names {
+    for (j, name) in names.iter().enumerate() {
         let s = df
             .column(name)
             .expect("column")
@@ -177,9 +184,9 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
             .cast(&DataType::String)
             .expect("as text");
         let ca = s.str().expect("utf8");
-        for (i, v) in ca.into_iter().enumerate() {
+        for (i, v) in ca.iter().enumerate() {
             let v = v.map(str::to_owned);
-            if FIXED.contains(&name.as_str()) {
+            if j < FIXED.len() {
                 let v = match (name.as_str(), v) {
                     // the same text as the other formats for floats
                     ("weight", Some(w)) => num_text(w.parse().expect("weight")),
@@ -187,7 +194,11 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
                 };
                 rows[i].fixed.insert(name.clone(), v);
             } else if let Some(v) = v {
-                rows[i].answers.insert(name.clone(), v);
+                let code = match name.strip_prefix("q_") {
+                    Some(c) if FIXED.contains(&c) => c.to_owned(),
+                    _ => name.clone(),
+                };
+                rows[i].answers.insert(code, v);
             }
         }
     }
@@ -246,7 +257,11 @@ fn canonical(mut rows: Vec<Row>) -> Vec<Row> {
 }
 
 async fn responses_in(d: &Demo, ext: &str) -> Vec<Row> {
-    let (ct, body) = fetch(d, &format!("/api/v1/evaluations/{}/responses.{ext}", d.open)).await;
+    let (ct, body) = fetch(
+        d,
+        &format!("/api/v1/evaluations/{}/responses.{ext}", d.open),
+    )
+    .await;
     match ext {
         "csv" => {
             assert!(ct.starts_with("text/csv"), "{ct}");
@@ -283,7 +298,11 @@ async fn formats_hold_the_same_rows(backend: Backend) {
         }
     }
     // the codebook: header, fixed columns, and each likert question with its five labels
-    let (_, body) = fetch(&d, &format!("/api/v1/evaluations/{}/responses.xlsx", d.open)).await;
+    let (_, body) = fetch(
+        &d,
+        &format!("/api/v1/evaluations/{}/responses.xlsx", d.open),
+    )
+    .await;
     let (_, cb) = from_xlsx(&body);
     assert_eq!(
         cb[0][..4],
@@ -297,7 +316,9 @@ async fn formats_hold_the_same_rows(backend: Backend) {
         .filter(|r| r[0] == lq.code && r[1] == "resident")
         .collect();
     assert!(lines.len() >= 5, "codebook lines of {}: {lines:?}", lq.code);
-    assert!(lines.iter().all(|r| r[6] == lq.text.zh && r[7] == lq.text.en));
+    assert!(lines
+        .iter()
+        .all(|r| r[6] == lq.text.zh && r[7] == lq.text.en));
     let l = lq.likert().expect("likert");
     for c in &l.choices {
         assert!(
@@ -435,14 +456,21 @@ async fn exported_files_agree_with_api(backend: Backend) {
         analyze_matches_api(&d, &rows, ext).await;
     }
 }
-crate::both_backends!(exported_files_agree_with_api_test, exported_files_agree_with_api);
+crate::both_backends!(
+    exported_files_agree_with_api_test,
+    exported_files_agree_with_api
+);
 
 /// The satisfaction table in four formats carries the API's rows.
 async fn satisfaction_exports(backend: Backend) {
     let Some(d) = demo(backend).await else { return };
     for by in ["unit,respondent_type", "unit,dimension"] {
         let q = format!("?by={by}&min_cell=5");
-        let (_, api) = fetch(&d, &format!("/api/v1/evaluations/{}/satisfaction{q}", d.open)).await;
+        let (_, api) = fetch(
+            &d,
+            &format!("/api/v1/evaluations/{}/satisfaction{q}", d.open),
+        )
+        .await;
         let api: serde_json::Value = serde_json::from_slice(&api).expect("json");
         let api_rows = api["rows"].as_array().expect("rows").clone();
         assert!(!api_rows.is_empty());
@@ -463,8 +491,12 @@ async fn satisfaction_exports(backend: Backend) {
                 "csv" => {
                     assert!(ct.starts_with("text/csv"));
                     let mut rdr = csv::Reader::from_reader(body.as_slice());
-                    let h: Vec<String> =
-                        rdr.headers().expect("h").iter().map(str::to_owned).collect();
+                    let h: Vec<String> = rdr
+                        .headers()
+                        .expect("h")
+                        .iter()
+                        .map(str::to_owned)
+                        .collect();
                     rdr.records()
                         .map(|r| {
                             h.iter()
@@ -503,7 +535,7 @@ async fn satisfaction_exports(backend: Backend) {
                         .finish()
                         .expect("parquet");
                     let cols: Vec<(String, Vec<String>)> = df
-                        .get_columns()
+                        .columns()
                         .iter()
                         .map(|c| {
                             let s = c
@@ -513,14 +545,18 @@ async fn satisfaction_exports(backend: Backend) {
                             let v = s
                                 .str()
                                 .expect("str")
-                                .into_iter()
+                                .iter()
                                 .map(|x| x.unwrap_or_default().to_owned())
                                 .collect();
                             (c.name().to_string(), v)
                         })
                         .collect();
                     (0..df.height())
-                        .map(|i| cols.iter().map(|(n, v)| (n.clone(), v[i].clone())).collect())
+                        .map(|i| {
+                            cols.iter()
+                                .map(|(n, v)| (n.clone(), v[i].clone()))
+                                .collect()
+                        })
                         .collect()
                 }
                 _ => {
@@ -557,11 +593,7 @@ async fn satisfaction_exports(backend: Backend) {
                     a["n"].as_f64(),
                     "{ext} n of {k}"
                 );
-                assert_eq!(
-                    r["suppressed"],
-                    a["suppressed"].to_string(),
-                    "{ext} {k}"
-                );
+                assert_eq!(r["suppressed"], a["suppressed"].to_string(), "{ext} {k}");
                 for (col, api_val) in [
                     ("estimate", &a["estimate"]),
                     ("ci_high", &a["ci_high"]),
@@ -570,7 +602,10 @@ async fn satisfaction_exports(backend: Backend) {
                     match api_val.as_f64() {
                         Some(v) => {
                             let got: f64 = r[col].parse().expect("number");
-                            assert!((got - v).abs() <= 1e-12 * v.abs().max(1.0), "{ext} {col} {k}");
+                            assert!(
+                                (got - v).abs() <= 1e-12 * v.abs().max(1.0),
+                                "{ext} {col} {k}"
+                            );
                         }
                         None => assert_eq!(r[col], "", "{ext} {col} of {k} is empty"),
                     }
@@ -646,14 +681,10 @@ crate::both_backends!(exports_access, access);
 async fn withdrawn_batches_excluded(backend: Backend) {
     let Some(d) = demo(backend).await else { return };
     let app = &d.app;
-    let (_, firm_key) = pingyi::commands::accounts::create_firm_with_key(
-        &app.store,
-        "示范调查公司",
-        &[d.open],
-        "",
-    )
-    .await
-    .expect("firm");
+    let (_, firm_key) =
+        pingyi::commands::accounts::create_firm_with_key(&app.store, "示范调查公司", &[d.open], "")
+            .await
+            .expect("firm");
     let count_all = || async {
         let mut out = Vec::new();
         for ext in ["csv", "xlsx", "parquet", "json"] {

@@ -30,7 +30,8 @@ fn blank(src: &str) -> String {
                 out[i] = b' ';
                 i += 1;
             }
-        } else if b[i] == b'r' && (b.get(i + 1) == Some(&b'"') || b.get(i + 1) == Some(&b'#'))
+        } else if b[i] == b'r'
+            && (b.get(i + 1) == Some(&b'"') || b.get(i + 1) == Some(&b'#'))
             && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
         {
             // raw string r"…" / r#"…"#
@@ -88,7 +89,10 @@ fn module_of(file: &Path) -> Vec<String> {
         .iter()
         .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned())
         .collect();
-    if parts.last().is_some_and(|p| p == "mod" || p == "lib" || p == "main") {
+    if parts
+        .last()
+        .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+    {
         parts.pop();
     }
     parts
@@ -172,14 +176,17 @@ fn method_at(s: &str, i: usize) -> Option<(String, usize)> {
 
 impl Scan {
     fn function(&mut self, file: &Path, name: &str, prefix: &str) {
-        if !self.visited.insert((file.to_path_buf(), format!("{prefix}|{name}"))) {
+        if !self
+            .visited
+            .insert((file.to_path_buf(), format!("{prefix}|{name}")))
+        {
             return;
         }
         let src = std::fs::read_to_string(file)
             .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
         let bl = blank(&src);
-        let (a, z) = fn_body(&bl, name)
-            .unwrap_or_else(|| panic!("no fn {name} in {}", file.display()));
+        let (a, z) =
+            fn_body(&bl, name).unwrap_or_else(|| panic!("no fn {name} in {}", file.display()));
         self.body(file, &src, &bl, a, z, prefix);
     }
 
@@ -211,14 +218,23 @@ impl Scan {
                     self.routes.insert((m, format!("{prefix}{res}")));
                     found += 1;
                 } else {
-                    panic!("{}: unrecognised .route( at byte {i}: {}", file.display(), &r[..40.min(r.len())]);
+                    panic!(
+                        "{}: unrecognised .route( at byte {i}: {}",
+                        file.display(),
+                        &r[..40.min(r.len())]
+                    );
                 }
                 i += 7;
                 continue;
             }
             if rest.starts_with("web::resource(") {
                 let j = skip_ws(b, i + 14);
-                assert_eq!(b[j], b'"', "{}: web::resource needs a literal", file.display());
+                assert_eq!(
+                    b[j],
+                    b'"',
+                    "{}: web::resource needs a literal",
+                    file.display()
+                );
                 resource = Some(literal_at(src, j));
                 i += 14;
                 continue;
@@ -335,7 +351,9 @@ async fn every_route_documented(backend: Backend) {
             "scanner missed {must:?}"
         );
     }
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let r = app
         .client
         .get(app.url("/api/v1/openapi.json"))
@@ -353,7 +371,9 @@ async fn every_route_documented(backend: Backend) {
             Some(op) => {
                 let responses = op["responses"].as_object().expect("responses");
                 assert!(
-                    responses.keys().any(|k| k.starts_with('2') || k.starts_with('3')),
+                    responses
+                        .keys()
+                        .any(|k| k.starts_with('2') || k.starts_with('3')),
                     "{m} {p}: no success response"
                 );
                 let params: Vec<(String, String)> = op["parameters"]
@@ -403,7 +423,10 @@ async fn every_route_documented(backend: Backend) {
             }
         }
     }
-    assert!(extra.is_empty(), "documented but not registered: {extra:#?}");
+    assert!(
+        extra.is_empty(),
+        "documented but not registered: {extra:#?}"
+    );
     // auth: an /api/ route that refuses an anonymous caller with 401 declares its security
     let schemes = doc["components"]["securitySchemes"]
         .as_object()

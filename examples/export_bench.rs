@@ -1,0 +1,236 @@
+//! Benchmark: exports of an evaluation with 1,000,000 responses, every format, over HTTP.
+//!
+//! ```text
+//! cargo run --release --example export_bench -- [ROWS] [DB_FILE]
+//! ```
+//! With DB_FILE the SQLite database is kept (and reused when it already holds the rows), so
+//! repeated runs skip the insert. Prints, per export: wall time until the last byte, size,
+//! and the process's peak RSS during that export (VmHWM after resetting it; the client only
+//! counts bytes, so the figure is the server side plus a constant).
+
+use std::time::Instant;
+
+use pingyi::config::Settings;
+use pingyi::questionnaire::RespondentType;
+use pingyi::startup::Application;
+use pingyi::store::{
+    EvaluationStatus, NewEvaluation, NewResponse, NewUnit, ResponseSource, Store, StoreOptions,
+    UnitKind,
+};
+use rand::{Rng, SeedableRng};
+
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn reset_peak() {
+    // "5" resets VmHWM to the current RSS (Linux ≥ 4.0)
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn fill(
+    store: &Store,
+    qs: &[pingyi::questionnaire::Questionnaire],
+    rows: usize,
+) -> anyhow::Result<i64> {
+    let ev = store
+        .create_evaluation(&NewEvaluation {
+            series: "bench".into(),
+            year: 2026,
+            wave: String::new(),
+            title_zh: "基准测试".into(),
+            title_en: "Benchmark".into(),
+            status: EvaluationStatus::Open,
+        })
+        .await?;
+    let mut units = Vec::new();
+    for i in 0..60 {
+        let u = store
+            .upsert_unit(&NewUnit {
+                code: format!("u{i:02}"),
+                name_zh: format!("单位{i}"),
+                name_en: format!("Unit {i}"),
+                kind: UnitKind::GovernmentDepartment,
+                parent_code: None,
+            })
+            .await?;
+        store.add_unit_to_evaluation(ev.id, u.id).await?;
+        units.push(u);
+    }
+    let mix = [
+        (RespondentType::Leader, 1u32),
+        (RespondentType::Staff, 10),
+        (RespondentType::ServiceUser, 35),
+        (RespondentType::PeerDepartment, 4),
+        (RespondentType::Regulator, 1),
+        (RespondentType::Resident, 49),
+    ];
+    let total_w: u32 = mix.iter().map(|m| m.1).sum();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+    let date =
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 1).ok_or_else(|| anyhow::anyhow!("date"))?;
+    let mut batch = Vec::with_capacity(10_000);
+    for i in 0..rows {
+        let mut pick = rng.gen_range(0..total_w);
+        let rt = mix
+            .iter()
+            .find(|m| {
+                if pick < m.1 {
+                    true
+                } else {
+                    pick -= m.1;
+                    false
+                }
+            })
+            .map_or(RespondentType::Resident, |m| m.0);
+        let q = qs
+            .iter()
+            .find(|q| q.respondent_type == rt)
+            .ok_or_else(|| anyhow::anyhow!("no questionnaire for {rt:?}"))?;
+        let unit = &units[i % units.len()];
+        let quality: f64 = 0.55 + 0.4 * (unit.id % 7) as f64 / 7.0;
+        let mut a = serde_json::Map::new();
+        for lq in q.likert_questions() {
+            let c = if rng.gen_bool(quality) {
+                rng.gen_range(4..=5)
+            } else {
+                rng.gen_range(1..=3)
+            };
+            a.insert(lq.code.clone(), c.into());
+        }
+        if rng.gen_ratio(1, 20) && q.question("suggestions").is_some() {
+            a.insert(
+                "suggestions".into(),
+                "希望进一步简化办事流程，减少跑腿次数。".into(),
+            );
+        }
+        batch.push(NewResponse {
+            evaluation_id: ev.id,
+            unit_id: unit.id,
+            respondent_type: rt.as_str().into(),
+            questionnaire_id: q.id.clone(),
+            questionnaire_version: i64::from(q.version),
+            source: ResponseSource::Upload,
+            submitted_on: date,
+            answers: serde_json::Value::Object(a).to_string(),
+        });
+        if batch.len() == 10_000 {
+            store.insert_responses(&batch).await?;
+            batch.clear();
+        }
+    }
+    store.insert_responses(&batch).await?;
+    Ok(ev.id)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let rows: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir()?;
+    let db = args
+        .next()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("bench.db"));
+    let url = format!("sqlite://{}", db.display());
+    let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
+    settings.store = StoreOptions::default();
+    let store = Store::open(&url, &settings.store).await?;
+    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+    let existing = store
+        .list_evaluations()
+        .await?
+        .into_iter()
+        .find(|e| e.series == "bench");
+    let id = match existing {
+        Some(e) if store.export_row_count(e.id).await? == rows as i64 => {
+            println!("reusing {rows} responses in {}", db.display());
+            e.id
+        }
+        Some(_) => anyhow::bail!("{} holds another bench evaluation: remove it", db.display()),
+        None => {
+            let t0 = Instant::now();
+            let id = fill(&store, &qs, rows).await?;
+            println!(
+                "inserted {rows} responses in {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
+            id
+        }
+    };
+    if store.user_by_name("bench").await?.is_none() {
+        pingyi::commands::accounts::create_user(&store, "bench", "evaluator", None, None).await?;
+    }
+    let user = store
+        .user_by_name("bench")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("user"))?;
+    let key = format!("bench-key-{}", rand::thread_rng().gen::<u64>());
+    store
+        .create_api_key(
+            user.id,
+            &pingyi::collect::sha256_hex(&key),
+            &key[..8],
+            "bench",
+        )
+        .await?;
+    let app = Application::build_with_store(settings, store.clone(), qs).await?;
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    println!("| export | wall | size | peak RSS |");
+    println!("| --- | --- | --- | --- |");
+    let only: Option<String> = std::env::var("EXPORTS").ok();
+    for path in [
+        "responses.csv",
+        "responses.json",
+        "responses.parquet",
+        "responses.xlsx",
+        // the first satisfaction request loads the frame (cold); the rest reuse it
+        "satisfaction.json?by=unit,respondent_type",
+        "satisfaction.csv?by=unit,respondent_type,question",
+        "satisfaction.xlsx?by=unit,respondent_type,question",
+        "satisfaction.parquet?by=unit,respondent_type,question",
+    ] {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| path.starts_with(x)))
+        {
+            continue;
+        }
+        reset_peak();
+        let t = Instant::now();
+        let mut r = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/evaluations/{id}/{path}"
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "{path} answered {}", r.status());
+        let (mut bytes, mut lines) = (0usize, 0usize);
+        while let Some(c) = r.chunk().await? {
+            bytes += c.len();
+            lines += c.iter().filter(|b| **b == b'\n').count();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let line_note = if path.contains(".csv") || path.starts_with("responses.json") {
+            format!(", {lines} lines")
+        } else {
+            String::new()
+        };
+        println!(
+            "| `{path}` | {secs:.1} s | {:.1} MB{line_note} | {} |",
+            bytes as f64 / 1e6,
+            peak_rss_mb().map_or("?".into(), |m| format!("{m:.0} MB"))
+        );
+    }
+    Ok(())
+}
