@@ -215,12 +215,17 @@ pub struct ImportArgs {
     pub method: String,
     /// CSV or XLSX file.
     pub file: std::path::PathBuf,
+    /// Directory of questionnaire definitions (registered before the import).
+    #[arg(long, env = "PINGYI_SURVEYS", default_value = "surveys")]
+    pub surveys: std::path::PathBuf,
     #[command(flatten)]
     pub db: DatabaseArgs,
 }
 
 /// Imports a file straight into the database with the same checks as the upload API.
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
+    // Phase timings at debug level: PINGYI_LOG=info,sqlx=warn,pingyi::store=debug
+    crate::telemetry::init();
     let store = Store::open(&args.db.url(), &args.db.store_options()).await?;
     let firm = store
         .firm_by_key(&crate::collect::sha256_hex(&args.firm))
@@ -234,7 +239,7 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         args.file.display(),
         size as f64 / 1e6
     );
-    let qs = crate::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+    let qs = crate::demo::register_questionnaires(&store, &args.surveys).await?;
     let state = crate::startup::AppState::for_cli(store, qs)?;
     let started = std::time::Instant::now();
     let progress = spinner(started);

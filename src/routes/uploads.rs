@@ -347,7 +347,8 @@ pub async fn store_upload(
         file_sha256: sha.clone(),
         file_name: input.file_name.clone(),
     };
-    let mut report_slot: Option<UploadReport> = None;
+    // The report is sent before the chunk channel closes, so it is there once the rows are.
+    let report_slot: std::sync::Mutex<Option<UploadReport>> = std::sync::Mutex::new(None);
     let stored = state
         .store
         .store_batch(
@@ -356,12 +357,20 @@ pub async fn store_upload(
                 let rx = rx.clone();
                 async move { Ok::<_, StoreError>(rx.lock().await.recv().await) }
             },
+            || {
+                let report = report_rx.recv().ok();
+                let valid = report.as_ref().is_some_and(UploadReport::is_valid);
+                if let Ok(mut slot) = report_slot.lock() {
+                    *slot = report;
+                }
+                valid
+            },
             |batch_id, cross| {
-                let report = report_rx.recv().ok()?;
-                let valid = report.is_valid();
-                let receipt = receipt_json(batch_id, &batch, &report, cross, &q);
-                report_slot = Some(report);
-                valid.then(|| receipt.to_string())
+                let slot = report_slot.lock().ok();
+                match slot.as_ref().and_then(|s| s.as_ref()) {
+                    Some(report) => receipt_json(batch_id, &batch, report, cross, &q).to_string(),
+                    None => String::from("{}"),
+                }
             },
         )
         .await;
@@ -373,7 +382,7 @@ pub async fn store_upload(
             Ok((actix_web::http::StatusCode::CREATED, receipt))
         }
         Ok(None) => {
-            let report = report_slot.ok_or_else(|| {
+            let report = report_slot.into_inner().ok().flatten().ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("validator ended without a report"))
             })?;
             Err(rejected(evaluation.id, &report))

@@ -392,9 +392,10 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
             .await
             .unwrap();
     let res = post_csv(&app, eid, &key2, resident_csv(7, None).into_bytes()).await;
-    let bid2 = res.json::<serde_json::Value>().await.unwrap()["batch_id"]
-        .as_i64()
-        .unwrap();
+    let receipt2: serde_json::Value = res.json().await.unwrap();
+    // rows 1–5 repeat the withdrawn batch only: not duplicates of an active batch
+    assert_eq!(receipt2["warnings"]["duplicates_of_other_batches"], 0);
+    let bid2 = receipt2["batch_id"].as_i64().unwrap();
     let res = app
         .client
         .post(app.url(&format!(
