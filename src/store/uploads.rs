@@ -249,7 +249,7 @@ fn batch_conflict(e: sqlx::Error) -> StoreError {
 /// `?` parameters: SQLite looks numbered ones (`$n`) up by name in a list, which makes binding
 /// thousands of them quadratic.
 fn stage_insert_sql(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; 12].join(","));
+    let row = format!("({})", ["?"; 12].join(","));
     format!(
         "INSERT INTO upload_stage ({STAGE_COLUMNS}) VALUES {}",
         vec![row; rows].join(",")
