@@ -8,6 +8,7 @@
 //! stratum and PSU (R: `svyby(..., svymean, na.rm = TRUE)`). The variance needs only the
 //! sums of z per leaf cluster, which come out of the group sums.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -375,9 +376,10 @@ pub fn estimate(
         let reader = scope.spawn(move || sums::read_columns(df, vars, 1));
 
         // ---- keys as dense codes ----
-        let w0: Vec<f64> = match &design.weight {
-            Some(w) => kernel::f64_values(df.column(w)?, 0.0)?,
-            None => vec![1.0; nrow],
+        // the weight column itself when it is plain f64 (no copy)
+        let w0: Cow<[f64]> = match &design.weight {
+            Some(w) => kernel::f64_cow(df.column(w)?)?,
+            None => Cow::Owned(vec![1.0; nrow]),
         };
         let use_stages = if design.two_stage() { 2 } else { 1 };
         let coded = |name: &String| kernel::encode(df.column(name)?);
@@ -399,7 +401,7 @@ pub fn estimate(
         let n_psu = psu_pairs.len();
         // PSUs with a nonzero weight
         let mut psu_pos = vec![false; n_psu];
-        for (&p, &w) in psu_codes.iter().zip(&w0) {
+        for (&p, &w) in psu_codes.iter().zip(w0.iter()) {
             if w != 0.0 {
                 psu_pos[p as usize] = true;
             }
@@ -552,13 +554,13 @@ pub fn estimate(
             let nc = cell_keys.len();
             let mut cell_w0 = vec![0.0; nc];
             let mut cell_cnt = vec![0.0; nc];
-            for (&c, &x) in cell_codes.iter().zip(&w) {
+            for (&c, &x) in cell_codes.iter().zip(w.iter()) {
                 cell_w0[c as usize] += x;
                 cell_cnt[c as usize] += 1.0;
             }
             let (lc_codes, lc_pairs) = kernel::combine(&leaf_codes, n_leaves, &cell_codes, nc);
             let mut lc_w0 = vec![0.0; lc_pairs.len()];
-            for (&k, &x) in lc_codes.iter().zip(&w) {
+            for (&k, &x) in lc_codes.iter().zip(w.iter()) {
                 lc_w0[k as usize] += x;
             }
             drop(lc_codes);
@@ -583,7 +585,7 @@ pub fn estimate(
             let w0 = w;
             let mut wc: Vec<f64> = cell_codes
                 .iter()
-                .zip(&w0)
+                .zip(w0.iter())
                 .map(|(&c, &x)| x * fit.factor[c as usize])
                 .collect();
             if let Some((lower, upper)) = cal.trim {
@@ -608,11 +610,11 @@ pub fn estimate(
             }
             ratio = Some(
                 wc.iter()
-                    .zip(&w0)
+                    .zip(w0.iter())
                     .map(|(&a, &b)| if b != 0.0 { a / b } else { 0.0 })
                     .collect(),
             );
-            w = wc;
+            w = Cow::Owned(wc);
             fitted = Some(fit);
             cal_data = Some((cell_codes, cell_w0, cell_cnt, leaf_cell_w0));
             ph.mark("calibration");
@@ -669,7 +671,7 @@ pub fn estimate(
         let mut wnz = vec![false; ng];
         let dest: Vec<u32> = g_codes
             .iter()
-            .zip(&w)
+            .zip(w.iter())
             .map(|(&g, &x)| {
                 let slot = &mut next[g as usize];
                 let d = *slot;
@@ -738,7 +740,7 @@ pub fn estimate(
             domains: &infos,
             structure: &structure,
             cal: cal_ctx,
-            w: &w,
+            w: &w[..],
             ratio: ratio.as_deref(),
         };
         let cols = match reader.join() {

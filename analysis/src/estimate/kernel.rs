@@ -381,6 +381,19 @@ pub(crate) fn column_values(c: &Column) -> Result<ColVals, AnalysisError> {
     })
 }
 
+/// A column's values as f64 without copying when it is already f64 with no empty cell
+/// (empty cells become 0 otherwise; callers check for them first).
+pub(crate) fn f64_cow(c: &Column) -> Result<std::borrow::Cow<'_, [f64]>, AnalysisError> {
+    if let Ok(ca) = c.f64() {
+        if ca.null_count() == 0 {
+            if let Ok(s) = ca.cont_slice() {
+                return Ok(std::borrow::Cow::Borrowed(s));
+            }
+        }
+    }
+    Ok(std::borrow::Cow::Owned(f64_values(c, 0.0)?))
+}
+
 /// A numeric column as f64 (empty cells as `empty`).
 pub(crate) fn f64_values(c: &Column, empty: f64) -> Result<Vec<f64>, AnalysisError> {
     let f = c.as_materialized_series().cast(&DataType::Float64)?;
