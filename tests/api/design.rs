@@ -232,7 +232,14 @@ async fn draw_design_matches_engine(backend: Backend) {
         if k % 3 == 2 && stratum != "u2-s" {
             continue;
         }
-        let code = |i: usize| ((k * 7 + i * 3 + stratum.len() * (k % 2)) % 5 + 1) as u8;
+        // every fourth item follows the person alone, so a person's mean does not average out
+        let code = |i: usize| {
+            (if i % 4 == 0 {
+                k % 5
+            } else {
+                (k * 7 + i * 3 + stratum.len() * (k % 2)) % 5
+            } + 1) as u8
+        };
         subs.push((
             token,
             response(
@@ -400,7 +407,13 @@ async fn draw_design_matches_engine(backend: Backend) {
             );
         }
         // the finite-population correction shrinks the standard error
-        assert!(x.se() < no_fpc.cell(d, 0).se(), "fpc must shrink the SE");
+        for c in [0, 2] {
+            let (with, without) = (est.cell(d, c).se(), no_fpc.cell(d, c).se());
+            assert!(
+                with < without,
+                "fpc must shrink the SE: {keys:?} var {c}: {with} vs {without}"
+            );
+        }
         let ir = items
             .iter()
             .find(|r| r["unit"] == keys[0].as_str() && r["question"] == first_code.as_str())
