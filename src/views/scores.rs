@@ -42,6 +42,46 @@ fn num(x: f64) -> String {
     fmt_num(x)
 }
 
+/// Survey values the framework uses, from the current responses: per unit and binding the
+/// value on 0–100; composites with their standard error and each weighted part.
+fn survey_table(lang: Lang, s: &Snapshot) -> Markup {
+    let round2 = |x: f64| fmt_num((x * 100.0).round() / 100.0);
+    html! {
+        @if !s.survey.is_empty() {
+            h2 { (lang.pick("满意度调查结果（来自当前答卷）", "Survey values (from the current responses)")) }
+            div.wide { table {
+                thead { tr {
+                    th { (lang.pick("单位", "Unit")) }
+                    th { (lang.pick("调查指标", "Binding")) }
+                    th.num { (lang.pick("得分（0–100）", "Value (0–100)")) }
+                    th.num { (lang.pick("标准误", "SE")) }
+                    th { (lang.pick("组成（权重 · 得分 · 有效答卷）", "Parts (weight · value · valid answers)")) }
+                } }
+                tbody {
+                    @for ((unit, key), v) in &s.survey {
+                        @let c = s.composites.values.get(&(unit.clone(), key.clone()));
+                        tr {
+                            td { (unit_name(&s.units, unit, lang)) }
+                            td { code { (key) } }
+                            td.num { (round2(*v)) }
+                            td.num { @if let Some(c) = c { (round2(c.se)) } }
+                            td { @if let Some(c) = c {
+                                (c.parts.iter().map(|(t, w, e, n)| format!("{t} {}% · {} · {n}", fmt_num(*w), round2(*e))).collect::<Vec<_>>().join("；"))
+                            } }
+                        }
+                    }
+                }
+            } }
+        }
+        @if !s.composites.incomplete.is_empty() {
+            p.muted {
+                (lang.pick("以下单位缺少组合指标所需的某类答卷：", "These units lack answers of a type a composite weights: "))
+                (s.composites.incomplete.iter().map(|((u, k), types)| format!("{} {k} ({})", unit_name(&s.units, u, lang), types.join(", "))).collect::<Vec<_>>().join("；"))
+            }
+        }
+    }
+}
+
 fn crumbs(lang: Lang, ev: &Evaluation) -> Markup {
     html! {
         nav.crumbs {
@@ -232,6 +272,7 @@ fn scored(lang: Lang, user: &CurrentUser, ev: &Evaluation, s: &Snapshot, title: 
                 }
             }
         }
+        (survey_table(lang, s))
         h2 { (lang.pick("当前分数", "Current scores")) }
         div.wide { table {
             thead { tr {

@@ -866,8 +866,26 @@ async fn composite_binding(backend: Backend) {
             "{p}"
         );
     }
+    composite_explained_on_the_page(&s).await;
 }
 crate::both_backends!(composite_survey_binding, composite_binding);
+
+/// The evaluator's scores page explains a composite: value, SE and each weighted part.
+async fn composite_explained_on_the_page(s: &Setup) {
+    let evaluator = user(&s.app, "eval-composite", "evaluator", None).await;
+    let html = evaluator
+        .get(s.app.url(&format!("/admin/evaluations/{}/scores", s.id)))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("composite:five_in_one") && html.contains("service_user 40% · 65 · 3"),
+        "the page explains the composite"
+    );
+}
 
 /// Stores one token response of `rtype` answering `code` on every likert item.
 async fn store_one(s: &Setup, unit_id: i64, rtype: &str, q: &Questionnaire, code: u8) {
