@@ -14,6 +14,9 @@ use super::AnalyticsError;
 use crate::questionnaire::{Answers, Question, QuestionKind, Questionnaire};
 use crate::store::{Evaluation, Pool, Store, StoreError};
 
+/// One nullable f64 column under construction.
+type OptCol = Vec<Option<f64>>;
+
 /// Rows sent from the reader to the parser at a time.
 const CHUNK: usize = 20_000;
 
@@ -300,7 +303,8 @@ pub(super) fn build(
     // population size; infinite = sampled with replacement (the engine's no-fpc stratum)
     let mut fpc: Vec<f64> = Vec::new();
     let mut item_cols: Vec<Vec<Option<f64>>> = Vec::new();
-    let mut dim_cols: Vec<(Vec<Option<f64>>, Vec<Option<f64>>)> = Vec::new();
+    // per dimension: (mean score, share satisfied) columns
+    let mut dim_cols: Vec<(OptCol, OptCol)> = Vec::new();
     let mut all_index: Vec<Option<f64>> = Vec::new();
     let mut all_rate: Vec<Option<f64>> = Vec::new();
     let mut stratified = false;
