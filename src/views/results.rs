@@ -345,6 +345,13 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                 a.button href=(with_lang(&format!("{path}/results"), lang)) { (lang.pick("查看结果", "Results")) }
                 " "
                 a href={ "/api/v1/evaluations/" (ev.id) "/responses.csv" } { (lang.pick("导出答卷 (CSV)", "Export responses (CSV)")) }
+                @for ext in ["xlsx", "parquet", "json"] {
+                    " · " a href={ "/api/v1/evaluations/" (ev.id) "/responses." (ext) } { (ext.to_uppercase()) }
+                }
+                " · " (lang.pick("满意度表", "Satisfaction table"))
+                @for ext in ["csv", "xlsx", "parquet", "json"] {
+                    " " a href={ "/api/v1/evaluations/" (ev.id) "/satisfaction." (ext) "?by=unit,respondent_type,dimension" } { (ext.to_uppercase()) }
+                }
             }
             div.card {
                 h2 { (lang.pick("各单位回收进度", "Responses per unit and respondent type")) }
