@@ -8,16 +8,13 @@
 //! and the process's peak RSS during that export (VmHWM after resetting it; the client only
 //! counts bytes, so the figure is the server side plus a constant).
 
+mod common;
+
 use std::time::Instant;
 
 use pingyi::config::Settings;
-use pingyi::questionnaire::RespondentType;
 use pingyi::startup::Application;
-use pingyi::store::{
-    EvaluationStatus, NewEvaluation, NewResponse, NewUnit, ResponseSource, Store, StoreOptions,
-    UnitKind,
-};
-use rand::{Rng, SeedableRng};
+use pingyi::store::{Store, StoreOptions};
 
 fn peak_rss_mb() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -29,101 +26,6 @@ fn peak_rss_mb() -> Option<f64> {
 fn reset_peak() {
     // "5" resets VmHWM to the current RSS (Linux ≥ 4.0)
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-async fn fill(
-    store: &Store,
-    qs: &[pingyi::questionnaire::Questionnaire],
-    rows: usize,
-) -> anyhow::Result<i64> {
-    let ev = store
-        .create_evaluation(&NewEvaluation {
-            series: "bench".into(),
-            year: 2026,
-            wave: String::new(),
-            title_zh: "基准测试".into(),
-            title_en: "Benchmark".into(),
-            status: EvaluationStatus::Open,
-        })
-        .await?;
-    let mut units = Vec::new();
-    for i in 0..60 {
-        let u = store
-            .upsert_unit(&NewUnit {
-                code: format!("u{i:02}"),
-                name_zh: format!("单位{i}"),
-                name_en: format!("Unit {i}"),
-                kind: UnitKind::GovernmentDepartment,
-                parent_code: None,
-            })
-            .await?;
-        store.add_unit_to_evaluation(ev.id, u.id).await?;
-        units.push(u);
-    }
-    let mix = [
-        (RespondentType::Leader, 1u32),
-        (RespondentType::Staff, 10),
-        (RespondentType::ServiceUser, 35),
-        (RespondentType::PeerDepartment, 4),
-        (RespondentType::Regulator, 1),
-        (RespondentType::Resident, 49),
-    ];
-    let total_w: u32 = mix.iter().map(|m| m.1).sum();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-    let date =
-        chrono::NaiveDate::from_ymd_opt(2026, 11, 1).ok_or_else(|| anyhow::anyhow!("date"))?;
-    let mut batch = Vec::with_capacity(10_000);
-    for i in 0..rows {
-        let mut pick = rng.gen_range(0..total_w);
-        let rt = mix
-            .iter()
-            .find(|m| {
-                if pick < m.1 {
-                    true
-                } else {
-                    pick -= m.1;
-                    false
-                }
-            })
-            .map_or(RespondentType::Resident, |m| m.0);
-        let q = qs
-            .iter()
-            .find(|q| q.respondent_type == rt)
-            .ok_or_else(|| anyhow::anyhow!("no questionnaire for {rt:?}"))?;
-        let unit = &units[i % units.len()];
-        let quality: f64 = 0.55 + 0.4 * (unit.id % 7) as f64 / 7.0;
-        let mut a = serde_json::Map::new();
-        for lq in q.likert_questions() {
-            let c = if rng.gen_bool(quality) {
-                rng.gen_range(4..=5)
-            } else {
-                rng.gen_range(1..=3)
-            };
-            a.insert(lq.code.clone(), c.into());
-        }
-        if rng.gen_ratio(1, 20) && q.question("suggestions").is_some() {
-            a.insert(
-                "suggestions".into(),
-                "希望进一步简化办事流程，减少跑腿次数。".into(),
-            );
-        }
-        batch.push(NewResponse {
-            evaluation_id: ev.id,
-            unit_id: unit.id,
-            respondent_type: rt.as_str().into(),
-            questionnaire_id: q.id.clone(),
-            questionnaire_version: i64::from(q.version),
-            source: ResponseSource::Upload,
-            submitted_on: date,
-            answers: serde_json::Value::Object(a).to_string(),
-        });
-        if batch.len() == 10_000 {
-            store.insert_responses(&batch).await?;
-            batch.clear();
-        }
-    }
-    store.insert_responses(&batch).await?;
-    Ok(ev.id)
 }
 
 #[tokio::main]
@@ -157,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => anyhow::bail!("{} holds another bench evaluation: remove it", db.display()),
         None => {
             let t0 = Instant::now();
-            let id = fill(&store, &qs, rows).await?;
+            let id = common::fill(&store, &qs, rows).await?;
             println!(
                 "inserted {rows} responses in {:.1} s",
                 t0.elapsed().as_secs_f64()
@@ -172,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
         .user_by_name("bench")
         .await?
         .ok_or_else(|| anyhow::anyhow!("user"))?;
-    let key = format!("bench-key-{}", rand::thread_rng().gen::<u64>());
+    let key = format!(
+        "bench-key-{}",
+        rand::Rng::gen::<u64>(&mut rand::thread_rng())
+    );
     store
         .create_api_key(
             user.id,
