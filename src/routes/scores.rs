@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use pingyi_analysis::estimate::DesignSpec;
 use pingyi_analysis::scoring::{
     as_of, composite_estimates, compute_units, parse_events_csv, parse_scores_csv,
     CompositeResults, Event, Framework, IndicatorKind, InputScale, ObjectiveScore, Outcome,
@@ -551,7 +550,9 @@ pub async fn survey_values(
         let composites = if has_composites && loaded.frame.height() > 0 {
             composite_estimates(
                 loaded.frame.clone().lazy(),
-                &DesignSpec::srs(Some("weight")),
+                // the frame's own design: draw strata, weights and fpc when responses came
+                // through a recorded draw, otherwise the weighted simple random sample
+                &loaded.design,
                 &fw,
                 &SurveyColumns::default(),
             )
