@@ -37,16 +37,15 @@ use polars::prelude::{
     Column, DataFrame, IntoColumn, NamedFrom, ParquetCompression, ParquetWriter, PlSmallStr,
     Series, StringChunkedBuilder,
 };
-use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::analytics::{self, Level, Query, ScoreRow};
+use crate::analytics::{self, Level, ScoreRow};
 use crate::auth::Evaluator;
 use crate::error::ApiError;
 use crate::questionnaire::{AnswerValue, Answers, QuestionKind, Questionnaire, DONT_KNOW_ZH};
-use crate::routes::results::{parse_by, EXPORT_COLUMNS, MIN_CELL};
+use crate::routes::results::{satisfaction_request, EXPORT_COLUMNS};
 use crate::startup::AppState;
-use crate::store::{AnalysisRow, Evaluation, StoreError};
+use crate::store::{AnalysisRow, Evaluation};
 
 /// The registered questionnaires by (id, version), as in [`AppState`].
 pub type Questionnaires = BTreeMap<(String, i64), Arc<Questionnaire>>;
@@ -854,15 +853,7 @@ impl<W: Write> Encoder for XlsxEncoder<W> {
 // ----- satisfaction tables -----
 
 /// Parameters of the satisfaction exports: those of `GET …/satisfaction`.
-#[derive(Debug, Deserialize)]
-pub struct SatisfactionExportParams {
-    pub by: Option<String>,
-    pub year: Option<i64>,
-    pub ci: Option<String>,
-    pub level: Option<f64>,
-    pub min_cell: Option<u64>,
-    pub exclude_flagged: Option<bool>,
-}
+pub type SatisfactionExportParams = crate::routes::results::SatisfactionParams;
 
 /// A cell of the satisfaction table.
 #[derive(Debug, Clone, PartialEq)]
@@ -880,26 +871,6 @@ pub struct SatTable {
     pub rows: Vec<Vec<SatCell>>,
     /// (name, value) pairs describing the query, for the XLSX `about` sheet
     pub about: Vec<(String, String)>,
-}
-
-/// The evaluation of `ev`'s series (and wave) in `year`.
-async fn same_series(
-    state: &AppState,
-    ev: Evaluation,
-    year: Option<i64>,
-) -> Result<Evaluation, StoreError> {
-    let Some(year) = year.filter(|y| *y != ev.year) else {
-        return Ok(ev);
-    };
-    state
-        .store
-        .list_evaluations()
-        .await?
-        .into_iter()
-        .find(|e| e.series == ev.series && e.wave == ev.wave && e.year == year)
-        .ok_or_else(|| {
-            StoreError::NotFound(format!("evaluation of series {:?} in {year}", ev.series))
-        })
 }
 
 /// Flattens rows of a satisfaction table.
@@ -956,38 +927,9 @@ async fn satisfaction_table(
     id: i64,
     p: &SatisfactionExportParams,
 ) -> Result<(Evaluation, SatTable), ApiError> {
-    let ev = state.store.get_evaluation(id).await?;
-    let ev = same_series(state, ev, p.year).await?;
-    let (by, level) = parse_by(p.by.as_deref()).map_err(ApiError::BadRequest)?;
+    let (ev, q) = satisfaction_request(state, id, p).await?;
+    let (by, level, conf, min_cell) = (q.by.clone(), q.level, q.conf, q.min_cell);
     let ci_name = p.ci.as_deref().unwrap_or("xlogit");
-    let ci = match ci_name {
-        "xlogit" | "beta" | "wilson" | "wald" => {
-            ci_name
-                .parse()
-                .map_err(|e: pingyi_analysis::estimate::AnalysisError| {
-                    ApiError::BadRequest(e.to_string())
-                })?
-        }
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "ci={other}: use xlogit, beta, wilson or wald"
-            )))
-        }
-    };
-    let conf = p.level.unwrap_or(0.95);
-    if !(conf > 0.5 && conf < 1.0) {
-        return Err(ApiError::BadRequest(format!(
-            "level={conf}: give a confidence level between 0.5 and 1, e.g. 0.95"
-        )));
-    }
-    let min_cell = p.min_cell.unwrap_or(MIN_CELL).max(1);
-    let q = Query {
-        by: by.clone(),
-        level,
-        ci,
-        conf,
-        min_cell,
-    };
     let flagged = p.exclude_flagged.unwrap_or(false);
     let (l, rows) = analytics::table(state, ev.id, &q, flagged)
         .await

@@ -250,6 +250,51 @@ pub fn parse_by(by: Option<&str>) -> Result<(Vec<String>, Level), String> {
     Ok((cols, level))
 }
 
+/// The evaluation (of the requested year) and the table query of a `GET …/satisfaction`
+/// request; the satisfaction exports take the same parameters.
+pub(crate) async fn satisfaction_request(
+    state: &AppState,
+    id: i64,
+    params: &SatisfactionParams,
+) -> Result<(Evaluation, Query), ApiError> {
+    let ev = state.store.get_evaluation(id).await?;
+    let ev = match params.year {
+        Some(y) => same_series(state, &ev, y).await?,
+        None => ev,
+    };
+    let (by, level) = parse_by(params.by.as_deref()).map_err(ApiError::BadRequest)?;
+    let ci: CiMethod = match params.ci.as_deref().unwrap_or("xlogit") {
+        name @ ("xlogit" | "beta" | "wilson" | "wald") => {
+            name.parse()
+                .map_err(|e: pingyi_analysis::estimate::AnalysisError| {
+                    ApiError::BadRequest(e.to_string())
+                })?
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "ci={other}: use xlogit, beta, wilson or wald"
+            )))
+        }
+    };
+    let conf = params.level.unwrap_or(0.95);
+    if !(conf > 0.5 && conf < 1.0) {
+        return Err(ApiError::BadRequest(format!(
+            "level={conf}: give a confidence level between 0.5 and 1, e.g. 0.95"
+        )));
+    }
+    let min_cell = params.min_cell.unwrap_or(MIN_CELL).max(1);
+    Ok((
+        ev,
+        Query {
+            by,
+            level,
+            ci,
+            conf,
+            min_cell,
+        },
+    ))
+}
+
 /// The evaluation of `ev`'s series (and wave) in `year`.
 async fn same_series(
     state: &AppState,
@@ -277,41 +322,9 @@ async fn satisfaction(
     path: web::Path<i64>,
     params: web::Query<SatisfactionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let ev = state.store.get_evaluation(path.into_inner()).await?;
-    let ev = match params.year {
-        Some(y) => same_series(&state, &ev, y).await?,
-        None => ev,
-    };
-    let (by, level) = parse_by(params.by.as_deref()).map_err(ApiError::BadRequest)?;
+    let (ev, q) = satisfaction_request(&state, path.into_inner(), &params).await?;
+    let (by, level, conf, min_cell) = (q.by.clone(), q.level, q.conf, q.min_cell);
     let ci_name = params.ci.as_deref().unwrap_or("xlogit");
-    let ci: CiMethod = match ci_name {
-        "xlogit" | "beta" | "wilson" | "wald" => {
-            ci_name
-                .parse()
-                .map_err(|e: pingyi_analysis::estimate::AnalysisError| {
-                    ApiError::BadRequest(e.to_string())
-                })?
-        }
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "ci={other}: use xlogit, beta, wilson or wald"
-            )))
-        }
-    };
-    let conf = params.level.unwrap_or(0.95);
-    if !(conf > 0.5 && conf < 1.0) {
-        return Err(ApiError::BadRequest(format!(
-            "level={conf}: give a confidence level between 0.5 and 1, e.g. 0.95"
-        )));
-    }
-    let min_cell = params.min_cell.unwrap_or(MIN_CELL).max(1);
-    let q = Query {
-        by: by.clone(),
-        level,
-        ci,
-        conf,
-        min_cell,
-    };
     let (l, rows) = analytics::table(&state, ev.id, &q, params.exclude_flagged.unwrap_or(false))
         .await
         .map_err(api_err)?;
