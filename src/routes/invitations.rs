@@ -730,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn options_match_the_command_line() {
+    fn options_match_the_command_line() -> Result<(), String> {
         let r = check_draw_form(
             &form(&[
                 ("strata", "unit"),
@@ -742,7 +742,7 @@ mod tests {
             ]),
             true,
         )
-        .expect("valid");
+        .map_err(|e| format!("{e:?}"))?;
         assert_eq!(
             sample_command(&r.options.canonical(), &r.seed, "frame.csv"),
             "pingyi sample --frame frame.csv --id id --strata unit --size 6 --allocation neyman \
@@ -756,15 +756,16 @@ mod tests {
             ]),
             true,
         )
-        .expect("valid");
+        .map_err(|e| format!("{e:?}"))?;
         assert_eq!(r.options.size, None);
         let r = check_draw_form(
             &form(&[("fraction", "30%"), ("pps_size", "pop"), ("seed", "x")]),
             true,
         )
-        .expect("valid");
+        .map_err(|e| format!("{e:?}"))?;
         assert_eq!(r.options.size, Some(SizeSpec::Fraction(0.3)));
         assert_eq!(r.options.pps_size_column.as_deref(), Some("pop"));
+        Ok(())
     }
 
     #[test]

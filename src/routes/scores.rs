@@ -1291,10 +1291,11 @@ mod tests {
     use super::*;
     use crate::store::UnitKind;
 
-    fn fw() -> Framework {
-        let (_, _, fw) =
-            load_framework_file(Path::new(FRAMEWORKS_DIR), "bureau_division").expect("framework");
-        fw
+    type TestResult = Result<(), String>;
+
+    fn fw() -> Result<Framework, String> {
+        let (_, _, fw) = load_framework_file(Path::new(FRAMEWORKS_DIR), "bureau_division")?;
+        Ok(fw)
     }
 
     fn unit(id: i64, code: &str) -> Unit {
@@ -1320,7 +1321,7 @@ mod tests {
     }
 
     #[test]
-    fn rows_are_checked_by_column() {
+    fn rows_are_checked_by_column() -> TestResult {
         let units = [unit(1, "office")];
         let rows = [
             row(2, "nobody", "management.lawful", "", 80.0),
@@ -1332,7 +1333,7 @@ mod tests {
             row(8, "office", "management.clean", "", 90.0),
             row(9, "office", "management.clean", "", 91.0),
         ];
-        let errs = validate(&fw(), &units, &rows, &[]).expect_err("bad rows");
+        let errs = validate(&fw()?, &units, &rows, &[]).expect_err("bad rows");
         let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.row, e.column)).collect();
         assert_eq!(
             got,
@@ -1351,10 +1352,11 @@ mod tests {
             "{}",
             errs[1].message
         );
+        Ok(())
     }
 
     #[test]
-    fn good_rows_become_writes() {
+    fn good_rows_become_writes() -> TestResult {
         let units = [unit(7, "office")];
         let rows = [
             row(2, "office", "functional.key", "Q1", 92.0),
@@ -1367,7 +1369,7 @@ mod tests {
             note: None,
             remove: false,
         }];
-        let (w, e) = validate(&fw(), &units, &rows, &events).expect("valid");
+        let (w, e) = validate(&fw()?, &units, &rows, &events).map_err(|e| format!("{e:?}"))?;
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].period, "Q1");
         assert_eq!(w[1].period, "");
@@ -1377,8 +1379,9 @@ mod tests {
             event: "parking".into(),
             ..events[0].clone()
         }];
-        let errs = validate(&fw(), &units, &[], &bad_event).expect_err("unknown event");
+        let errs = validate(&fw()?, &units, &[], &bad_event).expect_err("unknown event");
         assert_eq!(errs[0].column, "event");
+        Ok(())
     }
 
     fn change(id: i64, at: &str, ind: &str, v: Option<f64>) -> ScoreChangeRow {
@@ -1397,19 +1400,20 @@ mod tests {
     }
 
     #[test]
-    fn replay_takes_the_last_change_before_the_moment() {
+    fn replay_takes_the_last_change_before_the_moment() -> TestResult {
         let log = [
             change(1, "2026-01-01T00:00:00.000000Z", "x", Some(80.0)),
             change(2, "2026-02-01T00:00:00.000000Z", "x", Some(90.0)),
             change(3, "2026-03-01T00:00:00.000000Z", "x", None),
         ];
-        let at = |s: &str| scores_at(&log, Some(&parse_as_of(s).expect("time")));
-        assert!(at("2025-12-31T23:59:59Z").is_empty());
-        assert_eq!(at("2026-01-15T08:00:00+08:00")[0].score, 80.0);
-        assert_eq!(at("2026-02-01T00:00:00Z")[0].score, 90.0);
-        assert!(at("2026-03-02T00:00:00Z").is_empty());
+        let at = |s: &str| parse_as_of(s).map(|t| scores_at(&log, Some(&t)));
+        assert!(at("2025-12-31T23:59:59Z")?.is_empty());
+        assert_eq!(at("2026-01-15T08:00:00+08:00")?[0].score, 80.0);
+        assert_eq!(at("2026-02-01T00:00:00Z")?[0].score, 90.0);
+        assert!(at("2026-03-02T00:00:00Z")?.is_empty());
         assert!(scores_at(&log, None).is_empty());
         assert!(parse_as_of("yesterday").is_err());
+        Ok(())
     }
 
     #[test]
