@@ -11,7 +11,9 @@ use pingyi::questionnaire::Questionnaire;
 use pingyi::store::{Backend, EvaluationStatus};
 use polars::prelude::{DataType, SerReader};
 
-use crate::helpers::{cookie_client, evaluator_key, spawn_app, user, TestApp};
+use crate::helpers::{
+    analyze_overall_by_unit_type, cookie_client, evaluator_key, spawn_app, user, TestApp,
+};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const PARQUET: &str = "application/vnd.apache.parquet";
@@ -383,26 +385,7 @@ async fn analyze_matches_api(d: &Demo, rows: &[Row], what: &str) {
         .expect("row");
     }
     w.flush().expect("flush");
-    let args = pingyi::commands::analyze::AnalyzeArgs {
-        input: derived,
-        value: "overall".into(),
-        satisfied: None,
-        by: vec!["unit".into(), "respondent_type".into()],
-        weight: Some("weight".into()),
-        strata: None,
-        cluster: None,
-        fpc: None,
-        poststratify: None,
-        rake: vec![],
-        ci: "xlogit".into(),
-        level: 0.95,
-        min_cell: 5,
-        format: "csv".into(),
-        output: None,
-        lonely_psu: "fail".into(),
-        missing: vec![],
-    };
-    let cli = pingyi::commands::analyze::render(&args).expect("analyze");
+    let cli = analyze_overall_by_unit_type(derived);
     let (_, api) = fetch(
         d,
         &format!(

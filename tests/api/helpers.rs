@@ -270,3 +270,29 @@ pub async fn evaluator_key(app: &TestApp) -> String {
         .expect("api key");
     key
 }
+
+/// `pingyi analyze --input FILE --value overall --by unit,respondent_type --weight weight`
+/// (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
+/// an export to check the satisfaction API.
+pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
+    let args = pingyi::commands::analyze::AnalyzeArgs {
+        input,
+        value: "overall".into(),
+        satisfied: None,
+        by: vec!["unit".into(), "respondent_type".into()],
+        weight: Some("weight".into()),
+        strata: None,
+        cluster: None,
+        fpc: None,
+        poststratify: None,
+        rake: vec![],
+        ci: "xlogit".into(),
+        level: 0.95,
+        min_cell: 5,
+        format: "csv".into(),
+        output: None,
+        lonely_psu: "fail".into(),
+        missing: vec![],
+    };
+    pingyi::commands::analyze::render(&args).expect("analyze")
+}

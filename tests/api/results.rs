@@ -10,7 +10,9 @@ use pingyi::store::{
     ScoreWrite,
 };
 
-use crate::helpers::{cookie_client, evaluator_key, spawn_app, user, TestApp};
+use crate::helpers::{
+    analyze_overall_by_unit_type, cookie_client, evaluator_key, spawn_app, user, TestApp,
+};
 
 struct Demo {
     app: TestApp,
@@ -252,26 +254,7 @@ async fn export_matches_cli(backend: Backend) {
     }
     w.flush().expect("flush");
     assert!(rows > 1000, "demo export has {rows} rows");
-    let args = pingyi::commands::analyze::AnalyzeArgs {
-        input: derived,
-        value: "overall".into(),
-        satisfied: None,
-        by: vec!["unit".into(), "respondent_type".into()],
-        weight: Some("weight".into()),
-        strata: None,
-        cluster: None,
-        fpc: None,
-        poststratify: None,
-        rake: vec![],
-        ci: "xlogit".into(),
-        level: 0.95,
-        min_cell: 5,
-        format: "csv".into(),
-        output: None,
-        lonely_psu: "fail".into(),
-        missing: vec![],
-    };
-    let cli = pingyi::commands::analyze::render(&args).expect("analyze");
+    let cli = analyze_overall_by_unit_type(derived);
     let api: serde_json::Value = app
         .client
         .get(app.url(&format!(
