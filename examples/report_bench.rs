@@ -9,6 +9,10 @@
 
 mod common;
 
+// the binary's allocator (src/main.rs), so the figures are the shipped program's
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use pingyi::config::Settings;

@@ -78,10 +78,31 @@ pub(super) async fn stream_rows(
         }};
     }
     match &store.pool {
-        Pool::Sqlite(p) => run!(p),
+        Pool::Sqlite(_) => {
+            store.bulk_stream(sql, evaluation_id, CHUNK, tx).await?;
+        }
         Pool::Pg(p) => run!(p),
     }
     Ok(())
+}
+
+impl crate::store::BulkRow for Row {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Row {
+            id: r.get(0)?,
+            unit_code: r.get(1)?,
+            respondent_type: r.get(2)?,
+            questionnaire_id: r.get(3)?,
+            questionnaire_version: r.get(4)?,
+            district: r.get(5)?,
+            gender: r.get(6)?,
+            age_group: r.get(7)?,
+            weight: r.get(8)?,
+            answers: r.get(9)?,
+            design_draw_id: r.get(10)?,
+            design_stratum: r.get(11)?,
+        })
+    }
 }
 
 /// A JSON answer value as the frame needs it (strings borrowed when unescaped).

@@ -20,6 +20,11 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From a bulk SQLite connection ([`bulk`]).
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} not found")]
@@ -101,6 +106,8 @@ macro_rules! with_pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// SQLite: the database file and the settings its bulk connections repeat ([`bulk`]).
+    pub(crate) sqlite_file: Option<std::sync::Arc<bulk::SqliteFile>>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -109,6 +116,7 @@ static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postg
 impl Store {
     /// Connects (creating the SQLite file if missing). Does not migrate.
     pub async fn connect(url: &str, opts: &StoreOptions) -> StoreResult<Self> {
+        let mut sqlite_file = None;
         let pool = match Backend::from_url(url)? {
             Backend::Sqlite => {
                 let co = SqliteConnectOptions::from_str(url)?
@@ -120,6 +128,11 @@ impl Store {
                     // 64 MiB page cache per connection (default 2 MiB): bulk uploads insert
                     // into large B-trees, which otherwise spill to disk mid-transaction.
                     .pragma("cache_size", "-65536");
+                sqlite_file = Some(std::sync::Arc::new(bulk::SqliteFile {
+                    path: co.get_filename().to_path_buf(),
+                    busy_timeout: opts.busy_timeout,
+                    synchronous: opts.sqlite_synchronous,
+                }));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
                     .min_connections(opts.min_connections)
@@ -139,7 +152,7 @@ impl Store {
                 Pool::Pg(pool)
             }
         };
-        Ok(Store { pool })
+        Ok(Store { pool, sqlite_file })
     }
 
     /// Connects and brings the schema up to date.
@@ -197,6 +210,7 @@ impl Store {
 }
 
 mod auth;
+mod bulk;
 mod collection;
 mod exports;
 mod invitations;
@@ -206,6 +220,7 @@ mod scores;
 mod uploads;
 
 pub use auth::{FirmRow, UserRow};
+pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,

@@ -23,6 +23,26 @@ pub struct AnalysisRow {
     pub answers: String,
 }
 
+impl super::bulk::BulkRow for AnalysisRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(AnalysisRow {
+            id: r.get(0)?,
+            unit_code: r.get(1)?,
+            respondent_type: r.get(2)?,
+            questionnaire_id: r.get(3)?,
+            questionnaire_version: r.get(4)?,
+            source: r.get(5)?,
+            submitted_on: r.get(6)?,
+            district: r.get(7)?,
+            gender: r.get(8)?,
+            age_group: r.get(9)?,
+            weight: r.get(10)?,
+            flags: r.get(11)?,
+            answers: r.get(12)?,
+        })
+    }
+}
+
 /// Flagged rows per upload batch (the overview's warnings column).
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct BatchFlagCount {
@@ -67,6 +87,13 @@ impl Store {
              r.questionnaire_version, r.source, r.submitted_on, r.district, r.gender, r.age_group, \
              r.weight, r.flags, r.answers {ACTIVE}"
         );
+        let tx = match &self.pool {
+            Pool::Sqlite(_) => {
+                self.bulk_stream(sql, evaluation_id, chunk, tx).await?;
+                return Ok(());
+            }
+            Pool::Pg(_) => tx,
+        };
         with_pool!(self, p => {
             let mut rows = sqlx::query_as::<_, AnalysisRow>(&sql).bind(evaluation_id).fetch(p);
             let mut buf = Vec::with_capacity(chunk);

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::bulk::{self, bulk_error};
 use super::*;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -58,15 +59,6 @@ pub struct UploadedRow {
 const BATCH_COLUMNS: &str = "id, evaluation_id, firm_id, questionnaire_id, questionnaire_version, wave, method, \
      file_sha256, file_name, rows, uploaded_at, receipt, status, withdrawn_at, withdrawn_by, withdrawn_reason";
 
-/// Rows per staging INSERT on SQLite: 12 parameters each, 6,000 per statement (the limit is
-/// 32,766). One statement text, so it is prepared once per upload.
-const STAGE_ROWS_PER_STATEMENT: usize = 500;
-
-/// Per-row columns of the stage; the batch-wide ones are bound once in the final INSERT.
-const STAGE_COLUMNS: &str =
-    "id, unit_id, respondent_type, submitted_on, answers, district, gender, \
-     age_group, weight, duration_seconds, flags, row_hash";
-
 impl Store {
     pub async fn batch_by_hash(
         &self,
@@ -101,9 +93,10 @@ impl Store {
     /// the evaluation (any firm) are flagged `duplicate`, and `receipt(batch_id,
     /// cross_duplicates)` gives the receipt stored with the batch.
     ///
-    /// SQLite (one writer at a time): the rows are staged in the connection's temp database
-    /// while the file is read, so live submissions are not blocked meanwhile; sorted by their
-    /// (random) ids; then one short write transaction appends them. PostgreSQL: one
+    /// SQLite (one writer at a time): the rows are spilled to temporary files while the file
+    /// is read, so live submissions are not blocked meanwhile; duplicates of other batches are
+    /// looked up against a snapshot; then one short write transaction appends the rows in
+    /// (random) id order. PostgreSQL: one
     /// transaction, rows streamed into `responses` with `COPY` as they are validated.
     ///
     /// Returns `None` when `valid` said no, else (batch id, rows stored, rows flagged as
@@ -120,7 +113,12 @@ impl Store {
         Fut: std::future::Future<Output = Result<Option<Vec<UploadedRow>>, StoreError>>,
     {
         match &self.pool {
-            Pool::Sqlite(p) => store_batch_sqlite(p, batch, next_chunk, valid, receipt).await,
+            Pool::Sqlite(_) => {
+                let file = self.sqlite_file.as_ref().ok_or_else(|| {
+                    StoreError::Internal("SQLite store without its database file".into())
+                })?;
+                store_batch_sqlite(file, batch, next_chunk, valid, receipt).await
+            }
             Pool::Pg(p) => store_batch_pg(p, batch, next_chunk, valid, receipt).await,
         }
     }
@@ -245,17 +243,6 @@ fn batch_conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// `INSERT INTO upload_stage … VALUES (?, …), (?, …)` for `rows` rows (SQLite only). Anonymous
-/// `?` parameters: SQLite looks numbered ones (`$n`) up by name in a list, which makes binding
-/// thousands of them quadratic.
-fn stage_insert_sql(rows: usize) -> String {
-    let row = format!("({})", ["?"; 12].join(","));
-    format!(
-        "INSERT INTO upload_stage ({STAGE_COLUMNS}) VALUES {}",
-        vec![row; rows].join(",")
-    )
-}
-
 /// Adds the batch row (refused as a conflict if the same file is already stored) and returns
 /// its id. The same on both backends; `$tx` is an open transaction.
 macro_rules! insert_batch {
@@ -325,10 +312,266 @@ macro_rules! finish_batch {
     }};
 }
 
-/// SQLite: stage in the connection's temp database (no lock on the main one), sort by id
-/// there, then one short write transaction appends the sorted rows.
+/// Buckets of a SQLite upload's spill: by the top 6 bits of a row id's random low half, so
+/// bucket order is id order and one bucket (1/64 of the rows) is sorted in memory at a time.
+const SPILL_BUCKETS: usize = 64;
+
+/// The first 32 hex digits (128 bits) of a row's content hash: its key in `upload_row_keys`.
+fn row_key(row_hash: &str) -> StoreResult<u128> {
+    row_hash
+        .get(..32)
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .ok_or_else(|| StoreError::Invalid(format!("row content hash {row_hash:?} is not hex")))
+}
+
+/// `flags` with `duplicate` added (as [`FLAG_DUPLICATE`] does in SQL).
+fn with_duplicate(flags: &str) -> std::borrow::Cow<'_, str> {
+    if flags.is_empty() {
+        "duplicate".into()
+    } else if flags.split(',').any(|f| f == "duplicate") {
+        flags.into()
+    } else {
+        format!("{flags},duplicate").into()
+    }
+}
+
+/// The validated rows of one SQLite upload, written to anonymous temporary files while the
+/// file is read (nothing in the database is locked meanwhile), each row with its random id
+/// ([`BatchIds`]) in the bucket of that id. Memory: one 64 KiB buffer per bucket, 16 bytes of
+/// content key and 4 bytes of id per row; the rows themselves are on disk.
+struct Spill {
+    ids: BatchIds,
+    buckets: Vec<std::io::BufWriter<std::fs::File>>,
+    keys: Vec<u128>,
+    parents: std::collections::HashSet<(i64, String)>,
+    rows: u64,
+}
+
+/// One spilled row, borrowed from its bucket's bytes.
+struct SpilledRow<'a> {
+    id: i64,
+    unit_id: i64,
+    weight: Option<f64>,
+    duration_seconds: Option<f64>,
+    /// respondent_type, submitted_on, answers, district, gender, age_group, flags, row_hash
+    text: [&'a str; 8],
+}
+
+impl Spill {
+    fn new() -> StoreResult<Self> {
+        let buckets = (0..SPILL_BUCKETS)
+            .map(|_| tempfile::tempfile().map(|f| std::io::BufWriter::with_capacity(1 << 16, f)))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(spill_error)?;
+        Ok(Spill {
+            ids: BatchIds::new(),
+            buckets,
+            keys: Vec::new(),
+            parents: std::collections::HashSet::new(),
+            rows: 0,
+        })
+    }
+
+    fn push(&mut self, rows: Vec<UploadedRow>) -> StoreResult<()> {
+        use std::io::Write;
+        fn text(w: &mut impl Write, s: &str) -> std::io::Result<()> {
+            w.write_all(&(s.len() as u32).to_le_bytes())?;
+            w.write_all(s.as_bytes())
+        }
+        fn opt(w: &mut impl Write, v: Option<f64>) -> std::io::Result<()> {
+            match v {
+                Some(x) if x.is_finite() => {
+                    w.write_all(&[1])?;
+                    w.write_all(&x.to_le_bytes())
+                }
+                _ => w.write_all(&[0; 9]),
+            }
+        }
+        for r in rows {
+            self.keys.push(row_key(&r.row_hash)?);
+            if !self
+                .parents
+                .contains(&(r.unit_id, r.respondent_type.clone()))
+            {
+                self.parents.insert((r.unit_id, r.respondent_type.clone()));
+            }
+            let id = self.ids.next();
+            let w = &mut self.buckets[((id as u32) >> 26) as usize];
+            let date = r.interview_date.to_string();
+            (|| {
+                w.write_all(&id.to_le_bytes())?;
+                w.write_all(&r.unit_id.to_le_bytes())?;
+                opt(w, r.weight)?;
+                opt(w, r.duration_seconds)?;
+                for s in [
+                    r.respondent_type.as_str(),
+                    &date,
+                    &r.answers,
+                    &r.district,
+                    &r.gender,
+                    &r.age_group,
+                    &r.flags,
+                    &r.row_hash,
+                ] {
+                    text(w, s)?;
+                }
+                Ok(())
+            })()
+            .map_err(spill_error)?;
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    /// The files, flushed, each read back from its start.
+    fn into_files(self) -> StoreResult<(Vec<std::fs::File>, Vec<u128>, Vec<(i64, String)>)> {
+        let files = self
+            .buckets
+            .into_iter()
+            .map(|w| w.into_inner().map_err(|e| e.into_error()))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(spill_error)?;
+        let mut keys = self.keys;
+        keys.sort_unstable();
+        keys.dedup();
+        Ok((files, keys, self.parents.into_iter().collect()))
+    }
+}
+
+fn spill_error(e: std::io::Error) -> StoreError {
+    StoreError::Internal(format!("upload spill file: {e}"))
+}
+
+/// Reads a whole bucket file into `bytes`.
+fn read_bucket(file: &mut std::fs::File, bytes: &mut Vec<u8>) -> StoreResult<()> {
+    use std::io::{Read, Seek};
+    bytes.clear();
+    file.seek(std::io::SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(bytes))
+        .map_err(spill_error)?;
+    Ok(())
+}
+
+/// A cursor over a bucket's bytes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take<const N: usize>(&mut self) -> StoreResult<[u8; N]> {
+        let s = self.slice(N)?;
+        let mut out = [0; N];
+        out.copy_from_slice(s);
+        Ok(out)
+    }
+
+    fn slice(&mut self, n: usize) -> StoreResult<&'a [u8]> {
+        let s = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or_else(|| StoreError::Internal("upload spill file is cut short".into()))?;
+        self.at += n;
+        Ok(s)
+    }
+
+    fn opt(&mut self) -> StoreResult<Option<f64>> {
+        let [tag, rest @ ..] = self.take::<9>()?;
+        Ok((tag == 1).then(|| f64::from_le_bytes(rest)))
+    }
+
+    fn text(&mut self) -> StoreResult<&'a str> {
+        let len = u32::from_le_bytes(self.take::<4>()?) as usize;
+        std::str::from_utf8(self.slice(len)?)
+            .map_err(|_| StoreError::Internal("upload spill file is corrupt".into()))
+    }
+}
+
+/// The rows of one bucket's bytes, sorted by id.
+fn parse_bucket(bytes: &[u8]) -> StoreResult<Vec<SpilledRow<'_>>> {
+    let mut c = Cursor { bytes, at: 0 };
+    let mut out = Vec::new();
+    while c.at < bytes.len() {
+        let id = i64::from_le_bytes(c.take::<8>()?);
+        let unit_id = i64::from_le_bytes(c.take::<8>()?);
+        let weight = c.opt()?;
+        let duration_seconds = c.opt()?;
+        let mut text = [""; 8];
+        for t in &mut text {
+            *t = c.text()?;
+        }
+        out.push(SpilledRow {
+            id,
+            unit_id,
+            weight,
+            duration_seconds,
+            text,
+        });
+    }
+    out.sort_unstable_by_key(|r| r.id);
+    Ok(out)
+}
+
+/// Active upload batches of an evaluation, summarised: unchanged between two reads means no
+/// batch was added or withdrawn in between (batches are never deleted), so a duplicate check
+/// made against the first read still holds at the second.
+fn batches_fingerprint(
+    conn: &rusqlite::Connection,
+    evaluation_id: i64,
+) -> StoreResult<(i64, i64, i64)> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), \
+         COALESCE(SUM(CASE WHEN status = 'active' THEN id ELSE 0 END), 0) \
+         FROM upload_batches WHERE evaluation_id = ?1",
+        [evaluation_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .map_err(bulk_error)
+}
+
+/// Content keys (sorted, distinct) already held by active batches of the evaluation (any firm).
+fn cross_duplicate_keys(
+    conn: &rusqlite::Connection,
+    evaluation_id: i64,
+    keys: &[u128],
+) -> StoreResult<std::collections::HashSet<u128>> {
+    let mut dup = std::collections::HashSet::new();
+    let any: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM upload_row_keys WHERE evaluation_id = ?1)",
+            [evaluation_id],
+            |r| r.get(0),
+        )
+        .map_err(bulk_error)?;
+    if !any {
+        return Ok(dup);
+    }
+    let mut probe = conn
+        .prepare(
+            "SELECT EXISTS (SELECT 1 FROM upload_row_keys h JOIN upload_batches b ON b.id = h.batch_id \
+             WHERE h.evaluation_id = ?1 AND h.row_key = ?2 AND b.status = 'active')",
+        )
+        .map_err(bulk_error)?;
+    let mut hex = String::with_capacity(32);
+    for &k in keys {
+        use std::fmt::Write;
+        hex.clear();
+        let _ = write!(hex, "{k:032x}");
+        let found: bool = probe
+            .query_row(rusqlite::params![evaluation_id, hex], |r| r.get(0))
+            .map_err(bulk_error)?;
+        if found {
+            dup.insert(k);
+        }
+    }
+    Ok(dup)
+}
+
+/// SQLite: the rows go to spill files while the file is read; the cross-batch duplicate check
+/// runs against a snapshot before the write lock; then one write transaction appends the rows in
+/// id order, bucket by bucket, through one prepared statement on a bulk connection ([`bulk`]).
 async fn store_batch_sqlite<F, Fut>(
-    p: &SqlitePool,
+    file: &std::sync::Arc<bulk::SqliteFile>,
     batch: &NewBatch,
     mut next_chunk: F,
     valid: impl FnOnce() -> bool,
@@ -338,181 +581,215 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<Vec<UploadedRow>>, StoreError>>,
 {
-    use sqlx::Connection;
     let started = std::time::Instant::now();
-    let mut conn = p.acquire().await?;
-    // The stage and the pragmas below belong to this connection: it is closed, not returned to
-    // the pool, when done or when this future is dropped half way. A killed process leaves
-    // nothing either: SQLite deletes its temp files with the process.
-    conn.close_on_drop();
-    for pragma in [
-        "PRAGMA temp_store = FILE",
-        // sorter helper threads for the ORDER BY id below
-        "PRAGMA threads = 2",
-        // checkpoint explicitly after the commit (below), not inside it
-        "PRAGMA wal_autocheckpoint = 0",
-    ] {
-        sqlx::query(pragma).execute(&mut *conn).await?;
-    }
-    sqlx::query(
-        "CREATE TEMP TABLE upload_stage (id INTEGER NOT NULL, unit_id INTEGER NOT NULL, \
-         respondent_type TEXT NOT NULL, submitted_on TEXT NOT NULL, answers TEXT NOT NULL, \
-         district TEXT, gender TEXT, age_group TEXT, weight REAL, duration_seconds REAL, \
-         flags TEXT NOT NULL, row_hash TEXT)",
-    )
-    .execute(&mut *conn)
-    .await?;
-    let full_sql = stage_insert_sql(STAGE_ROWS_PER_STATEMENT);
-    let mut ids = BatchIds::new();
-    let mut stored: u64 = 0;
-    {
-        // Writes only the connection's temp database: the main database stays unlocked and
-        // live submissions go on while the file is read.
-        let mut tx = conn.begin().await?;
-        while let Some(rows) = next_chunk().await? {
-            stored += rows.len() as u64;
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let piece: Vec<UploadedRow> =
-                    rows.by_ref().take(STAGE_ROWS_PER_STATEMENT).collect();
-                let partial;
-                let sql = if piece.len() == STAGE_ROWS_PER_STATEMENT {
-                    &full_sql
-                } else {
-                    partial = stage_insert_sql(piece.len());
-                    &partial
-                };
-                let mut q = sqlx::query(sql);
-                for r in piece {
-                    q = q
-                        .bind(ids.next())
-                        .bind(r.unit_id)
-                        .bind(r.respondent_type)
-                        .bind(r.interview_date.to_string())
-                        .bind(r.answers)
-                        .bind(r.district)
-                        .bind(r.gender)
-                        .bind(r.age_group)
-                        .bind(r.weight)
-                        .bind(r.duration_seconds)
-                        .bind(r.flags)
-                        .bind(r.row_hash);
-                }
-                q.execute(&mut *tx).await?;
-            }
-        }
-        tx.commit().await?;
+    // Each chunk is written on a blocking thread while the validator reads the next one.
+    let mut spill = bulk::blocking(Spill::new).await?;
+    while let Some(rows) = next_chunk().await? {
+        spill = bulk::blocking(move || spill.push(rows).map(|()| spill)).await?;
     }
     let t_staged = started.elapsed();
     if !valid() {
         return Ok(None);
     }
-    // Ids are random within the batch's range (they must not follow the file's order);
-    // inserting them in id order turns random B-tree inserts into appends ([`BatchIds`]). Sort
-    // outside the write lock, into a second temp table whose rowid order is id order, and index
-    // the content keys for the duplicate check and the key insert.
-    for sql in [
-        "CREATE TEMP TABLE upload_sorted AS SELECT *, substr(row_hash, 1, 32) AS row_key \
-         FROM upload_stage ORDER BY id",
-        "DROP TABLE upload_stage",
-        "CREATE INDEX temp.upload_sorted_key ON upload_sorted (row_key)",
-        "CREATE TEMP TABLE upload_parents AS SELECT DISTINCT unit_id, respondent_type FROM upload_sorted",
-        // Foreign keys are checked once for the whole batch below (the parents of the batch and
-        // of every row, in the write transaction) instead of five lookups per row. This connection is closed
-        // after the upload, so the setting never reaches other work.
-        "PRAGMA foreign_keys = OFF",
-    ] {
-        sqlx::query(sql).execute(&mut *conn).await?;
-    }
-    let t_sorted = started.elapsed();
-    // The write lock from here to the commit (waiting up to the busy timeout for it).
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let t_locked = started.elapsed();
-    let parents: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM evaluations e JOIN questionnaires q ON q.id = $2 AND q.version = $3 \
-         JOIN firms f ON f.id = $4 WHERE e.id = $1",
-    )
-    .bind(batch.evaluation_id)
-    .bind(&batch.questionnaire_id)
-    .bind(batch.questionnaire_version)
-    .bind(batch.firm_id)
-    .fetch_one(&mut *tx)
+    let stored = spill.rows;
+    let (file, batch_owned) = (file.clone(), batch.clone());
+    // Before the lock: open the connection, check duplicates against a snapshot.
+    let (conn, files, keys, parents, dup, seen) = bulk::blocking(move || {
+        let (files, keys, parents) = spill.into_files()?;
+        let conn = file.open()?;
+        // checkpoint explicitly after the commit (below), not inside it
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; BEGIN")
+            .map_err(bulk_error)?;
+        let seen = batches_fingerprint(&conn, batch_owned.evaluation_id)?;
+        let dup = cross_duplicate_keys(&conn, batch_owned.evaluation_id, &keys)?;
+        conn.execute_batch("COMMIT").map_err(bulk_error)?;
+        Ok((conn, files, keys, parents, dup, seen))
+    })
     .await?;
-    let orphans: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM upload_parents p \
-         WHERE NOT EXISTS (SELECT 1 FROM units u WHERE u.id = p.unit_id) \
-            OR NOT EXISTS (SELECT 1 FROM respondent_types t WHERE t.code = p.respondent_type)",
-    )
-    .fetch_one(&mut *tx)
+    let t_checked = started.elapsed();
+    // The write lock from here to the commit (waiting up to the busy timeout for it). If the
+    // future is dropped meanwhile, the connection goes with the task and rolls back.
+    let batch_owned = batch.clone();
+    let (conn, batch_id, cross, times) = bulk::blocking(move || {
+        let mut files = files;
+        let t0 = std::time::Instant::now();
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(bulk_error)?;
+        let t_lock = t0.elapsed();
+        let b = &batch_owned;
+        let parents_ok: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM evaluations WHERE id = ?1) \
+                 AND EXISTS (SELECT 1 FROM questionnaires WHERE id = ?2 AND version = ?3) \
+                 AND EXISTS (SELECT 1 FROM firms WHERE id = ?4)",
+                rusqlite::params![b.evaluation_id, b.questionnaire_id, b.questionnaire_version, b.firm_id],
+                |r| r.get(0),
+            )
+            .map_err(bulk_error)?;
+        let mut parent = conn
+            .prepare(
+                "SELECT EXISTS (SELECT 1 FROM units WHERE id = ?1) \
+                 AND EXISTS (SELECT 1 FROM respondent_types WHERE code = ?2)",
+            )
+            .map_err(bulk_error)?;
+        for (unit, rt) in &parents {
+            let ok: bool = parent
+                .query_row(rusqlite::params![unit, rt], |r| r.get(0))
+                .map_err(bulk_error)?;
+            if !(ok && parents_ok) {
+                return Err(StoreError::Invalid(format!(
+                    "upload to evaluation {} (questionnaire {} v{}): the evaluation, questionnaire, \
+                     firm, unit {unit} or respondent type {rt:?} of the rows is not in the database",
+                    b.evaluation_id, b.questionnaire_id, b.questionnaire_version
+                )));
+            }
+        }
+        drop(parent);
+        // A batch added or withdrawn since the snapshot: check the duplicates again, locked
+        // (before this batch's own row changes the summary).
+        let dup = if batches_fingerprint(&conn, b.evaluation_id)? == seen {
+            dup
+        } else {
+            cross_duplicate_keys(&conn, b.evaluation_id, &keys)?
+        };
+        let batch_id: i64 = conn
+            .query_row(
+                "INSERT INTO upload_batches (evaluation_id, firm_id, questionnaire_id, \
+                 questionnaire_version, wave, method, file_sha256, file_name, rows, uploaded_at, receipt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, '{}') RETURNING id",
+                rusqlite::params![
+                    b.evaluation_id,
+                    b.firm_id,
+                    b.questionnaire_id,
+                    b.questionnaire_version,
+                    b.wave,
+                    b.method,
+                    b.file_sha256,
+                    b.file_name,
+                    queries::now_rfc3339()
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| match bulk_error(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(
+                    "this file was already uploaded to this evaluation".into(),
+                ),
+                other => other,
+            })?;
+        let t_dup = t0.elapsed();
+        let mut cross: u64 = 0;
+        {
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, \
+                     questionnaire_id, questionnaire_version, source, submitted_on, answers, batch_id, \
+                     district, gender, age_group, weight, duration_seconds, flags, row_hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'upload', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(bulk_error)?;
+            // the batch-wide values stay bound across rows (reset does not clear bindings)
+            insert.raw_bind_parameter(2, b.evaluation_id).map_err(bulk_error)?;
+            insert.raw_bind_parameter(5, &b.questionnaire_id).map_err(bulk_error)?;
+            insert.raw_bind_parameter(6, b.questionnaire_version).map_err(bulk_error)?;
+            insert.raw_bind_parameter(9, batch_id).map_err(bulk_error)?;
+            let mut bytes = Vec::new();
+            for f in &mut files {
+                read_bucket(f, &mut bytes)?;
+                for r in parse_bucket(&bytes)? {
+                    let [rt, date, answers, district, gender, age, flags, hash] = r.text;
+                    let flags = if !dup.is_empty() && dup.contains(&row_key(hash)?) {
+                        cross += 1;
+                        with_duplicate(flags)
+                    } else {
+                        flags.into()
+                    };
+                    (|| {
+                        insert.raw_bind_parameter(1, r.id)?;
+                        insert.raw_bind_parameter(3, r.unit_id)?;
+                        insert.raw_bind_parameter(4, rt)?;
+                        insert.raw_bind_parameter(7, date)?;
+                        insert.raw_bind_parameter(8, answers)?;
+                        insert.raw_bind_parameter(10, district)?;
+                        insert.raw_bind_parameter(11, gender)?;
+                        insert.raw_bind_parameter(12, age)?;
+                        insert.raw_bind_parameter(13, r.weight)?;
+                        insert.raw_bind_parameter(14, r.duration_seconds)?;
+                        insert.raw_bind_parameter(15, flags.as_ref())?;
+                        insert.raw_bind_parameter(16, hash)?;
+                        insert.raw_execute()
+                    })()
+                    .map_err(bulk_error)?;
+                }
+            }
+        }
+        let t_rows = t0.elapsed();
+        {
+            // keys in key order: appends to the (evaluation_id, row_key, batch_id) B-tree
+            let mut insert = conn
+                .prepare("INSERT INTO upload_row_keys (evaluation_id, row_key, batch_id) VALUES (?1, ?2, ?3)")
+                .map_err(bulk_error)?;
+            let mut hex = String::with_capacity(32);
+            for k in &keys {
+                use std::fmt::Write;
+                hex.clear();
+                let _ = write!(hex, "{k:032x}");
+                insert
+                    .execute(rusqlite::params![b.evaluation_id, hex, batch_id])
+                    .map_err(bulk_error)?;
+            }
+        }
+        let t_keys = t0.elapsed();
+        Ok((conn, batch_id, cross, [t_lock, t_dup, t_rows, t_keys]))
+    })
     .await?;
-    if parents != 1 || orphans != 0 {
-        return Err(StoreError::Invalid(format!(
-            "upload to evaluation {} (questionnaire {} v{}): the evaluation, questionnaire, firm, \
-             a unit or a respondent type of the rows is not in the database",
-            batch.evaluation_id, batch.questionnaire_id, batch.questionnaire_version
-        )));
-    }
-    let batch_id = insert_batch!(tx, batch);
-    // Rows duplicating rows of other active batches (any firm); checked before this batch's
-    // hashes are recorded, so it never matches itself.
-    let cross = if has_uploaded_rows!(tx, batch.evaluation_id) {
-        sqlx::query(&format!(
-            "UPDATE upload_sorted SET flags = {FLAG_DUPLICATE} WHERE EXISTS (\
-               SELECT 1 FROM upload_row_keys h JOIN upload_batches b ON b.id = h.batch_id \
-               WHERE h.evaluation_id = $1 AND h.row_key = upload_sorted.row_key AND b.status = 'active')"
-        ))
-        .bind(batch.evaluation_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-    } else {
-        0
-    };
-    let t_dup = started.elapsed();
-    sqlx::query(
-        "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
-         questionnaire_version, source, submitted_on, answers, batch_id, district, gender, \
-         age_group, weight, duration_seconds, flags, row_hash) \
-         SELECT id, $1, unit_id, respondent_type, $2, $3, 'upload', submitted_on, answers, $4, \
-         district, gender, age_group, weight, duration_seconds, flags, row_hash \
-         FROM upload_sorted ORDER BY rowid",
-    )
-    .bind(batch.evaluation_id)
-    .bind(&batch.questionnaire_id)
-    .bind(batch.questionnaire_version)
-    .bind(batch_id)
-    .execute(&mut *tx)
-    .await?;
-    let t_rows = started.elapsed();
-    sqlx::query(
-        "INSERT INTO upload_row_keys (evaluation_id, row_key, batch_id) \
-         SELECT $1, row_key, $2 FROM upload_sorted WHERE row_key IS NOT NULL \
-         GROUP BY row_key ORDER BY row_key",
-    )
-    .bind(batch.evaluation_id)
-    .bind(batch_id)
-    .execute(&mut *tx)
-    .await?;
-    let t_hashes = started.elapsed();
     let receipt = receipt(batch_id, cross);
-    finish_batch!(tx, batch, batch_id, stored, &receipt);
-    let t_committed = started.elapsed();
-    // Copy the new pages into the database file now, on this connection; PASSIVE does not
-    // block writers, and it spares the next live submission from doing it in its commit.
-    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .execute(&mut *conn)
-        .await?;
+    let batch_owned = batch.clone();
+    let t_commit = bulk::blocking(move || {
+        let b = &batch_owned;
+        let t0 = std::time::Instant::now();
+        conn.execute(
+            "UPDATE upload_batches SET rows = ?2, receipt = ?3 WHERE id = ?1",
+            rusqlite::params![batch_id, stored as i64, receipt],
+        )
+        .map_err(bulk_error)?;
+        conn.execute(
+            "UPDATE evaluations SET data_version = data_version + 1 WHERE id = ?1",
+            [b.evaluation_id],
+        )
+        .map_err(bulk_error)?;
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                queries::now_rfc3339(),
+                format!("firm:{}", b.firm_id),
+                "upload.store",
+                format!("batch:{batch_id}"),
+                serde_json::json!({ "evaluation": b.evaluation_id, "rows": stored, "sha256": b.file_sha256 })
+                    .to_string()
+            ],
+        )
+        .map_err(bulk_error)?;
+        conn.execute_batch("COMMIT").map_err(bulk_error)?;
+        let committed = t0.elapsed();
+        // Copy the new pages into the database file now, outside the lock (PASSIVE does not
+        // block writers), sparing the next live submission from doing it in its commit.
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(bulk_error)?;
+        Ok([committed, t0.elapsed()])
+    })
+    .await?;
+    let [t_lock, t_dup, t_rows, t_keys] = times;
     tracing::debug!(
         rows = stored,
-        stage_s = t_staged.as_secs_f64(),
-        sort_s = (t_sorted - t_staged).as_secs_f64(),
-        lock_wait_s = (t_locked - t_sorted).as_secs_f64(),
-        dup_check_s = (t_dup - t_locked).as_secs_f64(),
+        spill_s = t_staged.as_secs_f64(),
+        dup_snapshot_s = (t_checked - t_staged).as_secs_f64(),
+        lock_wait_s = t_lock.as_secs_f64(),
+        dup_recheck_s = (t_dup - t_lock).as_secs_f64(),
         insert_rows_s = (t_rows - t_dup).as_secs_f64(),
-        insert_hashes_s = (t_hashes - t_rows).as_secs_f64(),
-        commit_s = (t_committed - t_hashes).as_secs_f64(),
-        locked_s = (t_committed - t_locked).as_secs_f64(),
-        checkpoint_s = (started.elapsed() - t_committed).as_secs_f64(),
+        insert_keys_s = (t_keys - t_rows).as_secs_f64(),
+        commit_s = t_commit[0].as_secs_f64(),
+        locked_s = (t_keys - t_lock + t_commit[0]).as_secs_f64(),
+        checkpoint_s = (t_commit[1] - t_commit[0]).as_secs_f64(),
+        total_s = started.elapsed().as_secs_f64(),
         "upload: stored (SQLite)"
     );
     Ok(Some((batch_id, stored, cross)))
@@ -609,6 +886,7 @@ where
         batch_id,
     };
     let mut ids = BatchIds::new();
+    let mut keys: Vec<u128> = Vec::new();
     let mut stored: u64 = 0;
     {
         let mut copy = tx
@@ -621,6 +899,7 @@ where
                     stored += rows.len() as u64;
                     buf.clear();
                     for r in &rows {
+                        keys.push(row_key(&r.row_hash)?);
                         copy_row(&mut buf, ids.next(), &consts, r);
                     }
                     copy.send(buf.as_slice()).await?;
@@ -656,15 +935,25 @@ where
         0
     };
     let t_dup = started.elapsed();
-    sqlx::query(
-        "INSERT INTO upload_row_keys (evaluation_id, row_key, batch_id) \
-         SELECT $1, substr(row_hash, 1, 32) COLLATE \"C\" AS k, $2 FROM responses \
-         WHERE batch_id = $2 AND row_hash IS NOT NULL GROUP BY k ORDER BY k",
-    )
-    .bind(batch.evaluation_id)
-    .bind(batch_id)
-    .execute(&mut *tx)
-    .await?;
+    // The batch's distinct content keys, sorted (appends to the key index), straight from the
+    // client: reading them back out of a million fresh rows cost the server several seconds.
+    keys.sort_unstable();
+    keys.dedup();
+    {
+        let mut copy = tx
+            .copy_in_raw("COPY upload_row_keys (evaluation_id, row_key, batch_id) FROM STDIN")
+            .await?;
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        for chunk in keys.chunks(16_384) {
+            use std::io::Write;
+            buf.clear();
+            for k in chunk {
+                let _ = writeln!(buf, "{}\t{k:032x}\t{batch_id}", batch.evaluation_id);
+            }
+            copy.send(buf.as_slice()).await?;
+        }
+        copy.finish().await?;
+    }
     let t_hashes = started.elapsed();
     let receipt = receipt(batch_id, cross);
     finish_batch!(tx, batch, batch_id, stored, &receipt);
@@ -721,6 +1010,89 @@ mod tests {
     }
 
     #[test]
+    fn spilled_rows_come_back_whole_in_id_order() {
+        let mut spill = Spill::new().unwrap();
+        let mut rows = Vec::new();
+        for i in 0..3000 {
+            let mut r = row(&format!(r#"{{"q1":{},"note":"行\t{i}"}}"#, i % 5), "东城区");
+            r.unit_id = i;
+            r.weight = (i % 3 == 0).then_some(1.5 + i as f64);
+            r.duration_seconds = (i % 2 == 0).then_some(f64::from(i as u32));
+            r.row_hash = format!("{i:064x}");
+            r.flags = if i % 7 == 0 {
+                String::new()
+            } else {
+                "speeder".into()
+            };
+            rows.push(r);
+        }
+        spill.push(rows[..1000].to_vec()).unwrap();
+        spill.push(rows[1000..].to_vec()).unwrap();
+        assert_eq!(spill.rows, 3000);
+        let (mut files, keys, parents) = spill.into_files().unwrap();
+        assert_eq!(keys.len(), 3000);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(parents.len(), 3000);
+        let mut back = Vec::new();
+        let mut order = Vec::new();
+        let mut last = i64::MIN;
+        let mut bytes = Vec::new();
+        for f in &mut files {
+            read_bucket(f, &mut bytes).unwrap();
+            for r in parse_bucket(&bytes).unwrap() {
+                assert!(r.id > last, "ids ascend across buckets");
+                last = r.id;
+                order.push(r.unit_id);
+                back.push((
+                    r.unit_id,
+                    r.weight,
+                    r.duration_seconds,
+                    r.text.map(str::to_owned),
+                ));
+            }
+        }
+        back.sort_by_key(|b| b.0);
+        assert_eq!(back.len(), 3000);
+        for (b, r) in back.iter().zip(&rows) {
+            assert_eq!(b.0, r.unit_id);
+            assert_eq!(b.1, r.weight);
+            assert_eq!(b.2, r.duration_seconds);
+            let date = r.interview_date.to_string();
+            let want = [
+                r.respondent_type.as_str(),
+                &date,
+                &r.answers,
+                &r.district,
+                &r.gender,
+                &r.age_group,
+                &r.flags,
+                &r.row_hash,
+            ];
+            assert_eq!(b.3.each_ref().map(String::as_str), want);
+        }
+        // ids do not follow the rows' order in the file (unit_id is the file position here)
+        assert!(order.windows(2).any(|w| w[0] > w[1]) && order.windows(2).any(|w| w[0] < w[1]));
+        assert!(parse_bucket(&[]).unwrap().is_empty());
+        assert!(
+            parse_bucket(&[1, 2, 3]).is_err(),
+            "a cut record is an error"
+        );
+    }
+
+    #[test]
+    fn duplicate_flag_is_added_once() {
+        assert_eq!(with_duplicate(""), "duplicate");
+        assert_eq!(with_duplicate("speeder"), "speeder,duplicate");
+        assert_eq!(with_duplicate("speeder,duplicate"), "speeder,duplicate");
+        assert_eq!(row_key(&format!("{:064x}", 255u8)).unwrap(), 0);
+        assert_eq!(
+            row_key(&format!("{:x}{}", 0xabcu32, "0".repeat(61))).unwrap() >> 116,
+            0xabc
+        );
+        assert!(row_key("xyz").is_err());
+    }
+
+    #[test]
     fn batch_ids_are_distinct_positive_one_range_and_not_in_draw_order() {
         let mut ids = BatchIds::new();
         let v: Vec<i64> = (0..10_000).map(|_| ids.next()).collect();
@@ -728,13 +1100,5 @@ mod tests {
         assert_eq!(set.len(), v.len());
         assert!(v.iter().all(|&id| id > 0 && id >> 32 == v[0] >> 32));
         assert!(v.windows(2).any(|w| w[0] > w[1]) && v.windows(2).any(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn stage_statements_use_anonymous_parameters() {
-        assert_eq!(
-            stage_insert_sql(2),
-            format!("INSERT INTO upload_stage ({STAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?,?,?)")
-        );
     }
 }

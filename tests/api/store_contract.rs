@@ -189,3 +189,75 @@ async fn meta_claim_is_once(backend: Backend) {
     assert_eq!(s.meta_get("absent").await.unwrap(), None);
 }
 both_backends!(meta, meta_claim_is_once);
+
+/// The parents of a response must exist, and a parent in use cannot be deleted, on both
+/// backends (PostgreSQL checks them per statement since migration 0009, SQLite per row).
+async fn response_parents_are_enforced(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let s = db.store().await;
+    let q = &pingyi::questionnaire::builtin().unwrap()[0];
+    s.upsert_questionnaire(&pingyi::demo::to_stored(q).unwrap())
+        .await
+        .unwrap();
+    let e = s.create_evaluation(&new_eval(2026)).await.unwrap();
+    let unit = |code: &str| NewUnit {
+        code: code.into(),
+        name_zh: "单位".into(),
+        name_en: "Unit".into(),
+        kind: UnitKind::GovernmentDepartment,
+        parent_code: None,
+    };
+    let used = s.upsert_unit(&unit("used")).await.unwrap();
+    let unused = s.upsert_unit(&unit("unused")).await.unwrap();
+    let (rt, qid, qv) = (q.respondent_type.as_str(), q.id.clone(), q.version);
+    let insert = |id: i64, unit: i64, rt: &str, qv: u32, batch: &str| {
+        format!(
+            "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
+             questionnaire_version, source, submitted_on, answers, batch_id) \
+             VALUES ({id}, {}, {unit}, '{rt}', '{qid}', {qv}, 'link', '2026-05-01', '{{}}', {batch})",
+            e.id
+        )
+    };
+    s.execute_admin(&insert(1, used.id, rt, qv, "NULL"))
+        .await
+        .unwrap();
+    for (what, sql) in [
+        ("unit", insert(2, 987_654, rt, qv, "NULL")),
+        ("respondent type", insert(3, used.id, "nobody", qv, "NULL")),
+        (
+            "questionnaire version",
+            insert(4, used.id, rt, qv + 50, "NULL"),
+        ),
+        ("upload batch", insert(5, used.id, rt, qv, "424242")),
+        (
+            "evaluation (update)",
+            "UPDATE responses SET evaluation_id = 999999".into(),
+        ),
+    ] {
+        let r = s.execute_admin(&sql).await;
+        assert!(r.is_err(), "a response with an unknown {what} was accepted");
+    }
+    assert_eq!(s.count_responses(e.id).await.unwrap(), 1);
+    for sql in [
+        format!("DELETE FROM units WHERE id = {}", used.id),
+        format!("DELETE FROM evaluations WHERE id = {}", e.id),
+        format!("DELETE FROM respondent_types WHERE code = '{rt}'"),
+        format!("DELETE FROM questionnaires WHERE id = '{qid}'"),
+    ] {
+        assert!(
+            s.execute_admin(&sql).await.is_err(),
+            "deleted a parent still in use: {sql}"
+        );
+    }
+    // a parent no response uses can go; a flag update passes the checks
+    s.execute_admin(&format!("DELETE FROM units WHERE id = {}", unused.id))
+        .await
+        .unwrap();
+    s.execute_admin("UPDATE responses SET flags = 'speeder'")
+        .await
+        .unwrap();
+    assert_eq!(s.count_responses(e.id).await.unwrap(), 1);
+}
+both_backends!(response_parents, response_parents_are_enforced);

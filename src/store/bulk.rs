@@ -1,0 +1,121 @@
+//! Bulk work on SQLite through its own `rusqlite` connection to the same database file.
+//!
+//! sqlx runs every SQLite statement on a worker thread and moves each bound value and each
+//! result row across a channel; for a million-row upload or read that hop costs more than
+//! SQLite itself. The bulk paths instead open one plain connection (same file, same busy
+//! timeout and `synchronous` level as the pool) inside a blocking task and step one prepared
+//! statement per row. WAL mode is a property of the file, so they see and write the same
+//! database as the pool; foreign keys are off on this connection (the callers check the
+//! parents of a whole batch once, see `uploads.rs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sqlx::sqlite::SqliteSynchronous;
+
+use super::{StoreError, StoreResult};
+
+/// What a bulk connection needs to repeat the pool's settings.
+#[derive(Debug)]
+pub(crate) struct SqliteFile {
+    pub path: PathBuf,
+    pub busy_timeout: Duration,
+    pub synchronous: SqliteSynchronous,
+}
+
+impl SqliteFile {
+    /// A new connection to the database file (call from a blocking thread).
+    pub fn open(&self) -> StoreResult<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(bulk_error)?;
+        conn.busy_timeout(self.busy_timeout).map_err(bulk_error)?;
+        let sync = match self.synchronous {
+            SqliteSynchronous::Off => "OFF",
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Extra => "EXTRA",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync}; PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF;"
+        ))
+        .map_err(bulk_error)?;
+        Ok(conn)
+    }
+}
+
+/// A rusqlite error at the storage boundary (busy and constraint errors keep their meaning).
+pub(crate) fn bulk_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => {
+            if e.to_string().contains("UNIQUE") {
+                StoreError::Conflict(e.to_string())
+            } else {
+                StoreError::Invalid(e.to_string())
+            }
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+/// Runs `f` on a blocking thread (the bulk connections are synchronous).
+pub(crate) async fn blocking<T, F>(f: F) -> StoreResult<T>
+where
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        // a panic in the task: report it as such (the connection, and its transaction, are gone)
+        Err(e) => Err(StoreError::Internal(format!(
+            "bulk database task failed: {e}"
+        ))),
+    }
+}
+
+/// A row type the bulk reader can build from a result row (columns by position).
+pub(crate) trait BulkRow: Sized + Send + 'static {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl super::Store {
+    /// SQLite: runs `sql` (one parameter, `$1` = `id`) on a bulk connection and sends the rows
+    /// in chunks of `chunk`; one statement, so one consistent snapshot. Stops early, without
+    /// error, when the receiver is dropped. Returns false (and reads nothing) on PostgreSQL.
+    pub(crate) async fn bulk_stream<T: BulkRow>(
+        &self,
+        sql: String,
+        id: i64,
+        chunk: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<T>>,
+    ) -> StoreResult<bool> {
+        let Some(file) = self.sqlite_file.clone() else {
+            return Ok(false);
+        };
+        blocking(move || {
+            let conn = file.open()?;
+            let mut stmt = conn.prepare(&sql).map_err(bulk_error)?;
+            let mut rows = stmt.query([id]).map_err(bulk_error)?;
+            let mut buf = Vec::with_capacity(chunk);
+            while let Some(r) = rows.next().map_err(bulk_error)? {
+                buf.push(T::from_row(r).map_err(bulk_error)?);
+                if buf.len() == chunk {
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
+                    if tx.blocking_send(full).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.blocking_send(buf);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(true)
+    }
+}
