@@ -50,41 +50,15 @@ async fn main() -> anyhow::Result<()> {
     settings.store = StoreOptions::default();
     let store = Store::open(&url, &settings.store).await?;
     let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
-    let existing = store
-        .list_evaluations()
-        .await?
-        .into_iter()
-        .find(|e| e.series == "bench");
-    let id = match existing {
-        Some(e) if store.export_row_count(e.id).await? == rows as i64 => {
-            println!("reusing {rows} responses in {}", db.display());
-            e.id
-        }
-        Some(_) => anyhow::bail!("{} holds another bench evaluation: remove it", db.display()),
-        None => {
-            let t0 = Instant::now();
-            let id = common::fill(&store, &qs, rows).await?;
-            println!(
-                "inserted {rows} responses in {:.1} s",
-                t0.elapsed().as_secs_f64()
-            );
-            id
-        }
-    };
-    if store.user_by_name("bench").await?.is_none() {
-        pingyi::commands::accounts::create_user(&store, "bench", "evaluator", None, None).await?;
-    }
-    let user = store
-        .user_by_name("bench")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("user"))?;
+    let id = common::open_or_fill(&store, &qs, rows, &db).await?;
+    let user_id = common::bench_user(&store).await?;
     let key = format!(
         "bench-key-{}",
         rand::Rng::gen::<u64>(&mut rand::thread_rng())
     );
     store
         .create_api_key(
-            user.id,
+            user_id,
             &pingyi::collect::sha256_hex(&key),
             &key[..8],
             "bench",

@@ -2,9 +2,10 @@
 //! (first request: load the responses, build the frame, compute the tables) and cached.
 //!
 //! ```text
-//! cargo run --release --example report_bench -- [ROWS]
+//! cargo run --release --example report_bench -- [ROWS] [DB_FILE]
 //! ```
-//! Uses a temporary SQLite database; prints the timings. With `PINGYI_LOG=info` the
+//! Uses a temporary SQLite database, or DB_FILE (kept, and reused when it already holds the
+//! rows; the export benchmark's file serves both); prints the timings. With `PINGYI_LOG=info` the
 //! service logs the cold report's parts (frame load, estimates per grouping).
 
 mod common;
@@ -30,27 +31,26 @@ async fn main() -> anyhow::Result<()> {
         pingyi::telemetry::init();
     }
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = std::env::args()
+        .nth(2)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("bench.db"));
+    let url = format!("sqlite://{}", db.display());
     let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
     settings.store = StoreOptions::default();
     let store = Store::open(&url, &settings.store).await?;
     let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
-    let t0 = Instant::now();
-    let ev_id = common::fill(&store, &qs, rows).await?;
-    println!(
-        "inserted {rows} responses in {:.1} s",
-        t0.elapsed().as_secs_f64()
+    let ev_id = common::open_or_fill(&store, &qs, rows, &db).await?;
+    let user_id = common::bench_user(&store).await?;
+    // a new key per run: the database may be reused
+    let key = format!(
+        "bench-key-{}",
+        rand::Rng::gen::<u64>(&mut rand::thread_rng())
     );
-
-    pingyi::commands::accounts::create_user(&store, "bench", "evaluator", None, None).await?;
-    let user = store
-        .user_by_name("bench")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("user"))?;
-    let key = "bench-key-0123456789abcdef";
+    let key = key.as_str();
     store
         .create_api_key(
-            user.id,
+            user_id,
             &pingyi::collect::sha256_hex(key),
             &key[..8],
             "bench",

@@ -103,3 +103,48 @@ pub async fn fill(
     store.insert_responses(&batch).await?;
     Ok(ev.id)
 }
+
+/// The benchmark evaluation in `store`: reused when the database already holds it with `rows`
+/// responses, else created with [`fill`]. Returns its id.
+#[allow(dead_code)]
+pub async fn open_or_fill(
+    store: &Store,
+    qs: &[pingyi::questionnaire::Questionnaire],
+    rows: usize,
+    db: &std::path::Path,
+) -> anyhow::Result<i64> {
+    let existing = store
+        .list_evaluations()
+        .await?
+        .into_iter()
+        .find(|e| e.series == "bench");
+    match existing {
+        Some(e) if store.export_row_count(e.id).await? == rows as i64 => {
+            println!("reusing {rows} responses in {}", db.display());
+            Ok(e.id)
+        }
+        Some(_) => anyhow::bail!("{} holds another bench evaluation: remove it", db.display()),
+        None => {
+            let t0 = std::time::Instant::now();
+            let id = fill(store, qs, rows).await?;
+            println!(
+                "inserted {rows} responses in {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
+            Ok(id)
+        }
+    }
+}
+
+/// Creates the `bench` evaluator unless it exists; returns its user id.
+#[allow(dead_code)]
+pub async fn bench_user(store: &Store) -> anyhow::Result<i64> {
+    if store.user_by_name("bench").await?.is_none() {
+        pingyi::commands::accounts::create_user(store, "bench", "evaluator", None, None).await?;
+    }
+    Ok(store
+        .user_by_name("bench")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("user"))?
+        .id)
+}

@@ -127,6 +127,44 @@ impl DesignTable {
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
+
+    /// The design of one response as analysis uses it (see the table in the module docs):
+    /// `draw`/`stratum` as recorded on the response, `uploaded` its uploaded weight.
+    pub fn row(
+        &self,
+        draw: Option<i64>,
+        stratum: Option<&str>,
+        uploaded: Option<f64>,
+    ) -> RowDesign<'_> {
+        let uploaded = uploaded.unwrap_or(1.0);
+        match draw.map(|d| self.cell(d, stratum)) {
+            Some(Some(c)) => RowDesign {
+                stratum: &c.stratum,
+                weight: c.weight * uploaded,
+                fpc: c.fpc.unwrap_or(f64::INFINITY),
+                unknown_draw: false,
+            },
+            other => RowDesign {
+                stratum: OTHER,
+                weight: uploaded,
+                fpc: f64::INFINITY,
+                unknown_draw: other.is_some(),
+            },
+        }
+    }
+}
+
+/// The design of one response: what the frame and the exports carry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowDesign<'a> {
+    /// stratum label ([`OTHER`] for responses no draw produced)
+    pub stratum: &'a str,
+    /// design weight × uploaded weight
+    pub weight: f64,
+    /// population size of the stratum; infinite = no finite-population correction
+    pub fpc: f64,
+    /// the response names a draw stratum that is not recorded (analysed as [`OTHER`])
+    pub unknown_draw: bool,
 }
 
 #[cfg(test)]

@@ -19,6 +19,15 @@
 //! `suppressed` and the satisfaction rate (`rate_estimate`, `rate_se`, `rate_ci_low`,
 //! `rate_ci_high`). They are small and built in memory.
 //!
+//! The design columns `design_stratum`, `design_weight` and `design_fpc` are the design the
+//! service's analysis uses for each response (`analytics::design`): a token response of a
+//! recorded draw carries its draw stratum, weight `N_h / n_h` (times any uploaded weight) and
+//! population size `N_h`; every other response the stratum `other`, its uploaded weight or 1,
+//! and no finite-population correction, written `inf` in CSV and Parquet and left empty in
+//! XLSX and JSON (null), which have no infinity. `pingyi analyze --weight design_weight
+//! --strata design_stratum --fpc design_fpc --lonely-psu adjust` on the CSV gives the pages'
+//! numbers.
+//!
 //! Cells: a likert answer is its code 1–5 ("不了解" for "don't know"), a single choice its code,
 //! multiple choices their codes joined by `;`, numbers as numbers, text as text. XLSX and JSON
 //! write likert codes and numbers as numbers; Parquet and CSV answer columns are text. Only CSV
@@ -39,6 +48,7 @@ use polars::prelude::{
 };
 use tokio::sync::mpsc;
 
+use crate::analytics::design::{DesignTable, RowDesign};
 use crate::analytics::{self, Level, ScoreRow};
 use crate::auth::Evaluator;
 use crate::error::ApiError;
@@ -153,17 +163,30 @@ pub struct Columns {
     pub qs: Arc<Questionnaires>,
     pub codes: Vec<String>,
     index: HashMap<String, usize>,
+    /// the evaluation's draw strata, for the `design_*` columns
+    pub design: DesignTable,
 }
 
 impl Columns {
-    pub fn new(qs: Arc<Questionnaires>) -> Self {
+    pub fn new(qs: Arc<Questionnaires>, design: DesignTable) -> Self {
         let codes = question_codes(&qs);
         let index = codes
             .iter()
             .enumerate()
             .map(|(i, c)| (c.clone(), i))
             .collect();
-        Columns { qs, codes, index }
+        Columns {
+            qs,
+            codes,
+            index,
+            design,
+        }
+    }
+
+    /// The design of a response as analysis uses it.
+    pub fn design_of<'a>(&'a self, r: &AnalysisRow) -> RowDesign<'a> {
+        self.design
+            .row(r.design_draw_id, r.design_stratum.as_deref(), r.weight)
     }
 
     /// Answers of one response, one slot per answer column.
@@ -277,19 +300,35 @@ pub fn encoder<W: Write + Send + 'static>(
 
 /// Runs an encoder over pages from `pages` until the sender side closes; `failed` tells a
 /// complete read from one that stopped on an error (then the export fails, never truncates).
+/// The answers of the next page are decoded on a second thread while this one encodes.
 pub fn run_encoder(
     mut enc: Box<dyn Encoder>,
     cols: &Columns,
     pages: &mut mpsc::Receiver<Vec<AnalysisRow>>,
     failed: &AtomicBool,
 ) -> anyhow::Result<()> {
-    while let Some(page) = pages.blocking_recv() {
-        let answers = page
-            .iter()
-            .map(|r| cols.decode(r))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        enc.page(&page, &answers)?;
-    }
+    type Decoded = anyhow::Result<(Vec<AnalysisRow>, Vec<Vec<Option<AnswerValue>>>)>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(2);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            while let Some(page) = pages.blocking_recv() {
+                let answers = page
+                    .iter()
+                    .map(|r| cols.decode(r))
+                    .collect::<anyhow::Result<Vec<_>>>();
+                let stop = answers.is_err();
+                // the encoder has stopped (error or client gone) or a row did not decode
+                if tx.send(answers.map(|a| (page, a))).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        for item in rx {
+            let (page, answers) = item?;
+            enc.page(&page, &answers)?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
     if failed.load(Ordering::SeqCst) {
         anyhow::bail!("reading the responses from the database failed");
     }
@@ -311,7 +350,8 @@ async fn responses_export(
             )));
         }
     }
-    let cols = Arc::new(Columns::new(Arc::new(state.questionnaires.clone())));
+    let design = DesignTable::new(&state.store.design_strata(ev.id).await?);
+    let cols = Arc::new(Columns::new(Arc::new(state.questionnaires.clone()), design));
     let (page_tx, mut page_rx) = mpsc::channel::<Vec<AnalysisRow>>(2);
     let failed = Arc::new(AtomicBool::new(false));
     let store = state.store.clone();
@@ -405,10 +445,11 @@ fn json_answer(buf: &mut Vec<u8>, v: &AnswerValue) -> anyhow::Result<()> {
 /// One response as a JSON object (answers nested under `answers`, unanswered ones left out).
 pub fn json_row(
     buf: &mut Vec<u8>,
-    codes: &[String],
+    cols: &Columns,
     r: &AnalysisRow,
     a: &[Option<AnswerValue>],
 ) -> anyhow::Result<()> {
+    let codes = &cols.codes;
     buf.extend_from_slice(b"{\"unit\":");
     json_str(buf, &r.unit_code)?;
     buf.extend_from_slice(b",\"respondent_type\":");
@@ -433,6 +474,18 @@ pub fn json_row(
     }
     buf.extend_from_slice(b",\"flags\":");
     json_str(buf, &r.flags)?;
+    let d = cols.design_of(r);
+    buf.extend_from_slice(b",\"design_stratum\":");
+    json_str(buf, d.stratum)?;
+    buf.extend_from_slice(b",\"design_weight\":");
+    json_f64(buf, d.weight)?;
+    // JSON has no infinity: no finite-population correction is null
+    buf.extend_from_slice(b",\"design_fpc\":");
+    if d.fpc.is_finite() {
+        json_f64(buf, d.fpc)?;
+    } else {
+        buf.extend_from_slice(b"null");
+    }
     buf.extend_from_slice(b",\"answers\":{");
     let mut first = true;
     for (code, v) in codes.iter().zip(a) {
@@ -460,7 +513,7 @@ impl<W: Write> Encoder for JsonEncoder<W> {
             self.line
                 .extend_from_slice(if self.first { b"[\n" } else { b",\n" });
             self.first = false;
-            json_row(&mut self.line, &self.cols.codes, r, a)?;
+            json_row(&mut self.line, &self.cols, r, a)?;
             self.out.write_all(&self.line)?;
         }
         Ok(())
@@ -492,11 +545,14 @@ struct Group {
     text: Vec<StringChunkedBuilder>,
     version: Vec<i64>,
     weight: Vec<Option<f64>>,
+    design_weight: Vec<f64>,
+    design_fpc: Vec<f64>,
     rows: usize,
 }
 
-/// Text columns among the fixed ones (all but `version` and `weight`), in order.
-const PARQUET_TEXT: [&str; 9] = [
+/// Text columns among the fixed ones (all but the numeric `version`, `weight`,
+/// `design_weight` and `design_fpc`), in order.
+const PARQUET_TEXT: [&str; 10] = [
     "unit",
     "respondent_type",
     "questionnaire",
@@ -506,6 +562,7 @@ const PARQUET_TEXT: [&str; 9] = [
     "gender",
     "age_group",
     "flags",
+    "design_stratum",
 ];
 
 impl Group {
@@ -520,11 +577,13 @@ impl Group {
             text,
             version: Vec::with_capacity(PARQUET_ROW_GROUP),
             weight: Vec::with_capacity(PARQUET_ROW_GROUP),
+            design_weight: Vec::with_capacity(PARQUET_ROW_GROUP),
+            design_fpc: Vec::with_capacity(PARQUET_ROW_GROUP),
             rows: 0,
         }
     }
 
-    fn push(&mut self, r: &AnalysisRow, a: &[Option<AnswerValue>]) {
+    fn push(&mut self, r: &AnalysisRow, d: RowDesign<'_>, a: &[Option<AnswerValue>]) {
         let t = &mut self.text;
         t[0].append_value(&r.unit_code);
         t[1].append_value(&r.respondent_type);
@@ -535,6 +594,7 @@ impl Group {
         t[6].append_option(r.gender.as_deref());
         t[7].append_option(r.age_group.as_deref());
         t[8].append_value(&r.flags);
+        t[9].append_value(d.stratum);
         for (b, v) in t[PARQUET_TEXT.len()..].iter_mut().zip(a) {
             match v {
                 Some(v) => b.append_value(cell_text(v)),
@@ -543,6 +603,8 @@ impl Group {
         }
         self.version.push(r.questionnaire_version);
         self.weight.push(r.weight);
+        self.design_weight.push(d.weight);
+        self.design_fpc.push(d.fpc);
         self.rows += 1;
     }
 
@@ -555,6 +617,12 @@ impl Group {
             let c = match name {
                 "version" => Series::new("version".into(), self.version.as_slice()).into_column(),
                 "weight" => Series::new("weight".into(), self.weight.as_slice()).into_column(),
+                "design_weight" => {
+                    Series::new("design_weight".into(), self.design_weight.as_slice()).into_column()
+                }
+                "design_fpc" => {
+                    Series::new("design_fpc".into(), self.design_fpc.as_slice()).into_column()
+                }
                 _ => text
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("parquet column {name} missing"))?,
@@ -604,7 +672,8 @@ impl<W: Write + Send> Encoder for ParquetEncoder<W> {
         answers: &[Vec<Option<AnswerValue>>],
     ) -> anyhow::Result<()> {
         for (r, a) in rows.iter().zip(answers) {
-            self.group.push(r, a);
+            let d = self.cols.design_of(r);
+            self.group.push(r, d, a);
             if self.group.rows == PARQUET_ROW_GROUP {
                 self.flush_group()?;
             }
@@ -816,6 +885,13 @@ impl<W: Write> Encoder for XlsxEncoder<W> {
             }
             if !r.flags.is_empty() {
                 ws.write_string(row, 10, &r.flags)?;
+            }
+            let d = self.cols.design_of(r);
+            ws.write_string(row, 11, d.stratum)?;
+            ws.write_number(row, 12, d.weight)?;
+            // a worksheet has no infinity: no finite-population correction stays empty
+            if d.fpc.is_finite() {
+                ws.write_number(row, 13, d.fpc)?;
             }
             let first = EXPORT_COLUMNS.len() as u16;
             for (i, v) in a.iter().enumerate() {

@@ -387,7 +387,7 @@ fn question_codes(qs: &BTreeMap<(String, i64), Arc<Questionnaire>>) -> Vec<Strin
 }
 
 /// Fixed columns of the responses export (question codes follow).
-pub const EXPORT_COLUMNS: [&str; 11] = [
+pub const EXPORT_COLUMNS: [&str; 14] = [
     "unit",
     "respondent_type",
     "questionnaire",
@@ -399,6 +399,12 @@ pub const EXPORT_COLUMNS: [&str; 11] = [
     "age_group",
     "weight",
     "flags",
+    // the design analysis uses (weight × uploaded weight, stratum, population size; `inf`:
+    // no finite-population correction): `pingyi analyze --weight design_weight --strata
+    // design_stratum --fpc design_fpc` on this file gives the service's numbers
+    "design_stratum",
+    "design_weight",
+    "design_fpc",
 ];
 
 /// A cell as the export writes it; formula-like text is prefixed with `'` so spreadsheet
@@ -423,6 +429,7 @@ fn cell(v: &AnswerValue) -> String {
 fn csv_page(
     qs: &BTreeMap<(String, i64), Arc<Questionnaire>>,
     codes: &[String],
+    design: &crate::analytics::design::DesignTable,
     rows: &[crate::store::AnalysisRow],
     header: bool,
 ) -> Result<Bytes, anyhow::Error> {
@@ -456,6 +463,10 @@ fn csv_page(
         rec.push(r.age_group.clone().unwrap_or_default());
         rec.push(r.weight.map(|x| x.to_string()).unwrap_or_default());
         rec.push(r.flags.clone());
+        let d = design.row(r.design_draw_id, r.design_stratum.as_deref(), r.weight);
+        rec.push(d.stratum.to_owned());
+        rec.push(d.weight.to_string());
+        rec.push(d.fpc.to_string());
         for c in codes {
             rec.push(a.get(c).map(cell).unwrap_or_default());
         }
@@ -476,6 +487,9 @@ async fn responses_csv(
 ) -> Result<HttpResponse, ApiError> {
     let ev = state.store.get_evaluation(path.into_inner()).await?;
     let codes = Arc::new(question_codes(&state.questionnaires));
+    let design = Arc::new(crate::analytics::design::DesignTable::new(
+        &state.store.design_strata(ev.id).await?,
+    ));
     // one streaming query feeds a small channel; each chunk becomes CSV off the runtime
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let store = state.store.clone();
@@ -489,6 +503,7 @@ async fn responses_csv(
     let stream = futures_util::stream::unfold((rx, true), move |(mut rx, first)| {
         let qs = qs.clone();
         let codes = codes.clone();
+        let design = design.clone();
         async move {
             let page = match rx.recv().await {
                 Some(p) => p,
@@ -496,7 +511,7 @@ async fn responses_csv(
                 None if first => Vec::new(),
                 None => return None,
             };
-            let bytes = web::block(move || csv_page(&qs, &codes, &page, first)).await;
+            let bytes = web::block(move || csv_page(&qs, &codes, &design, &page, first)).await;
             let item = match bytes {
                 Ok(Ok(b)) => Ok(b),
                 Ok(Err(e)) => {

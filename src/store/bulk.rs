@@ -83,9 +83,15 @@ pub(crate) trait BulkRow: Sized + Send + 'static {
 }
 
 impl super::Store {
-    /// SQLite: runs `sql` (one parameter, `$1` = `id`) on a bulk connection and sends the rows
-    /// in chunks of `chunk`; one statement, so one consistent snapshot. Stops early, without
-    /// error, when the receiver is dropped. Returns false (and reads nothing) on PostgreSQL.
+    /// SQLite: runs `sql` (one parameter, `$1` = an evaluation id) on a bulk connection and
+    /// sends the rows in chunks of `chunk`; one statement, so one consistent snapshot. Stops
+    /// early, without error, when the receiver is dropped. Returns false (and reads nothing) on
+    /// PostgreSQL.
+    ///
+    /// When the evaluation holds at least a quarter of all responses, `FROM responses r` in
+    /// `sql` becomes `FROM responses r NOT INDEXED`: reading the table in rowid order is about 5×
+    /// faster than fetching each row through the (evaluation, unit, type) index, whose order is
+    /// random in the table (2.1 s against 0.42 s for 1M rows).
     pub(crate) async fn bulk_stream<T: BulkRow>(
         &self,
         sql: String,
@@ -98,6 +104,19 @@ impl super::Store {
         };
         blocking(move || {
             let conn = file.open()?;
+            let (of_evaluation, all): (i64, i64) = conn
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM responses WHERE evaluation_id = ?1), \
+                     (SELECT COUNT(*) FROM responses)",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(bulk_error)?;
+            let sql = if of_evaluation * 4 >= all {
+                sql.replace("FROM responses r ", "FROM responses r NOT INDEXED ")
+            } else {
+                sql
+            };
             let mut stmt = conn.prepare(&sql).map_err(bulk_error)?;
             let mut rows = stmt.query([id]).map_err(bulk_error)?;
             let mut buf = Vec::with_capacity(chunk);

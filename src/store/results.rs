@@ -21,6 +21,9 @@ pub struct AnalysisRow {
     pub weight: Option<f64>,
     pub flags: String,
     pub answers: String,
+    /// the draw and stratum a token response came through (see `analytics::design`)
+    pub design_draw_id: Option<i64>,
+    pub design_stratum: Option<String>,
 }
 
 impl super::bulk::BulkRow for AnalysisRow {
@@ -39,6 +42,8 @@ impl super::bulk::BulkRow for AnalysisRow {
             weight: r.get(10)?,
             flags: r.get(11)?,
             answers: r.get(12)?,
+            design_draw_id: r.get(13)?,
+            design_stratum: r.get(14)?,
         })
     }
 }
@@ -66,7 +71,7 @@ impl Store {
         let sql = format!(
             "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
              r.questionnaire_version, r.source, r.submitted_on, r.district, r.gender, r.age_group, \
-             r.weight, r.flags, r.answers {ACTIVE} AND r.id > $2 ORDER BY r.id LIMIT $3"
+             r.weight, r.flags, r.answers, r.design_draw_id, r.design_stratum {ACTIVE} AND r.id > $2 ORDER BY r.id LIMIT $3"
         );
         Ok(with_pool!(self, p => sqlx::query_as(&sql)
             .bind(evaluation_id).bind(after_id).bind(limit).fetch_all(p).await?))
@@ -85,7 +90,7 @@ impl Store {
         let sql = format!(
             "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
              r.questionnaire_version, r.source, r.submitted_on, r.district, r.gender, r.age_group, \
-             r.weight, r.flags, r.answers {ACTIVE}"
+             r.weight, r.flags, r.answers, r.design_draw_id, r.design_stratum {ACTIVE}"
         );
         let tx = match &self.pool {
             Pool::Sqlite(_) => {

@@ -347,6 +347,9 @@ struct Spill {
     rows: u64,
 }
 
+/// What a finished [`Spill`] hands to the write transaction.
+type SpillFiles = (Vec<std::fs::File>, Vec<u128>, Vec<(i64, String)>);
+
 /// One spilled row, borrowed from its bucket's bytes.
 struct SpilledRow<'a> {
     id: i64,
@@ -423,8 +426,9 @@ impl Spill {
         Ok(())
     }
 
-    /// The files, flushed, each read back from its start.
-    fn into_files(self) -> StoreResult<(Vec<std::fs::File>, Vec<u128>, Vec<(i64, String)>)> {
+    /// The bucket files (flushed), the distinct content keys (sorted) and the distinct
+    /// (unit, respondent type) pairs of the rows.
+    fn into_files(self) -> StoreResult<SpillFiles> {
         let files = self
             .buckets
             .into_iter()
@@ -1018,7 +1022,7 @@ mod tests {
             r.unit_id = i;
             r.weight = (i % 3 == 0).then_some(1.5 + i as f64);
             r.duration_seconds = (i % 2 == 0).then_some(f64::from(i as u32));
-            r.row_hash = format!("{i:064x}");
+            r.row_hash = format!("{i:032x}{}", "0".repeat(32));
             r.flags = if i % 7 == 0 {
                 String::new()
             } else {

@@ -430,6 +430,104 @@ async fn draw_design_matches_engine(backend: Backend) {
         }
     }
 
+    // The exported responses carry the same design: `pingyi analyze` with the export's design
+    // columns gives the API's numbers.
+    let csv_text = app
+        .client
+        .get(app.url(&format!("/api/v1/evaluations/{ev}/responses.csv")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("body");
+    let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = rdr.headers().expect("header").clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no export column {name}"))
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let derived = dir.path().join("overall.csv");
+    let mut w = csv::Writer::from_path(&derived).expect("write");
+    w.write_record([
+        "unit",
+        "respondent_type",
+        "design_stratum",
+        "design_weight",
+        "design_fpc",
+        "overall",
+    ])
+    .expect("header");
+    let mut exported_strata = std::collections::BTreeSet::new();
+    for rec in rdr.records() {
+        let rec = rec.expect("record");
+        let (mut sum, mut k) = (0.0, 0usize);
+        for lq in q.likert_questions() {
+            let s = rec[col(&lq.code)]
+                .parse::<u8>()
+                .ok()
+                .and_then(|c| lq.likert().and_then(|l| l.choice(c)))
+                .map(|ch| ch.score);
+            if let Some(s) = s {
+                sum += s;
+                k += 1;
+            }
+        }
+        let overall = if k > 0 {
+            (sum / k as f64).to_string()
+        } else {
+            String::new()
+        };
+        exported_strata.insert(rec[col("design_stratum")].to_owned());
+        w.write_record([
+            &rec[col("unit")],
+            &rec[col("respondent_type")],
+            &rec[col("design_stratum")],
+            &rec[col("design_weight")],
+            &rec[col("design_fpc")],
+            overall.as_str(),
+        ])
+        .expect("row");
+    }
+    w.flush().expect("flush");
+    assert_eq!(
+        exported_strata.into_iter().collect::<Vec<_>>(),
+        vec![
+            format!("draw {draw} / collapsed"),
+            format!("draw {draw} / u1-a"),
+            format!("draw {draw} / u1-b"),
+            format!("draw {draw} / u2-a"),
+            "other".to_owned(),
+        ]
+    );
+    let cli = crate::helpers::analyze_overall_with_design(derived);
+    let mut rdr = csv::Reader::from_reader(cli.as_bytes());
+    let h = rdr.headers().expect("cli header").clone();
+    let ix = |name: &str| h.iter().position(|x| x == name).expect("cli column");
+    let mut compared = 0;
+    for rec in rdr.records() {
+        let rec = rec.expect("cli row");
+        let a = rows
+            .iter()
+            .find(|r| r["unit"] == rec[ix("unit")])
+            .unwrap_or_else(|| panic!("no API row for {rec:?}"));
+        assert_eq!(a["n"].as_u64(), rec[ix("n")].parse().ok());
+        for (f, api) in [
+            ("estimate", &a["index"]["estimate"]),
+            ("se", &a["index"]["se"]),
+        ] {
+            let c: f64 = rec[ix(f)].parse().expect("number");
+            let v = api.as_f64().expect("api number");
+            assert!(close(c, v, 1e-9), "{f} of {rec:?}: CLI {c} vs API {v}");
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 2, "both units compared");
+
     // Anonymity: a response keeps the draw and its stratum (none for the small one) and
     // nothing that points at the invitation, the drawn row or the person.
     let dump = app.store.dump_all_text().await.expect("dump");

@@ -68,7 +68,7 @@ struct Row {
     answers: BTreeMap<String, String>,
 }
 
-const FIXED: [&str; 11] = [
+const FIXED: [&str; 14] = [
     "unit",
     "respondent_type",
     "questionnaire",
@@ -80,6 +80,9 @@ const FIXED: [&str; 11] = [
     "age_group",
     "weight",
     "flags",
+    "design_stratum",
+    "design_weight",
+    "design_fpc",
 ];
 
 fn num_text(x: f64) -> String {
@@ -191,7 +194,9 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
             if j < FIXED.len() {
                 let v = match (name.as_str(), v) {
                     // the same text as the other formats for floats
-                    ("weight", Some(w)) => num_text(w.parse().expect("weight")),
+                    ("weight" | "design_weight" | "design_fpc", Some(w)) => {
+                        num_text(w.parse().expect("number"))
+                    }
                     (_, v) => v.unwrap_or_default(),
                 };
                 rows[i].fixed.insert(name.clone(), v);
@@ -248,6 +253,11 @@ fn canonical(mut rows: Vec<Row>) -> Vec<Row> {
             }
             if let Ok(x) = v.parse::<f64>() {
                 *v = num_text(x);
+            }
+            // no finite-population correction: `inf` in CSV and Parquet, empty in JSON (null)
+            // and XLSX, which have no infinity
+            if v == "inf" {
+                v.clear();
             }
         }
     }

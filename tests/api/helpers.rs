@@ -296,3 +296,29 @@ pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
     };
     pingyi::commands::analyze::render(&args).expect("analyze")
 }
+
+/// `pingyi analyze` of a derived export (columns unit, respondent_type, design_stratum,
+/// design_weight, design_fpc, overall) on the design the export carries, as the service
+/// analyses it (lonely strata adjusted, no suppression).
+pub fn analyze_overall_with_design(input: std::path::PathBuf) -> String {
+    let args = pingyi::commands::analyze::AnalyzeArgs {
+        input,
+        value: "overall".into(),
+        satisfied: None,
+        by: vec!["unit".into(), "respondent_type".into()],
+        weight: Some("design_weight".into()),
+        strata: Some("design_stratum".into()),
+        cluster: None,
+        fpc: Some("design_fpc".into()),
+        poststratify: None,
+        rake: vec![],
+        ci: "xlogit".into(),
+        level: 0.95,
+        min_cell: 1,
+        format: "csv".into(),
+        output: None,
+        lonely_psu: "adjust".into(),
+        missing: vec![],
+    };
+    pingyi::commands::analyze::render(&args).expect("analyze")
+}

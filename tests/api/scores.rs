@@ -740,7 +740,8 @@ async fn composite_binding(backend: Backend) {
             weight: Some(*w),
             answers: answers(su, *code),
             flags: String::new(),
-            row_hash: format!("row-{i}"),
+            // a content hash as the validator writes it (hex; its first half is the row's key)
+            row_hash: format!("{:032x}{}", i + 1, "0".repeat(32)),
         })
         .collect();
     let mut chunk = Some(uploaded);
