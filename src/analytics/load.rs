@@ -14,19 +14,8 @@ use super::AnalyticsError;
 use crate::questionnaire::{Answers, Question, QuestionKind, Questionnaire};
 use crate::store::{Evaluation, Pool, Store, StoreError};
 
-/// One f64 column under construction; NaN marks a missing value (8 bytes a cell instead of
-/// `Option<f64>`'s 16: the frame's ~90 item and dimension columns are most of a load's memory).
-type NanCol = Vec<f64>;
-
-/// A column with nulls where `v` holds NaN; consumes `v`, so converting the columns one by
-/// one never holds two copies of all of them.
-fn nan_as_null(name: &str, v: NanCol) -> Column {
-    Float64Chunked::from_iter_options(
-        name.into(),
-        v.into_iter().map(|x| (!x.is_nan()).then_some(x)),
-    )
-    .into_column()
-}
+/// One nullable f64 column under construction.
+type OptCol = Vec<Option<f64>>;
 
 /// Rows sent from the reader to the parser at a time.
 const CHUNK: usize = 20_000;
@@ -334,9 +323,9 @@ pub(super) fn build(
     let mut weight: Vec<f64> = Vec::new();
     // population size; infinite = sampled with replacement (the engine's no-fpc stratum)
     let mut fpc: Vec<f64> = Vec::new();
-    let mut item_cols: Vec<NanCol> = Vec::new();
+    let mut item_cols: Vec<OptCol> = Vec::new();
     // per dimension: (mean score, share satisfied) columns
-    let mut dim_cols: Vec<(NanCol, NanCol)> = Vec::new();
+    let mut dim_cols: Vec<(OptCol, OptCol)> = Vec::new();
     let mut all_index: Vec<Option<f64>> = Vec::new();
     let mut all_rate: Vec<Option<f64>> = Vec::new();
     let mut stratified = false;
@@ -376,10 +365,10 @@ pub(super) fn build(
             let plan = &plan_list[pi];
             let row = weight.len();
             while item_cols.len() < items.len() {
-                item_cols.push(vec![f64::NAN; row]);
+                item_cols.push(vec![None; row]);
             }
             while dim_cols.len() < dims.len() {
-                dim_cols.push((vec![f64::NAN; row], vec![f64::NAN; row]));
+                dim_cols.push((vec![None; row], vec![None; row]));
             }
             let entries: Entries =
                 serde_json::from_str(&r.answers).map_err(|e| AnalyticsError::BadResponse {
@@ -415,7 +404,7 @@ pub(super) fn build(
             fpc.push(d.fpc);
             // answers in questionnaire order
             for v in item_cols.iter_mut() {
-                v.push(f64::NAN);
+                v.push(None);
             }
             dsum.clear();
             dsum.resize(plan.dims.len(), (0.0, 0.0, 0));
@@ -441,7 +430,7 @@ pub(super) fn build(
                         let Some((score, sat)) = choice[c] else {
                             continue;
                         };
-                        item_cols[*item][row] = score;
+                        item_cols[*item][row] = Some(score);
                         let sat = if sat { 1.0 } else { 0.0 };
                         all = (all.0 + score, all.1 + sat, all.2 + 1);
                         if let Some(d) = dim {
@@ -475,14 +464,14 @@ pub(super) fn build(
             all_index.push(mean(all.0, all.2));
             all_rate.push(mean(all.1, all.2));
             for v in dim_cols.iter_mut() {
-                v.0.push(f64::NAN);
-                v.1.push(f64::NAN);
+                v.0.push(None);
+                v.1.push(None);
             }
             for (local, &(s, sat, k)) in dsum.iter().enumerate() {
                 if k > 0 {
                     let d = &mut dim_cols[plan.dims[local]];
-                    d.0[row] = s / k as f64;
-                    d.1[row] = sat / k as f64;
+                    d.0[row] = mean(s, k);
+                    d.1[row] = mean(sat, k);
                 }
             }
         }
@@ -517,11 +506,11 @@ pub(super) fn build(
         Column::new("all:rate".into(), all_rate),
     ];
     for (code, v) in items.iter().zip(item_cols) {
-        columns.push(nan_as_null(&format!("item:{code}"), v));
+        columns.push(Column::new(format!("item:{code}").as_str().into(), v));
     }
     for (code, (m, s)) in dims.iter().zip(dim_cols) {
-        columns.push(nan_as_null(&format!("dim:{code}"), m));
-        columns.push(nan_as_null(&format!("dimsat:{code}"), s));
+        columns.push(Column::new(format!("dim:{code}").as_str().into(), m));
+        columns.push(Column::new(format!("dimsat:{code}").as_str().into(), s));
     }
     let frame = DataFrame::new_infer_height(columns)
         .map_err(pingyi_analysis::estimate::AnalysisError::from)?;

@@ -26,7 +26,23 @@ pub struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends the WebDriver session first, so chromedriver closes the Chromium it started (killing
+    /// only chromedriver left Chromium processes running after the tests); plain blocking HTTP,
+    /// as a destructor cannot await.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        if let Some(addr) = self.base.strip_prefix("http://") {
+            if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    s,
+                    "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.session
+                );
+                let mut reply = Vec::new();
+                let _ = s.read_to_end(&mut reply);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
