@@ -382,7 +382,10 @@ fn variables(
     }
     vars.push(Variable::new("all:index", "all:index", Measure::Mean));
     vars.push(Variable::new("all:rate", "all:rate", Measure::Mean));
-    vars
+    // The tables need estimates and SEs only (composites are estimated separately, year-on-year
+    // comparisons are between independent samples): without the per-PSU influence totals a
+    // grouping of 1M responses keeps ~16 MB per variable less (one PSU per response).
+    vars.into_iter().map(Variable::without_influence).collect()
 }
 
 /// Keywords that place a free-text suggestion under a dimension (text questions carry no

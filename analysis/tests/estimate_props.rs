@@ -187,3 +187,54 @@ proptest! {
         }
     }
 }
+
+/// Variables estimated without influence totals give the same estimates and SEs (code and
+/// raw-value columns alike), and refuse to enter a contrast instead of giving a wrong SE.
+#[test]
+fn without_influence_same_numbers_and_no_contrast() {
+    let n = 400;
+    let s: Vec<i64> = (0..n).map(|i| i % 3).collect();
+    let g: Vec<&str> = (0..n).map(|i| if i % 2 == 0 { "a" } else { "b" }).collect();
+    let w: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64 / 3.0).collect();
+    // small integer codes (the code path) and fractional values (the raw path)
+    let y: Vec<f64> = (0..n).map(|i| ((i * 7) % 5 + 1) as f64).collect();
+    let z: Vec<f64> = (0..n).map(|i| (i % 11) as f64 / 3.0).collect();
+    let lf = frame(vec![
+        Column::new("s".into(), s),
+        Column::new("g".into(), g),
+        Column::new("w".into(), w),
+        Column::new("y".into(), y),
+        Column::new("z".into(), z),
+    ]);
+    let d = DesignSpec {
+        weight: Some("w".into()),
+        strata: Some("s".into()),
+        ..DesignSpec::default()
+    };
+    let vars = vec![
+        Variable::new("rate", "y", Measure::Proportion(vec![4.0, 5.0])),
+        Variable::new("mean", "y", Measure::Mean),
+        Variable::new("z", "z", Measure::Mean),
+    ];
+    let lean: Vec<Variable> = vars
+        .iter()
+        .cloned()
+        .map(Variable::without_influence)
+        .collect();
+    let by = ["g".to_string()];
+    let full = estimate(lf.clone(), &d, None, &by, &vars).unwrap();
+    let thin = estimate(lf, &d, None, &by, &lean).unwrap();
+    assert_eq!(full.cells.len(), thin.cells.len());
+    for (a, b) in full.cells.iter().zip(&thin.cells) {
+        assert_eq!(a.n, b.n);
+        assert_eq!(a.estimate.to_bits(), b.estimate.to_bits());
+        assert_eq!(a.variance.to_bits(), b.variance.to_bits());
+        assert!(a.variance > 0.0);
+    }
+    // the difference between the two domains: fine with influence, an error without
+    let nv = vars.len();
+    let terms = [(0, 1.0), (nv, -1.0)];
+    assert!(full.combination_variance(&terms).unwrap() > 0.0);
+    let err = thin.combination_variance(&terms).unwrap_err().to_string();
+    assert!(err.contains("without influence"), "{err}");
+}

@@ -43,6 +43,10 @@ pub struct Variable {
     pub column: String,
     pub measure: Measure,
     pub missing_codes: Vec<f64>,
+    /// keep each cell's influence totals per PSU, which [`Estimates::combination_variance`]
+    /// (contrasts, composites) needs: 16 bytes per PSU per cell, i.e. per response per
+    /// variable when every response is its own PSU
+    pub keep_influence: bool,
 }
 
 impl Variable {
@@ -52,7 +56,14 @@ impl Variable {
             column: column.to_string(),
             measure,
             missing_codes: Vec::new(),
+            keep_influence: true,
         }
+    }
+    /// Estimates and SEs only: the cells cannot enter a contrast (it fails with an error
+    /// saying so), and the influence totals are dropped as soon as each variance is known.
+    pub fn without_influence(mut self) -> Self {
+        self.keep_influence = false;
+        self
     }
     pub fn with_missing(mut self, codes: &[f64]) -> Self {
         self.missing_codes = codes.to_vec();
@@ -82,8 +93,10 @@ pub struct Cell {
     /// design effect as R's `svymean(deff = TRUE)`: design variance over the SRS
     /// without-replacement variance `svyvar · (N̂ − n)/(N̂ n)`; None when N̂ < n (R: NA)
     pub deff: Option<f64>,
-    /// influence totals per leaf cluster, sorted by leaf
+    /// influence totals per leaf cluster, sorted by leaf (empty when not kept)
     pub(crate) infl: Vec<(u32, f64)>,
+    /// whether `infl` was kept ([`Variable::without_influence`])
+    pub(crate) infl_kept: bool,
 }
 
 impl Cell {
@@ -158,6 +171,13 @@ impl Estimates {
     }
     /// Variance of a linear combination of cells (covariances included).
     pub fn combination_variance(&self, terms: &[(usize, f64)]) -> Result<f64, AnalysisError> {
+        if let Some(&(i, _)) = terms.iter().find(|&&(i, _)| !self.cells[i].infl_kept) {
+            let v = &self.variables[i % self.variables.len()];
+            return Err(AnalysisError::Invalid(format!(
+                "variable `{v}` was estimated without influence values, so it cannot enter a \
+                 contrast: estimate it without `without_influence()`"
+            )));
+        }
         let m: usize = terms.iter().map(|&(i, _)| self.cells[i].infl.len()).sum();
         let n_leaves = self.structure.leaves.len();
         if n_leaves > 4 * m + 4096 {

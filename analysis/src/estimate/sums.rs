@@ -317,7 +317,7 @@ pub(crate) fn domain_cells(cols: ValueColumns, ctx: &Context) -> Result<Vec<Cell
     };
     // code columns in chunks that fit a 32-byte record with the weight
     for chunk in code_cols.chunks_mut(24) {
-        for r in code_chunk(chunk, ctx) {
+        for r in code_chunk(chunk, vars, ctx) {
             keep(r);
         }
     }
@@ -362,7 +362,7 @@ fn weight(r: &[u8]) -> f64 {
 
 /// Cells of the variables on up to 24 code columns: pack (weight, codes) per row in group
 /// order, then sum the domains, both split over the cores. Returns one result per worker.
-fn code_chunk(cols: &mut [CodeCol], ctx: &Context) -> Vec<Placed> {
+fn code_chunk(cols: &mut [CodeCol], vars: &[Variable], ctx: &Context) -> Vec<Placed> {
     let t0 = Instant::now();
     let g = ctx.groups;
     let n = g.dest.len();
@@ -426,6 +426,7 @@ fn code_chunk(cols: &mut [CodeCol], ctx: &Context) -> Vec<Placed> {
             .iter()
             .flat_map(|c| c.vars.iter().map(|v| v.0))
             .collect();
+        let keep: Vec<bool> = slots.iter().map(|&k| vars[k].keep_influence).collect();
         let mut buf: Vec<Vec<St>> = vec![Vec::new(); slots.len()];
         let mut out: Vec<Vec<Cell>> = (0..slots.len()).map(|_| Vec::new()).collect();
         let bases: Vec<usize> = cols.iter().map(|c| c.base).collect();
@@ -498,7 +499,8 @@ fn code_chunk(cols: &mut [CodeCol], ctx: &Context) -> Vec<Placed> {
                     }
                 }
             }
-            finish_domain(d, &mut buf, &mut out, ctx).map_err(|(d, k, e)| (d, slots[k], e))?;
+            finish_domain(d, &mut buf, &mut out, &keep, ctx)
+                .map_err(|(d, k, e)| (d, slots[k], e))?;
         }
         for (k, o) in out.into_iter().enumerate() {
             for (i, c) in o.into_iter().enumerate() {
@@ -526,6 +528,7 @@ fn raw_column(
     let g = ctx.groups;
     let sorted = scatter(raw, &g.dest);
     let vs: Vec<&Variable> = ks.iter().map(|&k| &vars[k]).collect();
+    let keep: Vec<bool> = vs.iter().map(|v| v.keep_influence).collect();
     let mut buf: Vec<Vec<St>> = vec![Vec::new(); vs.len()];
     let mut out: Vec<Vec<Cell>> = (0..vs.len()).map(|_| Vec::new()).collect();
     for d in 0..ctx.domains.len() {
@@ -552,7 +555,7 @@ fn raw_column(
                 bk.push(s);
             }
         }
-        finish_domain(d, &mut buf, &mut out, ctx).map_err(|(d, k, e)| (d, ks[k], e))?;
+        finish_domain(d, &mut buf, &mut out, &keep, ctx).map_err(|(d, k, e)| (d, ks[k], e))?;
     }
     let mut cells = Vec::new();
     for (k, o) in out.into_iter().enumerate() {
@@ -569,6 +572,7 @@ fn finish_domain(
     d: usize,
     buf: &mut [Vec<St>],
     out: &mut [Vec<Cell>],
+    keep: &[bool],
     ctx: &Context,
 ) -> Result<(), (usize, usize, AnalysisError)> {
     let g = ctx.groups;
@@ -648,7 +652,10 @@ fn finish_domain(
             variance,
             n_eff: wx * wx / wwx,
             deff,
-            infl,
+            // dropped now, not when the table is done: with one PSU per response these are
+            // most of an estimate's memory
+            infl: if keep[k] { infl } else { Vec::new() },
+            infl_kept: keep[k],
         });
     }
     Ok(())
