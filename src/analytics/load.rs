@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::design::{DesignTable, OTHER};
 use super::AnalyticsError;
 use crate::questionnaire::{Answers, Question, QuestionKind, Questionnaire};
-use crate::store::{Evaluation, Pool, Store, StoreError};
+use crate::store::{Evaluation, Store, StoreError};
 
 /// One nullable f64 column under construction.
 type OptCol = Vec<Option<f64>>;
@@ -45,7 +45,6 @@ pub(super) async fn stream_rows(
     exclude_flagged: bool,
     tx: tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<(), StoreError> {
-    use futures_util::TryStreamExt;
     let sql = format!(
         "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
          r.questionnaire_version, r.district, r.gender, r.age_group, r.weight, r.answers, \
@@ -59,31 +58,9 @@ pub(super) async fn stream_rows(
             ""
         }
     );
-    macro_rules! run {
-        ($p:expr) => {{
-            let mut rows = sqlx::query_as::<_, Row>(&sql).bind(evaluation_id).fetch($p);
-            let mut buf = Vec::with_capacity(CHUNK);
-            while let Some(r) = rows.try_next().await? {
-                buf.push(r);
-                if buf.len() == CHUNK {
-                    let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
-                    if tx.send(full).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            if !buf.is_empty() {
-                let _ = tx.send(buf).await;
-            }
-        }};
-    }
-    match &store.pool {
-        Pool::Sqlite(_) => {
-            store.bulk_stream(sql, evaluation_id, CHUNK, tx).await?;
-        }
-        Pool::Pg(p) => run!(p),
-    }
-    Ok(())
+    store
+        .stream_evaluation_rows(sql, evaluation_id, CHUNK, tx)
+        .await
 }
 
 impl crate::store::BulkRow for Row {

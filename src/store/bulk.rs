@@ -83,6 +83,44 @@ pub(crate) trait BulkRow: Sized + Send + 'static {
 }
 
 impl super::Store {
+    /// Runs `sql` (one parameter, `$1` = an evaluation id) and sends its rows in chunks of
+    /// `chunk`: on SQLite through a bulk connection ([`Self::bulk_stream`]), on PostgreSQL
+    /// through the pool. Stops early, without error, when the receiver is dropped.
+    pub(crate) async fn stream_evaluation_rows<T>(
+        &self,
+        sql: String,
+        id: i64,
+        chunk: usize,
+        tx: tokio::sync::mpsc::Sender<Vec<T>>,
+    ) -> StoreResult<()>
+    where
+        T: BulkRow + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Unpin,
+    {
+        use futures_util::TryStreamExt;
+        let p = match &self.pool {
+            super::Pool::Sqlite(_) => {
+                self.bulk_stream(sql, id, chunk, tx).await?;
+                return Ok(());
+            }
+            super::Pool::Pg(p) => p,
+        };
+        let mut rows = sqlx::query_as::<_, T>(&sql).bind(id).fetch(p);
+        let mut buf = Vec::with_capacity(chunk);
+        while let Some(r) = rows.try_next().await? {
+            buf.push(r);
+            if buf.len() == chunk {
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
+                if tx.send(full).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !buf.is_empty() {
+            let _ = tx.send(buf).await;
+        }
+        Ok(())
+    }
+
     /// SQLite: runs `sql` (one parameter, `$1` = an evaluation id) on a bulk connection and
     /// sends the rows in chunks of `chunk`; one statement, so one consistent snapshot. Stops
     /// early, without error, when the receiver is dropped. Returns false (and reads nothing) on

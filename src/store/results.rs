@@ -86,36 +86,13 @@ impl Store {
         chunk: usize,
         tx: tokio::sync::mpsc::Sender<Vec<AnalysisRow>>,
     ) -> StoreResult<()> {
-        use futures_util::TryStreamExt;
         let sql = format!(
             "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
              r.questionnaire_version, r.source, r.submitted_on, r.district, r.gender, r.age_group, \
              r.weight, r.flags, r.answers, r.design_draw_id, r.design_stratum {ACTIVE}"
         );
-        let tx = match &self.pool {
-            Pool::Sqlite(_) => {
-                self.bulk_stream(sql, evaluation_id, chunk, tx).await?;
-                return Ok(());
-            }
-            Pool::Pg(_) => tx,
-        };
-        with_pool!(self, p => {
-            let mut rows = sqlx::query_as::<_, AnalysisRow>(&sql).bind(evaluation_id).fetch(p);
-            let mut buf = Vec::with_capacity(chunk);
-            while let Some(r) = rows.try_next().await? {
-                buf.push(r);
-                if buf.len() == chunk {
-                    let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
-                    if tx.send(full).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            if !buf.is_empty() {
-                let _ = tx.send(buf).await;
-            }
-        });
-        Ok(())
+        self.stream_evaluation_rows(sql, evaluation_id, chunk, tx)
+            .await
     }
 
     /// Active responses per unit and respondent type (withdrawn batches excluded).
