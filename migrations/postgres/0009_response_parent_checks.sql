@@ -18,23 +18,40 @@ ALTER TABLE responses DROP CONSTRAINT IF EXISTS responses_respondent_type_fkey;
 ALTER TABLE responses DROP CONSTRAINT IF EXISTS responses_questionnaire_id_questionnaire_version_fkey;
 ALTER TABLE responses DROP CONSTRAINT IF EXISTS responses_batch_id_fkey;
 
--- Parents of a set of response rows (`new_rows`, a transition table) must exist.
+-- Parents of a set of response rows (`new_rows`, a transition table) must exist. The new rows
+-- are read once: their distinct parent tuples (a handful per upload) go into arrays, and the
+-- locks and checks run over those (reading a million-row transition table once per parent
+-- table doubled the cost of an upload's COPY).
 CREATE FUNCTION responses_check_parents() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    evs BIGINT[];
+    uns BIGINT[];
+    rts TEXT[];
+    qids TEXT[];
+    qvs BIGINT[];
+    bts BIGINT[];
     bad RECORD;
 BEGIN
+    SELECT array_agg(evaluation_id), array_agg(unit_id), array_agg(respondent_type),
+           array_agg(questionnaire_id), array_agg(questionnaire_version), array_agg(batch_id)
+      INTO evs, uns, rts, qids, qvs, bts
+      FROM (SELECT DISTINCT evaluation_id, unit_id, respondent_type, questionnaire_id,
+                   questionnaire_version, batch_id
+              FROM new_rows) d;
+    IF evs IS NULL THEN
+        RETURN NULL;
+    END IF;
     -- lock the parents in use (as the per-row checks did), then look for a missing one
-    PERFORM 1 FROM evaluations WHERE id IN (SELECT DISTINCT evaluation_id FROM new_rows) FOR KEY SHARE;
-    PERFORM 1 FROM units WHERE id IN (SELECT DISTINCT unit_id FROM new_rows) FOR KEY SHARE;
-    PERFORM 1 FROM respondent_types WHERE code IN (SELECT DISTINCT respondent_type FROM new_rows) FOR KEY SHARE;
+    PERFORM 1 FROM evaluations WHERE id = ANY (evs) FOR KEY SHARE;
+    PERFORM 1 FROM units WHERE id = ANY (uns) FOR KEY SHARE;
+    PERFORM 1 FROM respondent_types WHERE code = ANY (rts) FOR KEY SHARE;
     PERFORM 1 FROM questionnaires q
-        WHERE (q.id, q.version) IN (SELECT DISTINCT questionnaire_id, questionnaire_version FROM new_rows)
+        WHERE (q.id, q.version) IN (SELECT * FROM unnest(qids, qvs))
         FOR KEY SHARE;
-    PERFORM 1 FROM upload_batches WHERE id IN (SELECT DISTINCT batch_id FROM new_rows) FOR KEY SHARE;
-    SELECT * INTO bad FROM (
-        SELECT DISTINCT evaluation_id, unit_id, respondent_type, questionnaire_id,
-               questionnaire_version, batch_id
-        FROM new_rows) n
+    PERFORM 1 FROM upload_batches WHERE id = ANY (bts) FOR KEY SHARE;
+    SELECT * INTO bad
+      FROM unnest(evs, uns, rts, qids, qvs, bts)
+           AS n(evaluation_id, unit_id, respondent_type, questionnaire_id, questionnaire_version, batch_id)
     WHERE NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.id = n.evaluation_id)
        OR NOT EXISTS (SELECT 1 FROM units u WHERE u.id = n.unit_id)
        OR NOT EXISTS (SELECT 1 FROM respondent_types t WHERE t.code = n.respondent_type)
