@@ -99,8 +99,13 @@ impl super::Store {
         use futures_util::TryStreamExt;
         let p = match &self.pool {
             super::Pool::Sqlite(_) => {
-                self.bulk_stream(sql, id, chunk, tx).await?;
-                return Ok(());
+                return if self.bulk_stream(sql, id, chunk, tx).await? {
+                    Ok(())
+                } else {
+                    Err(StoreError::Internal(
+                        "SQLite store without its database file".into(),
+                    ))
+                };
             }
             super::Pool::Pg(p) => p,
         };

@@ -118,6 +118,11 @@ impl Store {
     pub async fn connect(url: &str, opts: &StoreOptions) -> StoreResult<Self> {
         let mut sqlite_file = None;
         let pool = match Backend::from_url(url)? {
+            // bulk uploads and reads open their own connections to the file (`bulk`), which an
+            // in-memory database does not have
+            Backend::Sqlite if url.contains(":memory:") || url.contains("mode=memory") => {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            }
             Backend::Sqlite => {
                 let co = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)

@@ -261,3 +261,16 @@ async fn response_parents_are_enforced(backend: Backend) {
     assert_eq!(s.count_responses(e.id).await.unwrap(), 1);
 }
 both_backends!(response_parents, response_parents_are_enforced);
+
+/// An in-memory SQLite database is refused with the URL named: bulk uploads and reads open
+/// their own connections to the database file.
+#[tokio::test]
+async fn in_memory_sqlite_is_refused() {
+    for url in ["sqlite::memory:", "sqlite://file:x?mode=memory"] {
+        let r = pingyi::store::Store::connect(url, &pingyi::store::StoreOptions::default()).await;
+        match r {
+            Err(StoreError::UnsupportedUrl(u)) => assert_eq!(u, url),
+            other => panic!("{url}: expected UnsupportedUrl, got {other:?}"),
+        }
+    }
+}
