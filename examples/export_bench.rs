@@ -51,19 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&url, &settings.store).await?;
     let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
     let id = common::open_or_fill(&store, &qs, rows, &db).await?;
-    let user_id = common::bench_user(&store).await?;
-    let key = format!(
-        "bench-key-{}",
-        rand::Rng::gen::<u64>(&mut rand::thread_rng())
-    );
-    store
-        .create_api_key(
-            user_id,
-            &pingyi::collect::sha256_hex(&key),
-            &key[..8],
-            "bench",
-        )
-        .await?;
+    let key = common::bench_key(&store).await?;
     let app = Application::build_with_store(settings, store.clone(), qs).await?;
     let port = app.port();
     tokio::spawn(app.run_until_stopped());

@@ -136,15 +136,28 @@ pub async fn open_or_fill(
     }
 }
 
-/// Creates the `bench` evaluator unless it exists; returns its user id.
+/// A new API key of the `bench` evaluator (created unless it exists): a new key per run,
+/// since the database may be reused.
 #[allow(dead_code)]
-pub async fn bench_user(store: &Store) -> anyhow::Result<i64> {
+pub async fn bench_key(store: &Store) -> anyhow::Result<String> {
     if store.user_by_name("bench").await?.is_none() {
         pingyi::commands::accounts::create_user(store, "bench", "evaluator", None, None).await?;
     }
-    Ok(store
+    let user = store
         .user_by_name("bench")
         .await?
-        .ok_or_else(|| anyhow::anyhow!("user"))?
-        .id)
+        .ok_or_else(|| anyhow::anyhow!("user"))?;
+    let key = format!(
+        "bench-key-{}",
+        rand::Rng::gen::<u64>(&mut rand::thread_rng())
+    );
+    store
+        .create_api_key(
+            user.id,
+            &pingyi::collect::sha256_hex(&key),
+            &key[..8],
+            "bench",
+        )
+        .await?;
+    Ok(key)
 }
