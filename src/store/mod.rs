@@ -2,8 +2,10 @@
 //! same portable SQL: `$n` placeholders (SQLite binds `$n` by number), `RETURNING`, TEXT
 //! dates, BIGINT/INTEGER ids. Each method runs the same statement on whichever pool is live.
 
+mod ids;
 mod models;
 
+pub use ids::{BatchId, EvaluationId, UnitId, UserId};
 pub use models::*;
 
 use std::str::FromStr;
