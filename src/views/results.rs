@@ -170,8 +170,7 @@ fn crumbs(lang: Lang, ev: Option<&Evaluation>) -> Markup {
 
 fn who(lang: Lang, user: &CurrentUser) -> Markup {
     html! {
-        p.muted.noprint { (user.name) " · " (user.role.label(lang)) " · "
-            a href=(with_lang("/logout", lang)) { (lang.pick("退出", "Sign out")) } }
+        (super::account_bar(lang, user))
     }
 }
 

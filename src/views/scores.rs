@@ -181,6 +181,7 @@ pub fn page(
         },
         Some(s) => scored(lang, user, ev, s, &title),
     };
+    let body = html! { (super::account_bar(lang, user)) (body) };
     page_of(lang, &title, &path, body)
 }
 
