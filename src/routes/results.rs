@@ -595,6 +595,9 @@ async fn overview(
     let flags = state.store.batch_flag_counts(ev.id).await.map_err(se)?;
     let tokens = state.store.token_counts(ev.id).await.map_err(se)?;
     let draws = state.store.list_draws(ev.id).await.map_err(se)?;
+    let progress = crate::evaluations::progress::progress(&state.store, ev.id.into())
+        .await
+        .map_err(se)?;
     let mut invitations: Vec<(DrawRecord, InvitationCounts)> = Vec::with_capacity(draws.len());
     for d in draws {
         let c = state.store.invitation_counts(d.id).await.map_err(se)?;
@@ -617,6 +620,7 @@ async fn overview(
             warnings: &warnings,
             tokens,
             invitations: &invitations,
+            progress: &progress,
         },
     ))
 }
