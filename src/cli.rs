@@ -47,6 +47,15 @@ pub enum Command {
     Import(crate::commands::accounts::ImportArgs),
     /// Recorded draws, e-mail and paper invitations, the e-mail queue and reminders.
     Invite(crate::commands::invite::InviteArgs),
+    /// The unit register: import/update from CSV or XLSX, list, retire.
+    #[command(subcommand)]
+    Units(crate::commands::units::UnitsCommand),
+    /// Evaluations: create (or copy next year's), plan, open, close, publish, reopen.
+    #[command(subcommand)]
+    Evaluation(crate::commands::evaluation::EvaluationCommand),
+    /// Users' API keys: create (printed once), revoke, list.
+    #[command(subcommand)]
+    Key(crate::commands::keys::KeyCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +132,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => runtime()?.block_on(crate::commands::accounts::run_user(cmd)),
         Command::Import(args) => runtime()?.block_on(crate::commands::accounts::run_import(args)),
         Command::Invite(args) => runtime()?.block_on(crate::commands::invite::run(args)),
+        Command::Units(cmd) => runtime()?.block_on(crate::commands::units::run(cmd)),
+        Command::Evaluation(cmd) => runtime()?.block_on(crate::commands::evaluation::run(cmd)),
+        Command::Key(cmd) => runtime()?.block_on(crate::commands::keys::run(cmd)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! pingyi (评议): survey and third-party public-evaluation platform.
 
+pub mod accounts;
 pub mod analytics;
 pub mod auth;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod evaluations;
 pub mod i18n;
 pub mod openapi;
 pub mod questionnaire;

@@ -216,8 +216,9 @@ pub struct ApiDoc;
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
+        let mut doc = ApiDoc::openapi();
+        doc.merge(<crate::routes::setup_doc::SetupDoc as OpenApi>::openapi());
+        doc.to_json()
             .unwrap_or_else(|e| format!("{{\"error\":\"openapi: {e}\"}}"))
     })
 }

@@ -307,6 +307,7 @@ async fn overview(
             warnings: &o.warnings,
             tokens: o.tokens,
             invitations: &o.invitations,
+            progress: &o.progress,
         },
     ))
 }

@@ -33,6 +33,8 @@ enum Resolved {
     Open(Scope),
     /// Not answerable, with a polite reason (zh, en) and a status.
     Refused(u16, &'static str, &'static str),
+    /// Not answerable now: the evaluation is not yet open (with its dates) or closed.
+    Notice(crate::evaluations::Notice),
 }
 
 fn lang_of(req: &HttpRequest, form_lang: Option<&str>) -> Lang {
@@ -130,17 +132,12 @@ async fn scope(
     token_hash: Option<String>,
     lang: Lang,
 ) -> Result<Resolved, WebError> {
-    let evaluation = state
-        .store
-        .get_evaluation(evaluation_id)
+    let id = crate::store::EvaluationId(evaluation_id);
+    let notice = crate::evaluations::lifecycle::respondent_notice_of(&state.store, id)
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
-    if evaluation.status != crate::store::EvaluationStatus::Open {
-        return Ok(Resolved::Refused(
-            410,
-            "本次评议已结束或尚未开始，感谢您的关注。",
-            "This evaluation is not collecting answers now. Thank you for your interest.",
-        ));
+    if let Some(n) = notice {
+        return Ok(Resolved::Notice(n));
     }
     let Some(q) = state.questionnaire(qid, version) else {
         return Ok(Resolved::Refused(
@@ -223,6 +220,13 @@ pub async fn link_form(
         Resolved::Refused(st, zh, en) => {
             Ok(refused(lang, &with_lang(&action, lang.other()), st, zh, en))
         }
+        Resolved::Notice(n) => Ok(refused(
+            lang,
+            &with_lang(&action, lang.other()),
+            n.status,
+            &n.zh,
+            &n.en,
+        )),
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
             &state,
             lang,
@@ -248,6 +252,13 @@ pub async fn token_form(
         Resolved::Refused(st, zh, en) => {
             Ok(refused(lang, &with_lang(&action, lang.other()), st, zh, en))
         }
+        Resolved::Notice(n) => Ok(refused(
+            lang,
+            &with_lang(&action, lang.other()),
+            n.status,
+            &n.zh,
+            &n.en,
+        )),
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
             &state,
             lang,
@@ -360,6 +371,7 @@ async fn submit(
     let s = match scope {
         Resolved::Open(s) => s,
         Resolved::Refused(st, zh, en) => return Ok(refused(lang, &switch, st, zh, en)),
+        Resolved::Notice(n) => return Ok(refused(lang, &switch, n.status, &n.zh, &n.en)),
     };
     let see_thanks = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, with_lang(&thanks, lang)))

@@ -278,6 +278,7 @@ pub async fn store_upload(
             firm.name, evaluation.id, input.wave
         )));
     }
+    crate::evaluations::lifecycle::ensure_accepts_uploads(&evaluation)?;
     let method = parse_method(&input.method)?;
     let q = find_questionnaire(state, &input.questionnaire, input.version)?;
     if input.bytes.is_empty() {

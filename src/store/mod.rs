@@ -216,30 +216,40 @@ impl Store {
     }
 }
 
+pub(crate) mod audit;
 mod auth;
 mod bulk;
 mod collection;
+mod evaluations;
 mod exports;
 mod invitations;
+mod keys;
+mod plan;
 mod queries;
 mod results;
 mod scores;
+mod units;
 mod uploads;
 
+pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
 pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
+pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
     FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,
     OutboxRow, PaperCard, Resolution,
 };
+pub use keys::{KeyRow, NewKey, NewPasswordLink, NewUser};
+pub use plan::{PlanRow, SourceCount};
 pub use queries::now_rfc3339;
 pub use results::{AnalysisRow, BatchFlagCount};
 pub use scores::{
     now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
     ScoresWritten,
 };
+pub use units::{RegisterUnit, UnitUpsert, UnitUsage};
 pub use uploads::{BatchRow, NewBatch, UploadedRow};
 
 impl Store {
