@@ -4,6 +4,7 @@ pub mod api;
 pub mod evaluations;
 pub mod evaluations_api;
 pub mod exports;
+pub mod favicon;
 pub mod firm_page;
 pub mod forms;
 pub mod health;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/t/{token}", web::post().to(survey::token_submit))
         .configure(crate::auth::routes::configure)
         .configure(firm_page::configure)
+        .configure(favicon::configure)
         // before the results pages: `/admin/evaluations/new` is not an evaluation id
         .configure(evaluations::configure)
         .configure(evaluations_api::configure)

@@ -6,6 +6,7 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     paths(
+        crate::routes::favicon::favicon,
         crate::routes::units::register_page,
         crate::routes::units::import_page,
         crate::routes::units::add_unit,

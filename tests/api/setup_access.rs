@@ -26,6 +26,7 @@ enum Who {
 fn matrix() -> BTreeMap<(&'static str, &'static str), Who> {
     use Who::*;
     BTreeMap::from([
+        (("get", "/favicon.ico"), Public),
         (("get", "/admin/units"), Evaluator),
         (("post", "/admin/units"), Evaluator),
         (("post", "/admin/units/import"), Evaluator),

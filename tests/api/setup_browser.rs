@@ -141,7 +141,7 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
     d.type_into("#plan details form input[name=target]", "30")
         .await;
     d.click("#plan details form button[type=submit]").await;
-    d.wait_for("调查计划已保存").await;
+    d.wait_for("3 行，目标合计 90").await;
     d.click("#plan details summary").await;
     choose(&d, "#plan details form", "respondent_type", "resident").await;
     choose(&d, "#plan details form", "questionnaire", "resident@1").await;
@@ -149,7 +149,7 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
         .await;
     choose(&d, "#plan details form", "firm", "城调公司").await;
     d.click("#plan details form button[type=submit]").await;
-    d.wait_for("调查计划已保存").await;
+    d.wait_for("6 行，目标合计 150").await;
     assert_eq!(
         app.store.plan_rows(EvaluationId(id)).await.unwrap().len(),
         6

@@ -101,7 +101,7 @@ fn status_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
             h2 { (lang.pick("状态", "Status")) " "
                 span class={ "badge " (ev.status.as_str()) } { (lang.pick(ev.status.label_zh(), ev.status.label_en())) } }
             p.muted { (lang.pick(
-                "筹备中 → 收集中 → 已结束 → 已公示。未开始时问卷链接显示“尚未开始”及日期；结束后链接显示“已结束”(410)，上传被拒绝；只有已结束的评估才能公示；重新开放须说明原因。",
+                "筹备中 → 进行中 → 已结束 → 已公示。未开始时问卷链接显示“尚未开始”及日期；结束后链接显示“已结束”(410)，上传被拒绝；只有已结束的评估才能公示；重新开放须说明原因。",
                 "Draft → open → closed → published. Before opening, links show “not yet open” with the dates; after closing they show “closed” (410) and uploads are refused; only a closed evaluation can be published; re-opening needs a reason.")) }
             (field_errors(lang, p.status_errors, "reason"))
             @for t in Transition::ALL.iter().filter(|t| t.allowed_from(ev.status)) {

@@ -27,8 +27,6 @@ const CSS: &str = "\
 td input,td select{width:100%;min-width:5rem;font-size:.95rem;padding:.3rem;border:1px solid #ccc;border-radius:4px}\
 td.err input,td.err select{border:2px solid #c0392b}\
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
-tr.behind td{background:#fdf0e6}\
-.behind-mark{color:#a04000;font-weight:700}\
 .inline{display:inline}.inline button{min-height:36px;padding:.3rem .8rem;font-size:.9rem}\
 button.secondary{background:#555}\
 .indent1{padding-left:1.5rem}.indent2{padding-left:3rem}.indent3{padding-left:4.5rem}\

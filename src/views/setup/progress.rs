@@ -22,6 +22,7 @@ fn rtype_label(code: &str, lang: Lang) -> String {
 pub fn card(lang: Lang, p: &Progress, firms: bool) -> Markup {
     html! {
         div.card #progress {
+            style { "#progress tr.behind td{background:#fdf0e6}#progress .behind-mark{color:#a04000;font-weight:700}#progress td.num,#progress th.num{text-align:right;font-variant-numeric:tabular-nums}" }
             h2 { (lang.pick("各单位回收进度", "Responses per unit and respondent type")) }
             p.muted { (lang.pick("对照调查计划的目标样本量，按来源（公开链接、邀请码、第三方上传）统计。", "Against the plan's targets, by source (public link, invitation token, firm upload).")) }
             p {
@@ -70,8 +71,7 @@ pub fn firm_page(lang: Lang, user: &CurrentUser, rows: &[(EvaluationDetail, Prog
         title,
         &with_lang("/firm/progress", lang.other()),
         html! {
-            style { ".behind td{background:#fdf0e6}.behind-mark{color:#a04000;font-weight:700}td.num,th.num{text-align:right}" }
-            p.muted { (user.name) " · " (user.role.label(lang)) " · " a href=(with_lang("/firm/upload", lang)) { (lang.pick("上传调查数据", "Upload survey data")) } }
+                p.muted { (user.name) " · " (user.role.label(lang)) " · " a href=(with_lang("/firm/upload", lang)) { (lang.pick("上传调查数据", "Upload survey data")) } }
             h1 { (title) }
             @if rows.is_empty() { p.card { (lang.pick("您的机构目前没有承担的评估。", "Your firm is not contracted for any evaluation.")) } }
             @for (d, p) in rows {
