@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::analytics::AnalyticsError;
+use crate::export::ExportError;
 use crate::i18n::Lang;
 use crate::scoring::{AttachError, EntryError, SnapshotError};
 use crate::store::StoreError;
@@ -118,6 +119,17 @@ impl From<AttachError> for ApiError {
                 }
             }
             AttachError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Store(s) => s.into(),
+            ExportError::Analytics(a) => a.into(),
+            ExportError::TooManyRows(_) => ApiError::BadRequest(e.to_string()),
+            ExportError::Encode(m) => ApiError::Internal(anyhow::anyhow!(m)),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod export;
 pub mod i18n;
 pub mod openapi;
 pub mod questionnaire;
