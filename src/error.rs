@@ -9,6 +9,7 @@ use crate::export::ExportError;
 use crate::i18n::Lang;
 use crate::scoring::{AttachError, EntryError, SnapshotError};
 use crate::store::StoreError;
+use crate::upload::IngestError;
 
 /// Error of a JSON API handler.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +131,19 @@ impl From<ExportError> for ApiError {
             ExportError::Analytics(a) => a.into(),
             ExportError::TooManyRows(_) => ApiError::BadRequest(e.to_string()),
             ExportError::Encode(m) => ApiError::Internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(s) => s.into(),
+            IngestError::NotContracted { .. } => ApiError::Forbidden(e.to_string()),
+            IngestError::UnknownMethod(_) => ApiError::BadRequest(e.to_string()),
+            IngestError::UnknownQuestionnaire(_) => ApiError::NotFound(e.to_string()),
+            IngestError::InProgress => ApiError::Conflict(e.to_string()),
+            IngestError::NoReport => ApiError::Internal(e.into()),
         }
     }
 }
