@@ -5,9 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::analytics::AnalyticsError;
+use crate::export::ExportError;
 use crate::i18n::Lang;
 use crate::scoring::{AttachError, EntryError, SnapshotError};
 use crate::store::StoreError;
+use crate::upload::IngestError;
 
 /// Error of a JSON API handler.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +120,32 @@ impl From<AttachError> for ApiError {
                 }
             }
             AttachError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Store(s) => s.into(),
+            ExportError::Analytics(a) => a.into(),
+            ExportError::TooManyRows(_) => ApiError::BadRequest(e.to_string()),
+            ExportError::Encode(m) => ApiError::Internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(s) => s.into(),
+            IngestError::NotContracted { .. } => ApiError::Forbidden(e.to_string()),
+            IngestError::UnknownMethod(_) => ApiError::BadRequest(e.to_string()),
+            IngestError::UnknownQuestionnaire(_) => ApiError::NotFound(e.to_string()),
+            IngestError::InProgress | IngestError::NotCollecting(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            IngestError::NoReport => ApiError::Internal(e.into()),
         }
     }
 }

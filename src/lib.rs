@@ -11,6 +11,7 @@ pub mod demo;
 pub mod email;
 pub mod error;
 pub mod evaluations;
+pub mod export;
 pub mod i18n;
 pub mod openapi;
 pub mod questionnaire;

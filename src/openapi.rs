@@ -170,7 +170,7 @@ impl Modify for Security {
         crate::routes::invitations::draw_form,
         crate::routes::invitations::draw_submit,
         crate::routes::results::satisfaction,
-        crate::routes::results::responses_csv,
+        crate::routes::exports::responses_csv,
         crate::routes::results::admin_home,
         crate::routes::results::overview,
         crate::routes::results::results,
