@@ -66,6 +66,8 @@ pub struct Settings {
     pub submit_rate_per_minute: u32,
     /// Largest accepted firm upload.
     pub max_upload_bytes: usize,
+    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
             public_url: String::new(),
             submit_rate_per_minute: 30,
             max_upload_bytes: 256 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
