@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// Largest firm upload, in MB.
     #[arg(long, env = "PINGYI_MAX_UPLOAD_MB", default_value_t = 256)]
     pub max_upload_mb: usize,
+    /// A reverse proxy (CIDR range or address) whose `Forwarded` / `X-Forwarded-For` headers
+    /// name the client for rate limits and sign-in throttling; repeatable. Without it the
+    /// connecting address is the client.
+    #[arg(long = "trusted-proxy", env = "PINGYI_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::security::client::TrustedProxies::parse_one)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Enables routes used only by integration tests.
     #[arg(long, env = "PINGYI_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
@@ -146,6 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.test_routes = args.test_routes;
     settings.public_url = args.public_url.clone().unwrap_or_default();
     settings.submit_rate_per_minute = args.submit_rate_per_minute;
+    settings.trusted_proxies = args.trusted_proxy.clone();
     settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
     let store = Store::open(&url, &settings.store).await?;

@@ -68,6 +68,8 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     /// Indicator framework files (the `frameworks/` folder of the questionnaires).
     pub frameworks_dir: std::path::PathBuf,
+    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -83,6 +85,7 @@ impl Settings {
             submit_rate_per_minute: 30,
             max_upload_bytes: 256 * 1024 * 1024,
             frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

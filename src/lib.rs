@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod questionnaire;
 pub mod routes;
 pub mod scoring;
+pub mod security;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -159,6 +159,8 @@ impl Modify for Security {
         crate::auth::routes::login_page,
         crate::auth::routes::login,
         crate::auth::routes::logout,
+        crate::auth::password::password_page,
+        crate::auth::password::change_password,
         crate::routes::firm_page::page,
         crate::routes::firm_page::submit,
         crate::routes::invitations::draw_page,

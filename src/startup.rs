@@ -121,11 +121,15 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let shutdown = state.settings.shutdown_timeout;
     let max_body = state.settings.max_body_bytes;
     let test_routes = state.settings.test_routes;
+    let guards = web::Data::new(crate::security::Guards::new(
+        crate::security::client::TrustedProxies::new(state.settings.trusted_proxies.clone()),
+    ));
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::<AnonymousSpan>::new())
             .app_data(state.clone())
+            .app_data(guards.clone())
             .app_data(web::FormConfig::default().limit(max_body))
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::default().limit(max_body))

@@ -188,6 +188,8 @@ pub async fn create_user(
     let u = store
         .create_user(name, r.as_str(), &hash, unit_id, firm_id)
         .await?;
+    // a one-time password: the first sign-in sets the user's own
+    store.require_password_change(u.id).await?;
     store
         .audit(
             "cli",

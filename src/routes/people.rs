@@ -22,8 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/users/{id}/disable", web::post().to(user_disable))
         .route("/admin/users/{id}/enable", web::post().to(user_enable))
         .route("/admin/users/{id}/reset", web::post().to(user_reset))
-        .route("/account/password", web::get().to(password_page))
-        .route("/account/password", web::post().to(password_post))
         .route("/set-password/{token}", web::get().to(set_password_page))
         .route("/set-password/{token}", web::post().to(set_password_post))
         .route("/account/keys", web::get().to(keys_page))
@@ -220,48 +218,6 @@ async fn user_reset(
         ..Default::default()
     };
     render_users(&state, lang, &user, StatusCode::OK, x).await
-}
-
-#[utoipa::path(get, path = "/account/password", tag = "pages", responses((status = 200, description = "change one's own password", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
-async fn password_page(
-    AnyUser(user): AnyUser,
-    req: HttpRequest,
-    q: web::Query<Done>,
-) -> HttpResponse {
-    let lang = Lang::from_request(&req);
-    html(
-        StatusCode::OK,
-        view::change_password(lang, &user, &[], q.done == "changed"),
-    )
-}
-
-#[utoipa::path(post, path = "/account/password", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "current, password, confirm, with the page's CSRF token"), responses((status = 303, description = "changed; other sessions end"), (status = 422, description = "the form again with the problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
-async fn password_post(
-    AnyUser(user): AnyUser,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, WebError> {
-    let lang = Lang::from_request(&req);
-    let form = Form::parse(&body, &user, lang)?;
-    let session = req.cookie(SESSION_COOKIE).map(|c| sha256_hex(c.value()));
-    match accounts::users::change_password(
-        &state.store,
-        UserId(user.id),
-        form.one("current"),
-        form.one("password"),
-        form.one("confirm"),
-        session.as_deref(),
-    )
-    .await
-    {
-        Ok(()) => Ok(see_other("/account/password", lang, "changed")),
-        Err(SetupError::Invalid(errors)) => Ok(html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            view::change_password(lang, &user, &errors, false),
-        )),
-        Err(e) => Err(web_error(lang, e)),
-    }
 }
 
 #[utoipa::path(get, path = "/set-password/{token}", tag = "pages", params(("token" = String, Path, description = "the one-time link's secret")), responses((status = 200, description = "set a password", content_type = "text/html"), (status = 404, description = "the link is unknown, used or expired", content_type = "text/html")))]

@@ -169,21 +169,37 @@ fn refused(lang: Lang, switch: &str, status: u16, zh: &str, en: &str) -> HttpRes
         .body(view::notice(lang, switch, zh, en).into_string())
 }
 
+/// What a form shown again keeps of the submission it answers.
+struct Kept<'a> {
+    nonce: &'a str,
+    sig: &'a str,
+    values: &'a BTreeMap<String, Vec<String>>,
+    errors: &'a BTreeMap<String, crate::questionnaire::AnswerError>,
+    /// The submission was valid but could not be stored.
+    unsaved: bool,
+}
+
 fn render_form(
     state: &AppState,
     lang: Lang,
     s: &Scope,
     action: &str,
-    nonce_sig: Option<(&str, &str)>,
-    values: &BTreeMap<String, Vec<String>>,
-    errors: &BTreeMap<String, crate::questionnaire::AnswerError>,
+    kept: Option<Kept<'_>>,
 ) -> String {
     let issued;
-    let (nonce, sig) = match nonce_sig {
-        Some(p) => p,
+    let empty_values = BTreeMap::new();
+    let empty_errors = BTreeMap::new();
+    let kept = match kept {
+        Some(k) => k,
         None => {
             issued = state.signer.issue(action);
-            (issued.0.as_str(), issued.1.as_str())
+            Kept {
+                nonce: &issued.0,
+                sig: &issued.1,
+                values: &empty_values,
+                errors: &empty_errors,
+                unsaved: false,
+            }
         }
     };
     view::form(&FormPage {
@@ -191,10 +207,11 @@ fn render_form(
         q: &s.q,
         unit_name: &s.unit_name,
         action,
-        nonce,
-        sig,
-        values,
-        errors,
+        nonce: kept.nonce,
+        sig: kept.sig,
+        values: kept.values,
+        errors: kept.errors,
+        unsaved: kept.unsaved,
     })
     .into_string()
 }
@@ -228,13 +245,7 @@ pub async fn link_form(
             &n.en,
         )),
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
-            &state,
-            lang,
-            &s,
-            &action,
-            None,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
+            &state, lang, &s, &action, None,
         )))),
     }
 }
@@ -260,13 +271,7 @@ pub async fn token_form(
             &n.en,
         )),
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
-            &state,
-            lang,
-            &s,
-            &action,
-            None,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
+            &state, lang, &s, &action, None,
         )))),
     }
 }
@@ -342,7 +347,10 @@ async fn submit(
     let lang = lang_of(&req, one("lang"));
     let switch = with_lang(&action, lang.other());
 
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if !crate::security::origin::same_origin_post(&req, &state.settings.public_url) {
+        return Err(expired_form(lang));
+    }
+    if let Some(ip) = crate::security::client_addr(&req) {
         if !state.limiter.allow(ip) {
             return Ok(HttpResponse::TooManyRequests()
                 .insert_header((header::RETRY_AFTER, "60"))
@@ -365,8 +373,20 @@ async fn submit(
         return Err(expired_form(lang));
     }
     let scope = match &kind {
-        Kind::Link(code) => resolve_link(&state, code, lang).await?,
-        Kind::Token(token) => resolve_token(&state, token, lang).await?,
+        Kind::Link(code) => resolve_link(&state, code, lang).await,
+        Kind::Token(token) => resolve_token(&state, token, lang).await,
+    };
+    let scope = match scope {
+        // the database did not answer: nothing stored, the respondent may submit again
+        Err(WebError::Unavailable(_)) => {
+            return Ok(no_store(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, crate::error::RETRY_AFTER_SECONDS))
+                    .content_type("text/html; charset=utf-8")
+                    .body(view::not_saved(lang, &switch).into_string()),
+            ))
+        }
+        other => other?,
     };
     let s = match scope {
         Resolved::Open(s) => s,
@@ -398,9 +418,13 @@ async fn submit(
                 lang,
                 &s,
                 &action,
-                Some((nonce, sig)),
-                &answers_raw,
-                &errors,
+                Some(Kept {
+                    nonce,
+                    sig,
+                    values: &answers_raw,
+                    errors: &errors,
+                    unsaved: false,
+                }),
             );
             return Ok(no_store(
                 HttpResponse::UnprocessableEntity()
@@ -433,6 +457,30 @@ async fn submit(
             "该邀请已使用或已过期。",
             "This invitation has been used or has expired.",
         )),
+        // Not stored (its transaction did not commit): the same form again, answers kept,
+        // with the same nonce so that pressing submit again stores it once.
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "survey submission not stored: storage unavailable");
+            let page = render_form(
+                &state,
+                lang,
+                &s,
+                &action,
+                Some(Kept {
+                    nonce,
+                    sig,
+                    values: &answers_raw,
+                    errors: &BTreeMap::new(),
+                    unsaved: true,
+                }),
+            );
+            Ok(no_store(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, crate::error::RETRY_AFTER_SECONDS))
+                    .content_type("text/html; charset=utf-8")
+                    .body(page),
+            ))
+        }
         Err(e) => Err(WebError::from_store(lang, e)),
     }
 }

@@ -7,6 +7,7 @@ mod browser;
 mod design;
 mod exports;
 mod foundation;
+mod full_disk;
 mod invitations;
 mod openapi;
 mod results;

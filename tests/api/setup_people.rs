@@ -161,13 +161,13 @@ async fn users_and_passwords(backend: Backend) {
         "/account/password?lang=en",
         &[
             ("current", "wrong one"),
-            ("password", "battery staple 9"),
-            ("confirm", "battery staple 9"),
+            ("new", "battery staple 9"),
+            ("repeat", "battery staple 9"),
         ],
     )
     .await;
-    assert_eq!(st, 422);
-    assert!(html.contains("the current password is wrong"));
+    assert_eq!(st, 400);
+    assert!(html.contains("The current password is wrong"), "{html}");
     let (st, _) = post_form(
         &li,
         &app,
@@ -175,8 +175,8 @@ async fn users_and_passwords(backend: Backend) {
         "/account/password",
         &[
             ("current", "correct horse 1"),
-            ("password", "battery staple 9"),
-            ("confirm", "battery staple 9"),
+            ("new", "battery staple 9"),
+            ("repeat", "battery staple 9"),
         ],
     )
     .await;

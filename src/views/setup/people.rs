@@ -128,33 +128,6 @@ fn password_fields(lang: Lang, errors: &[FieldError]) -> Markup {
     }
 }
 
-pub fn change_password(
-    lang: Lang,
-    user: &CurrentUser,
-    errors: &[FieldError],
-    done: bool,
-) -> Markup {
-    let title = lang.pick("修改密码", "Change password");
-    page(
-        lang,
-        user,
-        Some(Section::Account),
-        title,
-        "/account/password",
-        html! {
-            h1 { (title) }
-            @if done { p.card.ok role="status" { (lang.pick("密码已修改；您在其他设备上的登录已退出。", "Your password is changed; your other sessions were signed out.")) } }
-            form.card method="post" action=(with_lang("/account/password", lang)) {
-                (csrf(user))
-                (text_field(lang, errors, "current", ("当前密码", "Current password"), "", "password", true))
-                (password_fields(lang, errors))
-                button type="submit" { (lang.pick("修改密码", "Change password")) }
-            }
-        },
-    )
-}
-
-/// The page a set-password link opens (`name` None: the link no longer works).
 pub fn set_password(lang: Lang, path: &str, name: Option<&str>, errors: &[FieldError]) -> Markup {
     let title = lang.pick("设置密码", "Set your password");
     public_page(
