@@ -348,3 +348,33 @@ pub fn to_json(df: &DataFrame) -> Result<String, AnalysisError> {
     }
     Ok(format!("[{}]\n", rows.join(",\n")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn population_names_may_hold_commas_and_quotes() {
+        let dir = std::env::temp_dir().join(format!("pingyi-pop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pop.csv");
+        std::fs::write(
+            &f,
+            "\u{feff}district,population\n\"Haidian, North\",1200\n\"the \"\"old\"\" town\",30\n\nX , 5\n",
+        )
+        .unwrap();
+        let (keys, rows) = read_population(&f).unwrap();
+        assert_eq!(keys, vec!["district"]);
+        assert_eq!(
+            rows,
+            vec![
+                (vec!["Haidian, North".to_string()], 1200.0),
+                (vec!["the \"old\" town".to_string()], 30.0),
+                (vec!["X".to_string()], 5.0),
+            ]
+        );
+        std::fs::write(&f, "district,population\na,1\nb,many\n").unwrap();
+        let e = read_population(&f).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("`many`"), "{e}");
+    }
+}

@@ -306,12 +306,16 @@ fn build_frame(by: &[String], rows: &[Row], hidden: &[bool]) -> Result<DataFrame
 /// `estimate`, `se`, `ci_low`, `ci_high`, `deff`, `n_eff`, `suppressed` (estimate columns
 /// null when suppressed). Proportions use `method`; means the t interval; each domain with
 /// its own df (`degf(design[domain, ])`, as `svyby(..., svyciprop)`).
+///
+/// `scale`: the variable is a mean on 0–scale (e.g. an index on 0–100) whose interval is
+/// `method` applied to it as a proportion of `scale` ([`Estimates::interval_on_scale`]).
 pub fn domain_table(
     est: &Estimates,
     variable: usize,
     method: CiMethod,
     level: f64,
     min_cell: u64,
+    scale: Option<f64>,
 ) -> Result<DataFrame, AnalysisError> {
     let nd = est.domains.len();
     let cells: Vec<_> = (0..nd).map(|d| est.cell(d, variable)).collect();
@@ -345,7 +349,10 @@ pub fn domain_table(
     let mut deff = Vec::new();
     let mut neff = Vec::new();
     for (d, (c, &h)) in cells.iter().zip(&hidden).enumerate() {
-        let (l, u) = est.interval(d, variable, method, level);
+        let (l, u) = match scale {
+            Some(top) => est.interval_on_scale(d, variable, method, level, top),
+            None => est.interval(d, variable, method, level),
+        };
         e.push(opt(c.estimate, h));
         se.push(opt(c.se(), h));
         lo.push(opt(l, h));
