@@ -306,8 +306,8 @@ pub async fn evaluator_key(app: &TestApp) -> String {
     key
 }
 
-/// `pingyi analyze --input FILE --value overall --by unit,respondent_type --weight weight`
-/// (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
+/// `pingyi analyze --input FILE --value overall --scale 100 --by unit,respondent_type
+/// --weight weight` (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
 /// an export to check the satisfaction API.
 pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
     let args = pingyi::commands::analyze::AnalyzeArgs {
@@ -322,6 +322,7 @@ pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
         poststratify: None,
         rake: vec![],
         ci: "xlogit".into(),
+        scale: Some(100.0),
         level: 0.95,
         min_cell: 5,
         format: "csv".into(),
@@ -348,6 +349,7 @@ pub fn analyze_overall_with_design(input: std::path::PathBuf) -> String {
         poststratify: None,
         rake: vec![],
         ci: "xlogit".into(),
+        scale: Some(100.0),
         level: 0.95,
         min_cell: 1,
         format: "csv".into(),
