@@ -18,3 +18,4 @@ pub mod store;
 pub mod telemetry;
 pub mod upload;
 pub mod views;
+pub mod workbook;
