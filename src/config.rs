@@ -66,6 +66,8 @@ pub struct Settings {
     pub submit_rate_per_minute: u32,
     /// Largest accepted firm upload.
     pub max_upload_bytes: usize,
+    /// Indicator framework files (the `frameworks/` folder of the questionnaires).
+    pub frameworks_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
             public_url: String::new(),
             submit_rate_per_minute: 30,
             max_upload_bytes: 256 * 1024 * 1024,
+            frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
         }
     }
 }

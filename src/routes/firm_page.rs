@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use maud::{html, Markup};
 
-use crate::auth::{check_csrf, FirmUser};
+use crate::auth::{check_csrf, CurrentUser, FirmUser};
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::routes::uploads::{store_upload, UploadInput, METHODS};
@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn form(
     state: &AppState,
     lang: Lang,
-    csrf: &str,
+    user: &CurrentUser,
     evaluations: &[crate::store::Evaluation],
     result: Option<Markup>,
 ) -> Markup {
@@ -36,10 +36,11 @@ fn form(
         title,
         &with_lang("/firm/upload", lang.other()),
         html! {
+            (crate::views::account_bar(lang, user))
             h1 { (title) }
             @if let Some(r) = result { (r) }
             form.card method="post" action={ "/firm/upload?lang=" (lang.code()) } enctype="multipart/form-data" {
-                input type="hidden" name="_csrf" value=(csrf);
+                input type="hidden" name="_csrf" value=(user.csrf);
                 p { label { (lang.pick("评估项目", "Evaluation")) br;
                     select name="evaluation" required {
                         @for e in evaluations { option value=(e.id) { (lang.pick(&e.title_zh, &e.title_en)) } }
@@ -90,7 +91,7 @@ async fn page(
     Ok(crate::routes::home::html(form(
         &state,
         lang,
-        &user.csrf,
+        &user,
         &evaluations,
         None,
     )))
@@ -223,5 +224,5 @@ async fn submit(
         .map_err(|e| WebError::from_store(lang, e))?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .body(form(&state, lang, &user.csrf, &evaluations, Some(result)).into_string()))
+        .body(form(&state, lang, &user, &evaluations, Some(result)).into_string()))
 }

@@ -120,7 +120,7 @@ async fn status_page(
         .invitation_statuses(id)
         .await
         .map_err(store_err(lang))?;
-    let mut res = html_response(view::status_page(lang, &d, &counts, &rows, &user.csrf));
+    let mut res = html_response(view::status_page(lang, &d, &counts, &rows, &user));
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -214,7 +214,7 @@ async fn draw_form(
         path.into_inner(),
         &DrawFormValues::default(),
         &[],
-        &user.csrf,
+        &user,
     )
     .await?;
     Ok(html_response(page))
@@ -227,7 +227,7 @@ async fn form_page(
     id: i64,
     values: &DrawFormValues,
     errors: &[FieldError],
-    csrf: &str,
+    user: &crate::auth::CurrentUser,
 ) -> Result<maud::Markup, WebError> {
     let e = state
         .store
@@ -256,7 +256,7 @@ async fn form_page(
             questionnaires: &qs,
             values,
             errors,
-            csrf,
+            user,
         },
     ))
 }
@@ -594,9 +594,9 @@ async fn draw_submit(
     let invalid = |errors: Vec<FieldError>| {
         let values = values.clone();
         let state = state.clone();
-        let csrf = user.csrf.clone();
+        let user = user.clone();
         async move {
-            let page = form_page(&state, lang, evaluation_id, &values, &errors, &csrf).await?;
+            let page = form_page(&state, lang, evaluation_id, &values, &errors, &user).await?;
             Ok::<HttpResponse, WebError>(
                 HttpResponse::UnprocessableEntity()
                     .content_type("text/html; charset=utf-8")

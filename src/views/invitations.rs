@@ -3,6 +3,7 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::auth::CurrentUser;
 use crate::i18n::Lang;
 use crate::store::{DrawRecord, InvitationCounts, InvitationStatus, StoredQuestionnaire, Unit};
 use crate::views::{layout, with_lang};
@@ -142,7 +143,7 @@ pub struct DrawFormPage<'a> {
     pub questionnaires: &'a [StoredQuestionnaire],
     pub values: &'a DrawFormValues,
     pub errors: &'a [FieldError],
-    pub csrf: &'a str,
+    pub user: &'a CurrentUser,
 }
 
 /// The options of the draw form, with the CLI flag each one stands for.
@@ -203,6 +204,7 @@ pub fn draw_form_page(lang: Lang, p: &DrawFormPage<'_>) -> Markup {
         &title,
         &with_lang(&path, lang.other()),
         html! {
+            (super::account_bar(lang, p.user))
             h1 { (title) }
             @if !p.draws.is_empty() {
                 table {
@@ -227,7 +229,7 @@ pub fn draw_form_page(lang: Lang, p: &DrawFormPage<'_>) -> Markup {
                 }
             }
             form method="post" enctype="multipart/form-data" action=(with_lang(&path, lang)) novalidate {
-                input type="hidden" name="_csrf" value=(p.csrf);
+                input type="hidden" name="_csrf" value=(p.user.csrf);
                 div.q.field.err[bad("file")] {
                     label for="f-file" { (lang.pick("抽样框（CSV 或 XLSX；UTF-8 或 GB18030）", "Frame (CSV or XLSX; UTF-8 or GB18030)")) }
                     br; span.muted { (lang.pick("如有 email 列则发送电子邮件邀请；unit 列为单位代码。", "An `email` column gets e-mail invitations; a `unit` column holds unit codes.")) }
@@ -362,8 +364,9 @@ pub fn status_page(
     draw: &DrawRecord,
     counts: &InvitationCounts,
     rows: &[InvitationStatus],
-    csrf: &str,
+    user: &CurrentUser,
 ) -> Markup {
+    let csrf = user.csrf.as_str();
     let title = match lang {
         Lang::Zh => format!("邀请情况 · 抽样 #{}", draw.id),
         Lang::En => format!("Invitations · draw #{}", draw.id),
@@ -374,6 +377,7 @@ pub fn status_page(
         &title,
         &with_lang(&path, lang.other()),
         html! {
+            (super::account_bar(lang, user))
             h1 { (title) }
             p { a href=(with_lang(&format!("/draws/{}", draw.id), lang)) { (lang.pick("公开抽样记录", "Public draw record")) } }
             table.counts {

@@ -9,6 +9,7 @@ pub mod survey;
 
 use maud::{html, Markup, DOCTYPE};
 
+use crate::auth::CurrentUser;
 use crate::i18n::Lang;
 
 const CSS: &str = include_str!("style.css");
@@ -35,6 +36,22 @@ pub fn layout(lang: Lang, title: &str, switch_href: &str, body: Markup) -> Marku
                 footer {
                     p { (lang.pick("评议 · 政府绩效满意度评价平台", "pingyi · satisfaction evaluation for government performance")) }
                 }
+            }
+        }
+    }
+}
+
+/// The signed-in user's bar on every signed-in page: who is signed in, their role, and a sign-out
+/// button. Signing out is a POST with the session's CSRF token (a link could be triggered by any
+/// page and would not reach the POST-only route).
+pub fn account_bar(lang: Lang, user: &CurrentUser) -> Markup {
+    html! {
+        div.account.noprint {
+            span.who { (user.name) " · " (user.role.label(lang)) }
+            " "
+            form.signout method="post" action=(with_lang("/logout", lang)) {
+                input type="hidden" name="_csrf" value=(user.csrf);
+                button type="submit" { (lang.pick("退出登录", "Sign out")) }
             }
         }
     }

@@ -11,6 +11,7 @@ mod invitations;
 mod openapi;
 mod results;
 mod scores;
+mod signout;
 mod store_contract;
 mod survey;
 mod uploads;
