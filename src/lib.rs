@@ -23,3 +23,4 @@ pub mod store;
 pub mod telemetry;
 pub mod upload;
 pub mod views;
+pub mod workbook;

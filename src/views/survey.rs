@@ -107,6 +107,9 @@ fn question_block(p: &FormPage<'_>, i: usize, n: usize, question: &Question) -> 
                 strong { (t(lang, &question.text)) }
                 @if !question.required { " " span.muted { (lang.pick("（选答）", "(optional)")) } }
             }
+            @if let Some(hint) = &question.hint {
+                p.muted.hint { (t(lang, hint)) }
+            }
             @if let Some(cond) = &question.show_if {
                 @if let Some(dep) = p.q.question(&cond.question) {
                     p.muted {
