@@ -47,6 +47,8 @@ pub enum Command {
     Import(crate::commands::accounts::ImportArgs),
     /// Recorded draws, e-mail and paper invitations, the e-mail queue and reminders.
     Invite(crate::commands::invite::InviteArgs),
+    /// Working days on a holiday calendar: a due date N working days on, or a month's days.
+    Workdays(crate::commands::workdays::WorkdaysArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => runtime()?.block_on(crate::commands::accounts::run_user(cmd)),
         Command::Import(args) => runtime()?.block_on(crate::commands::accounts::run_import(args)),
         Command::Invite(args) => runtime()?.block_on(crate::commands::invite::run(args)),
+        Command::Workdays(args) => crate::commands::workdays::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod calendar;
 pub mod cli;
 pub mod collect;
 pub mod commands;

@@ -7,3 +7,4 @@ pub mod invite;
 pub mod links;
 pub mod sample;
 pub mod score;
+pub mod workdays;
