@@ -138,6 +138,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.public_url = args.public_url.clone().unwrap_or_default();
     settings.submit_rate_per_minute = args.submit_rate_per_minute;
     settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
+    settings.surveys_dir = args.surveys.clone();
     let store = Store::open(&url, &settings.store).await?;
     let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;
     if args.demo {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod findings;
 pub mod i18n;
 pub mod openapi;
 pub mod questionnaire;

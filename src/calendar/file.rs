@@ -28,6 +28,7 @@ struct RawHead {
     id: String,
     name: String,
     name_en: Option<String>,
+    utc_offset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +102,16 @@ pub fn parse(file: &str, text: &str) -> Result<Calendar, CalendarError> {
             "[calendar] name is empty: give the locality's name".into()
         ));
     }
+    let utc_offset = match raw.calendar.utc_offset.as_deref() {
+        None => chrono::FixedOffset::east_opt(0),
+        Some(o) => parse_offset(o),
+    }
+    .ok_or_else(|| {
+        err(format!(
+            "[calendar] utc_offset = {:?} is not an offset: write +08:00 (east of UTC) or -05:00",
+            raw.calendar.utc_offset.as_deref().unwrap_or("")
+        ))
+    })?;
     if raw.year.is_empty() {
         return Err(err(
             "no [[year]] entries: a calendar must cover at least one year".into(),
@@ -217,10 +228,26 @@ pub fn parse(file: &str, text: &str) -> Result<Calendar, CalendarError> {
             .name_en
             .unwrap_or_else(|| String::from("(no English name)")),
         file: file.to_owned(),
+        utc_offset,
         years,
         holidays,
         workdays,
     })
+}
+
+/// `+HH:MM` or `-HH:MM`.
+fn parse_offset(s: &str) -> Option<chrono::FixedOffset> {
+    let (sign, rest) = match s.trim().as_bytes().first()? {
+        b'+' => (1, &s.trim()[1..]),
+        b'-' => (-1, &s.trim()[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
 /// Names of the built-in calendars.
@@ -299,6 +326,12 @@ mod tests {
         let cn = builtin("cn").unwrap();
         assert_eq!(cn.years_text(), "2026–2027");
         assert_eq!(cn.years[&2027].status, YearStatus::Provisional);
+        assert_eq!(cn.utc_offset.local_minus_utc(), 8 * 3600);
+        assert_eq!(
+            parse_offset("-05:30").map(|o| o.local_minus_utc()),
+            Some(-19800)
+        );
+        assert!(parse_offset("8").is_none());
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct Calendar {
     pub name_en: String,
     /// the file it was read from (for messages)
     pub file: String,
+    /// the locality's offset from UTC: what "today" is there
+    pub utc_offset: chrono::FixedOffset,
     pub years: BTreeMap<i32, Year>,
     pub holidays: BTreeMap<NaiveDate, Named>,
     /// weekend days that are working days (调休上班)
@@ -127,6 +129,19 @@ impl Calendar {
                 years: self.years_text(),
             })
         }
+    }
+
+    /// Today's date in the calendar's locality.
+    pub fn today(&self) -> NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.utc_offset)
+            .date_naive()
+    }
+
+    /// `d` at `hour`:00 local time, in UTC (when a reminder of that day goes out).
+    pub fn local_time_utc(&self, d: NaiveDate, hour: u32) -> chrono::DateTime<chrono::Utc> {
+        let local = d.and_hms_opt(hour.min(23), 0, 0).unwrap_or_default();
+        (local - chrono::Duration::seconds(i64::from(self.utc_offset.local_minus_utc()))).and_utc()
     }
 
     /// Whether `d` is a working day; an error when its year is not in the calendar.

@@ -5,7 +5,7 @@
 mod ids;
 mod models;
 
-pub use ids::{BatchId, EvaluationId, UnitId, UserId};
+pub use ids::{BatchId, EvaluationId, FindingId, UnitId, UserId};
 pub use models::*;
 
 use std::str::FromStr;
@@ -220,6 +220,7 @@ mod auth;
 mod bulk;
 mod collection;
 mod exports;
+mod findings;
 mod invitations;
 mod queries;
 mod results;
@@ -229,6 +230,10 @@ mod uploads;
 pub use auth::{FirmRow, UserRow};
 pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
+pub use findings::{
+    ClaimedNotice, FileMeta, FindingEventRow, FindingRow, FindingSettings, NewFile, NewFinding,
+    NewFindingEvent, NoticeRow, ReminderPlan,
+};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
     FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,

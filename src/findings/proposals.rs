@@ -1,0 +1,1 @@
+//! Proposals drawn from a closed evaluation (filled in below).
