@@ -206,28 +206,54 @@ pub fn check(name: &str, bytes: Vec<u8>) -> Result<CheckedFile, String> {
     })
 }
 
+/// Why a submission's files were refused: every problem, and whether one was a size limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesRefused {
+    pub problems: Vec<String>,
+    pub too_large: bool,
+}
+
 /// Checks a submission's files: at most [`MAX_FILES`], each as [`check`]. All problems are
 /// reported together; nothing passes unless every file does.
-pub fn check_all(files: Vec<(String, Vec<u8>)>) -> Result<Vec<CheckedFile>, Vec<String>> {
+pub fn check_all(files: Vec<(String, Vec<u8>)>) -> Result<Vec<CheckedFile>, FilesRefused> {
     if files.len() > MAX_FILES {
-        return Err(vec![format!(
-            "{} files: at most {MAX_FILES} per submission",
-            files.len()
-        )]);
+        return Err(FilesRefused {
+            problems: vec![format!(
+                "{} files: at most {MAX_FILES} per submission",
+                files.len()
+            )],
+            too_large: true,
+        });
     }
     let mut ok = Vec::new();
-    let mut errs = Vec::new();
+    let mut errs = FilesRefused {
+        problems: Vec::new(),
+        too_large: false,
+    };
     for (name, bytes) in files {
+        let big = bytes.len() > MAX_FILE_BYTES;
         match check(&name, bytes) {
             Ok(f) => ok.push(f),
-            Err(e) => errs.push(e),
+            Err(e) => {
+                errs.too_large |= big;
+                errs.problems.push(e);
+            }
         }
     }
-    if errs.is_empty() {
+    if errs.problems.is_empty() {
         Ok(ok)
     } else {
         Err(errs)
     }
+}
+
+/// The message of a part too large to read to the end (the upload was cut off).
+pub fn too_large_message(name: &str) -> String {
+    format!(
+        "file {:?} is larger than {} MB, the limit for evidence files: compress or split it",
+        clean_name(name),
+        MAX_FILE_BYTES / 1_048_576
+    )
 }
 
 /// `Content-Disposition` for a download: always an attachment, with an ASCII fallback name
@@ -309,7 +335,8 @@ mod tests {
             ("b.exe".into(), b"MZ\x90\0".to_vec()),
         ])
         .unwrap_err();
-        assert_eq!(errs.len(), 1);
+        assert_eq!(errs.problems.len(), 1);
+        assert!(!errs.too_large);
     }
 
     #[test]

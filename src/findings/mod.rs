@@ -11,6 +11,7 @@ pub mod evidence;
 pub mod model;
 pub mod notice;
 pub mod proposals;
+pub mod register;
 mod service;
 mod view;
 
@@ -69,8 +70,8 @@ pub enum FindingsError {
     #[error(transparent)]
     Calendar(#[from] CalendarError),
     /// Evidence files refused (each message names its file).
-    #[error("{}", .0.join("; "))]
-    Files(Vec<String>),
+    #[error("{}", .0.problems.join("; "))]
+    Files(evidence::FilesRefused),
     #[error(transparent)]
     Store(StoreError),
     #[error("analysis: {0}")]

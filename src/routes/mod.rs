@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod exports;
+pub mod findings;
+pub mod findings_api;
 pub mod firm_page;
 pub mod health;
 pub mod home;
@@ -33,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(results::configure)
         .configure(scores::configure)
         .configure(exports::configure)
+        .configure(findings::configure)
+        .configure(findings_api::configure)
         .configure(crate::openapi::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }

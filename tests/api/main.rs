@@ -6,6 +6,7 @@ mod helpers;
 mod browser;
 mod design;
 mod exports;
+mod findings;
 mod foundation;
 mod invitations;
 mod openapi;
