@@ -74,6 +74,9 @@ pub enum AnalyticsError {
     BadResponse { id: i64, message: String },
     #[error("analysis task failed: {0}")]
     Task(String),
+    /// A table request that cannot be answered as asked (grouping, interval, level).
+    #[error("{0}")]
+    BadQuery(String),
 }
 
 /// What a table is about: the overall satisfaction, each dimension or each question.

@@ -139,10 +139,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.submit_rate_per_minute = args.submit_rate_per_minute;
     settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
     settings.surveys_dir = args.surveys.clone();
+    settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
     let store = Store::open(&url, &settings.store).await?;
     let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;
     if args.demo {
-        let report = crate::demo::load(&store).await?;
+        let report = crate::demo::load_with_frameworks(&store, &settings.frameworks_dir).await?;
         println!("{report}");
     }
     let demo_admin = if args.demo {

@@ -69,6 +69,8 @@ pub struct Settings {
     /// Folder of definitions (`--surveys`); its `calendars/` sub-folder replaces the built-in
     /// working-day calendars.
     pub surveys_dir: std::path::PathBuf,
+    /// Indicator framework files (the `frameworks/` folder of the questionnaires).
+    pub frameworks_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -84,6 +86,7 @@ impl Settings {
             submit_rate_per_minute: 30,
             max_upload_bytes: 256 * 1024 * 1024,
             surveys_dir: std::path::PathBuf::from("surveys"),
+            frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
         }
     }
 }

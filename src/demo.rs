@@ -183,6 +183,12 @@ const SUGGESTIONS: [&str; 8] = [
 /// Loads the demo once. Safe to run again (and to resume after an interruption): existing
 /// units and evaluations are reused and an evaluation that already has responses is skipped.
 pub async fn load(store: &Store) -> anyhow::Result<String> {
+    load_with_frameworks(store, Path::new(crate::scoring::DEFAULT_FRAMEWORKS_DIR)).await
+}
+
+/// [`load`] with the indicator frameworks of `frameworks` (the `frameworks/` folder of the
+/// questionnaires given with `--surveys`).
+pub async fn load_with_frameworks(store: &Store, frameworks: &Path) -> anyhow::Result<String> {
     if store.meta_get(DEMO_MARKER).await?.is_some() {
         return Ok("demo data already loaded; nothing changed".to_owned());
     }
@@ -264,9 +270,9 @@ pub async fn load(store: &Store) -> anyhow::Result<String> {
             }
         }
         total += store.insert_responses(&rows).await?;
-        // Objective indicator scores under a framework from surveys/frameworks/ (read from the
-        // working directory): the demo still loads without them, with a warning.
-        if let Err(e) = crate::store::demo_scores(store, evaluation.id).await {
+        // Objective indicator scores under a framework of the frameworks folder: the demo
+        // still loads without them, with a warning.
+        if let Err(e) = crate::scoring::demo_scores_from(store, frameworks, evaluation.id).await {
             eprintln!("demo: no framework scores for {year} ({e:#})");
         }
         if status == EvaluationStatus::Open {

@@ -4,7 +4,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::analytics::AnalyticsError;
 use crate::i18n::Lang;
+use crate::scoring::{AttachError, EntryError, SnapshotError};
 use crate::store::StoreError;
 
 /// Error of a JSON API handler.
@@ -56,6 +58,66 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::Store(s) => s.into(),
+            AnalyticsError::Analysis(a) => ApiError::BadRequest(a.to_string()),
+            AnalyticsError::BadQuery(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<SnapshotError> for ApiError {
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::NoFramework(_) => ApiError::NotFound(e.to_string()),
+            SnapshotError::Store(s) => s.into(),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<EntryError> for ApiError {
+    fn from(e: EntryError) -> Self {
+        match e {
+            EntryError::Snapshot(s) => s.into(),
+            EntryError::Store(s) => s.into(),
+            EntryError::Unreadable {
+                message,
+                section,
+                line,
+                detail,
+            } => ApiError::Unprocessable {
+                message,
+                details: serde_json::json!([
+                    { "section": section, "row": line, "column": null, "message": detail }
+                ]),
+            },
+            EntryError::Refused(ref errs) => ApiError::Unprocessable {
+                message: e.to_string(),
+                details: serde_json::json!(errs),
+            },
+        }
+    }
+}
+
+impl From<AttachError> for ApiError {
+    fn from(e: AttachError) -> Self {
+        match e {
+            AttachError::File(f) => {
+                let m = f.to_string();
+                ApiError::Unprocessable {
+                    message: m.clone(),
+                    details: serde_json::json!([{ "field": "framework", "message": m }]),
+                }
+            }
+            AttachError::Store(s) => s.into(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod openapi;
 pub mod questionnaire;
 pub mod routes;
+pub mod scoring;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

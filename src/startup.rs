@@ -27,6 +27,8 @@ pub struct AppState {
     pub questionnaires: BTreeMap<(String, i64), Arc<Questionnaire>>,
     /// Analysis frames and tables per evaluation and data version.
     pub analytics: crate::analytics::Cache,
+    /// Grades of the results pages per analysis frame and scores version.
+    pub grades: crate::scoring::GradesCache,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
                 .collect(),
             settings: Settings::new(String::new(), String::new()),
             analytics: Default::default(),
+            grades: Default::default(),
             store,
         })
     }
@@ -101,6 +104,7 @@ impl Application {
                 .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
                 .collect(),
             analytics: Default::default(),
+            grades: Default::default(),
             store,
             settings,
         };

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use pingyi_analysis::estimate::contrast::{compare_independent, compare_within, contrast};
+use pingyi_analysis::estimate::contrast::{
+    compare_independent, compare_within, contrast, wave_changes,
+};
 use pingyi_analysis::estimate::{
     ci::interval, estimate, satisfaction_table, Calibration, CiMethod, Composite, DesignSpec,
     Estimates, LonelyPsu, Measure, PostStrata, RakeMargin, TableSpec, Variable,
@@ -522,6 +524,17 @@ fn synthetic_composite_and_comparisons() {
     assert_eq!(cmp.df, c.get("synth_year_diff", "2025-2024", "df"));
     c.close("synth_year_diff", "2025-2024", "p", cmp.p_value, 1e-7);
     assert_eq!(cmp.significant, cmp.p_value < 0.05);
+    // the same comparison along a series, with a missing wave breaking the chain
+    let (p24, p25) = (
+        Some((y.estimate, y.se(), e24.degf)),
+        Some((x.estimate, x.se(), e25.degf)),
+    );
+    let changes = wave_changes(&[p24, p25, None, p25], 0.05);
+    assert_eq!(changes.len(), 4);
+    assert_eq!(changes[0], None);
+    assert_eq!(changes[1].as_ref(), Some(&cmp));
+    assert_eq!(changes[2], None);
+    assert_eq!(changes[3], None);
 }
 
 #[test]

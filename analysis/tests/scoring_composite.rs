@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use pingyi_analysis::estimate::DesignSpec;
 use pingyi_analysis::scoring::{
-    composite_estimates, compute, fill_composites, Framework, ObjectiveScore, SurveyColumns,
-    SurveyMeasure, SurveyValues,
+    composite_estimates, compute, fill_composites, measure_values, Framework, ObjectiveScore,
+    SurveyColumns, SurveyMeasure, SurveyValues,
 };
 use polars::prelude::*;
 
@@ -212,6 +212,38 @@ fn rate_composites_are_percentages() {
     // B: leaders 0.5; staff (2·0 + 2·1)/4 = 0.5 → 50%
     let b = &r.values[&("B".to_string(), "composite:leaders_staff".to_string())];
     assert!((b.value - 50.0).abs() < 1e-9, "{}", b.value);
+}
+
+#[test]
+fn measure_bindings_are_weighted_means_over_the_pooled_types() {
+    let text = FW.replace(
+        "survey = \"composite:leaders_staff\"",
+        "survey = \"satisfaction_index:leader+staff\"",
+    );
+    let text = text.replace(
+        "weight = 80\n",
+        "weight = 80\nsurvey = \"satisfaction_rate:staff\"\n",
+    );
+    let fw = Framework::parse(&text, "pooled.toml").unwrap_or_else(|e| panic!("{e}"));
+    let df = frame().collect().unwrap();
+    let v = measure_values(&df, &fw, &SurveyColumns::default(), "weight").unwrap();
+    let get = |u: &str, k: &str| v.get(&(u.to_string(), k.to_string())).copied();
+    // A, leaders and staff pooled: (1·100 + 3·80 + 2·60 + 1·90 + 1.5·70) / 8.5; the
+    // respondent without an index is left out
+    let a = get("A", "satisfaction_index:leader+staff").unwrap();
+    assert!((a - 655.0 / 8.5).abs() < 1e-12, "{a}");
+    // B: the resident is not pooled: (1·60 + 2·40 + 2·100) / 5 = 68
+    let b = get("B", "satisfaction_index:leader+staff").unwrap();
+    assert!((b - 68.0).abs() < 1e-12, "{b}");
+    // rates are percentages: B staff (2·0 + 2·1) / 4 = 50 %
+    let r = get("B", "satisfaction_rate:staff").unwrap();
+    assert!((r - 50.0).abs() < 1e-12, "{r}");
+    // C has no leaders but staff: pooled over what there is
+    assert!((get("C", "satisfaction_index:leader+staff").unwrap() - 75.0).abs() < 1e-12);
+    assert_eq!(v.len(), 6);
+    // a frame without the weight column names it
+    let e = measure_values(&df, &fw, &SurveyColumns::default(), "w").unwrap_err();
+    assert!(e.to_string().contains("`w`"), "{e}");
 }
 
 fn s(unit: &str, id: &str, v: f64) -> ObjectiveScore {

@@ -482,8 +482,8 @@ async fn grade_inputs(
     state: &AppState,
     evaluation: i64,
 ) -> Result<(Option<(String, Vec<GradeInput>)>, Option<String>)> {
-    use crate::routes::results::Grades;
-    let g = crate::routes::results::grades(state, evaluation)
+    use crate::scoring::Grades;
+    let g = crate::scoring::grades(state, evaluation)
         .await
         .map_err(|e| FindingsError::Analysis(e.to_string()))?;
     Ok(match g.as_ref() {

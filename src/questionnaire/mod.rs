@@ -26,3 +26,16 @@ pub use model::{
     DEFAULT_SATISFIED, DONT_KNOW_EN, DONT_KNOW_ZH, LIKERT_LABELS,
 };
 pub use scrub::{scrub, HIDDEN};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The registered questionnaires by (id, version).
+pub type Questionnaires = BTreeMap<(String, i64), Arc<Questionnaire>>;
+
+/// The registry of a list of questionnaires.
+pub fn registry(list: Vec<Questionnaire>) -> Questionnaires {
+    list.into_iter()
+        .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
+        .collect()
+}

@@ -49,11 +49,11 @@ use polars::prelude::{
 use tokio::sync::mpsc;
 
 use crate::analytics::design::{DesignTable, RowDesign};
-use crate::analytics::{self, Level, ScoreRow};
+use crate::analytics::{Level, ScoreRow};
 use crate::auth::Evaluator;
 use crate::error::ApiError;
 use crate::questionnaire::{AnswerValue, Answers, QuestionKind, Questionnaire, DONT_KNOW_ZH};
-use crate::routes::results::{satisfaction_request, EXPORT_COLUMNS};
+use crate::routes::results::EXPORT_COLUMNS;
 use crate::startup::AppState;
 use crate::store::{AnalysisRow, Evaluation};
 
@@ -929,7 +929,7 @@ impl<W: Write> Encoder for XlsxEncoder<W> {
 // ----- satisfaction tables -----
 
 /// Parameters of the satisfaction exports: those of `GET …/satisfaction`.
-pub type SatisfactionExportParams = crate::routes::results::SatisfactionParams;
+pub type SatisfactionExportParams = crate::scoring::SatisfactionParams;
 
 /// A cell of the satisfaction table.
 #[derive(Debug, Clone, PartialEq)]
@@ -1003,17 +1003,11 @@ async fn satisfaction_table(
     id: i64,
     p: &SatisfactionExportParams,
 ) -> Result<(Evaluation, SatTable), ApiError> {
-    let (ev, q) = satisfaction_request(state, id, p).await?;
-    let (by, level, conf, min_cell) = (q.by.clone(), q.level, q.conf, q.min_cell);
-    let ci_name = p.ci.as_deref().unwrap_or("xlogit");
-    let flagged = p.exclude_flagged.unwrap_or(false);
-    let (l, rows) = analytics::table(state, ev.id, &q, flagged)
-        .await
-        .map_err(|e| match e {
-            analytics::AnalyticsError::Store(s) => s.into(),
-            analytics::AnalyticsError::Analysis(a) => ApiError::BadRequest(a.to_string()),
-            other => ApiError::Internal(other.into()),
-        })?;
+    let t = crate::scoring::satisfaction_table(state, id, p).await?;
+    let (ev, l, rows) = (t.evaluation, t.loaded, t.rows);
+    let (by, level, conf, min_cell) = (t.query.by, t.query.level, t.query.conf, t.query.min_cell);
+    let ci_name = t.ci_name.as_str();
+    let flagged = t.exclude_flagged;
     let (columns, rows) = flatten(&by, level, &rows);
     let about = vec![
         ("evaluation_id".into(), ev.id.to_string()),

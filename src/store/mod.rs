@@ -242,8 +242,8 @@ pub use invitations::{
 pub use queries::now_rfc3339;
 pub use results::{AnalysisRow, BatchFlagCount};
 pub use scores::{
-    demo_scores, now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow,
-    ScoreWrite, ScoresWritten,
+    now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
+    ScoresWritten,
 };
 pub use uploads::{BatchRow, NewBatch, UploadedRow};
 

@@ -361,10 +361,3 @@ impl Store {
             .collect())
     }
 }
-
-/// Demo data: attaches the Beijing 三效一创 framework to `evaluation_id` and enters plausible
-/// objective scores (and a few accountability deductions) for each of its units, so the
-/// scores page has real results. Does nothing when the evaluation already has scores.
-pub async fn demo_scores(store: &Store, evaluation_id: i64) -> anyhow::Result<()> {
-    crate::routes::scores::demo_scores(store, evaluation_id).await
-}

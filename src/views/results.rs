@@ -12,7 +12,7 @@ use super::{layout, with_lang};
 use crate::analytics::{Loaded, ScoreRow};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
-use crate::routes::results::{target, Grades, TrendRow, MIN_CELL};
+use crate::scoring::{target, Change, Grades, TrendRow, MIN_CELL};
 use crate::store::{
     BatchFlagCount, BatchRow, DrawRecord, Evaluation, InvitationCounts, Link, ResponseCount, Unit,
 };
@@ -665,9 +665,6 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
     )
 }
 
-/// (respondent type or "" for the unit, last year's index, this year's, comparison)
-pub type Change = (String, Option<f64>, Option<f64>, Option<Comparison>);
-
 pub struct ReportData<'a> {
     pub ev: &'a Evaluation,
     pub grades: &'a Grades,
@@ -758,7 +755,7 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
                         td { (dim_name(l, c, lang)) }
                         @for t in &types {
                             @match crate::analytics::find(d.by_dim, &[u, t], c) {
-                                Some(r) if !r.suppressed => td.num { (f1(r.index.estimate)) " " small.muted { "±" (f1(r.index.se.map(|s| 1.96 * s))) } },
+                                Some(r) if !r.suppressed => td.num { (f1(r.index.estimate)) " " small.muted { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) } },
                                 Some(_) => td.num.sup { (lang.pick("不予显示", "suppressed")) },
                                 None => td.num { "" },
                             }

@@ -10,7 +10,7 @@ use pingyi_analysis::scoring::IndicatorKind;
 use super::{layout, with_lang};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
-use crate::routes::scores::Snapshot;
+use crate::scoring::Snapshot;
 use crate::store::{Evaluation, ScoreChangeRow, ScoreEventRow, Unit};
 
 const CSS: &str = "\

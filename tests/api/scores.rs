@@ -595,11 +595,11 @@ async fn demo_scores(backend: Backend) {
         .into_iter()
         .find(|e| e.year == 2026)
         .expect("2026");
-    pingyi::store::demo_scores(&app.store, ev.id)
+    pingyi::scoring::demo_scores(&app.store, ev.id)
         .await
         .expect("demo scores");
     // idempotent
-    pingyi::store::demo_scores(&app.store, ev.id)
+    pingyi::scoring::demo_scores(&app.store, ev.id)
         .await
         .expect("demo scores again");
     let key = evaluator_key(&app).await;

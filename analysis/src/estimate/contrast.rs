@@ -89,6 +89,22 @@ pub fn compare_within(
     })
 }
 
+/// Year-over-year comparisons along a series of independent samples: for each point
+/// (estimate, se, df) in wave order, its comparison with the point before — None for the
+/// first point and wherever either point is missing (e.g. a suppressed cell).
+pub fn wave_changes(points: &[Option<(f64, f64, f64)>], alpha: f64) -> Vec<Option<Comparison>> {
+    points
+        .iter()
+        .enumerate()
+        .map(
+            |(i, p)| match (p, i.checked_sub(1).and_then(|j| points[j])) {
+                (Some(a), Some(b)) => Some(compare_independent(*a, b, alpha)),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
 /// One point of a trend series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendPoint {

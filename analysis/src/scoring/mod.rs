@@ -30,7 +30,8 @@ pub use framework::{
 pub use history::{as_of, ScoreChange};
 pub use input::{parse_events_csv, parse_scores_csv, parse_survey_csv, InputError};
 pub use survey::{
-    composite_estimates, fill_composites, CompositeEstimate, CompositeResults, SurveyColumns,
+    composite_estimates, fill_composites, measure_values, CompositeEstimate, CompositeResults,
+    SurveyColumns,
 };
 
 /// Rounds to 9 decimals (see the module docs for why).

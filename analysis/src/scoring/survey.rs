@@ -13,10 +13,10 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::LazyFrame;
+use polars::prelude::{DataFrame, LazyFrame, PolarsError, Series};
 
 use super::compute::SurveyValues;
-use super::framework::{Framework, SurveyComposite, SurveyMeasure};
+use super::framework::{Framework, SurveyBinding, SurveyComposite, SurveyMeasure};
 use crate::estimate::contrast::contrast;
 use crate::estimate::{estimate, AnalysisError, DesignSpec, Measure, Variable};
 
@@ -202,4 +202,78 @@ pub fn fill_composites(fw: &Framework, survey: &mut SurveyValues) -> Vec<(String
         }
     }
     added
+}
+
+/// Values of the framework's `measure:` bindings from responses: per unit, the weighted
+/// mean over the pooled respondent types of each respondent's satisfaction index (or share
+/// of satisfied answers × 100). `weight` names the weight column (a missing weight counts
+/// 1); respondents without a value are left out, and a unit whose weights sum to zero has
+/// no value. `composite:` bindings are [`composite_estimates`]'.
+pub fn measure_values(
+    frame: &DataFrame,
+    fw: &Framework,
+    columns: &SurveyColumns,
+    weight: &str,
+) -> Result<SurveyValues, AnalysisError> {
+    let bindings: Vec<(String, SurveyMeasure, Vec<String>)> = fw
+        .survey_bindings()
+        .into_iter()
+        .filter_map(|b| match &b {
+            SurveyBinding::Measure {
+                measure,
+                respondent_types,
+            } => Some((b.key(), *measure, respondent_types.clone())),
+            SurveyBinding::Composite { .. } => None,
+        })
+        .collect();
+    let mut out = SurveyValues::new();
+    if bindings.is_empty() || frame.height() == 0 {
+        return Ok(out);
+    }
+    let series = |name: &str| -> Result<Series, AnalysisError> {
+        frame
+            .column(name)
+            .map(|c| c.as_materialized_series().clone())
+            .map_err(|_| AnalysisError::MissingColumn(name.to_owned()))
+    };
+    let (unit_s, rtype_s, weight_s) = (
+        series(&columns.unit)?,
+        series(&columns.respondent_type)?,
+        series(weight)?,
+    );
+    let (index_s, rate_s) = (series(&columns.index)?, series(&columns.rate)?);
+    let e = |e: PolarsError| AnalysisError::Invalid(e.to_string());
+    let (unit, rtype, weight) = (
+        unit_s.str().map_err(e)?,
+        rtype_s.str().map_err(e)?,
+        weight_s.f64().map_err(e)?,
+    );
+    let (index, rate) = (index_s.f64().map_err(e)?, rate_s.f64().map_err(e)?);
+    for (key, measure, types) in &bindings {
+        let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for i in 0..frame.height() {
+            let (Some(u), Some(t)) = (unit.get(i), rtype.get(i)) else {
+                continue;
+            };
+            if !types.iter().any(|x| x == t) {
+                continue;
+            }
+            let v = match measure {
+                SurveyMeasure::SatisfactionIndex => index.get(i),
+                SurveyMeasure::SatisfactionRate => rate.get(i).map(|r| r * 100.0),
+            };
+            let (Some(v), w) = (v, weight.get(i).unwrap_or(1.0)) else {
+                continue;
+            };
+            let s = sums.entry(u.to_owned()).or_insert((0.0, 0.0));
+            s.0 += w * v;
+            s.1 += w;
+        }
+        for (u, (sw, w)) in sums {
+            if w > 0.0 {
+                out.insert((u, key.clone()), sw / w);
+            }
+        }
+    }
+    Ok(out)
 }

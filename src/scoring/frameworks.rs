@@ -1,0 +1,116 @@
+//! Indicator framework files (`<surveys>/frameworks/*.toml`): the list offered to evaluators
+//! and the validated file attached to an evaluation.
+
+use std::path::{Path, PathBuf};
+
+use pingyi_analysis::scoring::Framework;
+
+/// Where framework files live when the questionnaires are the default `surveys/` folder.
+pub const DEFAULT_FRAMEWORKS_DIR: &str = "surveys/frameworks";
+
+/// The framework folder of a questionnaire folder (`--surveys DIR` → `DIR/frameworks`).
+pub fn frameworks_dir(surveys: &Path) -> PathBuf {
+    surveys.join("frameworks")
+}
+
+/// A framework file that loaded: its file name, its text (stored with the evaluation, so
+/// results stay reproducible when the file changes) and the validated framework.
+#[derive(Debug, Clone)]
+pub struct FrameworkFile {
+    pub file: String,
+    pub text: String,
+    pub framework: Framework,
+}
+
+/// Why a framework id does not give a framework.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FrameworkFileError {
+    #[error("framework id {id:?} must be a file stem of {dir} (letters, digits, `_`, `-`); known: {known}")]
+    BadId {
+        id: String,
+        dir: String,
+        known: String,
+    },
+    #[error("no framework `{id}` in {dir}; known: {known}")]
+    Unknown {
+        id: String,
+        dir: String,
+        known: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The framework files on disk: (id = file stem, display name).
+pub fn list_frameworks(dir: &Path) -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?.to_owned();
+            let name = Framework::load_path(&p)
+                .map(|f| f.name)
+                .unwrap_or_else(|e| format!("(invalid: {e})"));
+            Some((stem, name))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Reads and validates framework `id` (a file stem in `dir`).
+pub fn load_framework_file(dir: &Path, id: &str) -> Result<FrameworkFile, FrameworkFileError> {
+    let valid = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let known = || {
+        list_frameworks(dir)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !valid {
+        return Err(FrameworkFileError::BadId {
+            id: id.to_owned(),
+            dir: dir.display().to_string(),
+            known: known(),
+        });
+    }
+    let text = std::fs::read_to_string(dir.join(format!("{id}.toml"))).map_err(|_| {
+        FrameworkFileError::Unknown {
+            id: id.to_owned(),
+            dir: dir.display().to_string(),
+            known: known(),
+        }
+    })?;
+    let file = format!("{id}.toml");
+    let framework =
+        Framework::parse(&text, &file).map_err(|e| FrameworkFileError::Invalid(e.to_string()))?;
+    Ok(FrameworkFile {
+        file,
+        text,
+        framework,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framework_ids_cannot_escape_the_directory() {
+        let dir = Path::new(DEFAULT_FRAMEWORKS_DIR);
+        assert!(matches!(
+            load_framework_file(dir, "../Cargo"),
+            Err(FrameworkFileError::BadId { .. })
+        ));
+        let err = load_framework_file(dir, "nope").expect_err("unknown");
+        assert!(err.to_string().contains("bureau_division"), "{err}");
+    }
+}
