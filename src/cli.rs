@@ -56,6 +56,8 @@ pub enum Command {
     /// Users' API keys: create (printed once), revoke, list.
     #[command(subcommand)]
     Key(crate::commands::keys::KeyCommand),
+    /// Working days on a holiday calendar: a due date N working days on, or a month's days.
+    Workdays(crate::commands::workdays::WorkdaysArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Units(cmd) => runtime()?.block_on(crate::commands::units::run(cmd)),
         Command::Evaluation(cmd) => runtime()?.block_on(crate::commands::evaluation::run(cmd)),
         Command::Key(cmd) => runtime()?.block_on(crate::commands::keys::run(cmd)),
+        Command::Workdays(args) => crate::commands::workdays::run(args),
     }
 }
 
@@ -164,6 +167,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.submit_rate_per_minute = args.submit_rate_per_minute;
     settings.trusted_proxies = args.trusted_proxy.clone();
     settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
+    settings.surveys_dir = args.surveys.clone();
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
     let store = Store::open(&url, &settings.store).await?;
     let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;

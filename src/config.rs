@@ -66,6 +66,9 @@ pub struct Settings {
     pub submit_rate_per_minute: u32,
     /// Largest accepted firm upload.
     pub max_upload_bytes: usize,
+    /// Folder of definitions (`--surveys`); its `calendars/` sub-folder replaces the built-in
+    /// working-day calendars.
+    pub surveys_dir: std::path::PathBuf,
     /// Indicator framework files (the `frameworks/` folder of the questionnaires).
     pub frameworks_dir: std::path::PathBuf,
     /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
@@ -84,6 +87,7 @@ impl Settings {
             public_url: String::new(),
             submit_rate_per_minute: 30,
             max_upload_bytes: 256 * 1024 * 1024,
+            surveys_dir: std::path::PathBuf::from("surveys"),
             frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
             trusted_proxies: Vec::new(),
         }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod auth;
+pub mod calendar;
 pub mod cli;
 pub mod collect;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod evaluations;
 pub mod export;
+pub mod findings;
 pub mod i18n;
 pub mod openapi;
 pub mod questionnaire;

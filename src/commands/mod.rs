@@ -10,3 +10,4 @@ pub mod links;
 pub mod sample;
 pub mod score;
 pub mod units;
+pub mod workdays;

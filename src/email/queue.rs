@@ -210,20 +210,54 @@ impl Sender {
                 }
                 Err(e) => SendOutcome::Final(FinalStatus::Failed, e.to_string()),
             };
-            self.settle(&m, outcome, &mut report).await?;
+            let held = Held {
+                outbox_id: m.outbox_id,
+                claim: &m.claim,
+                attempts: m.attempts,
+            };
+            self.settle(held, outcome, &mut report).await?;
+        }
+        // reminders of findings share the queue, the rate limit and the settling rules
+        while let Some(n) = self.store.claim_finding_notice(&due_by).await? {
+            let link = crate::findings::notice::finding_url(&self.base_url, &n.finding);
+            let outcome = match crate::findings::notice::build(
+                self.mailer.from_address(),
+                &n.email,
+                &n.kind,
+                &n.finding,
+                &link,
+            ) {
+                Ok(msg) => {
+                    self.wait_for_rate().await;
+                    self.mailer.send(msg).await
+                }
+                Err(e) => SendOutcome::Final(FinalStatus::Failed, e),
+            };
+            let sent = outcome == SendOutcome::Accepted;
+            let held = Held {
+                outbox_id: n.outbox_id,
+                claim: &n.claim,
+                attempts: n.attempts,
+            };
+            self.settle(held, outcome, &mut report).await?;
+            if sent {
+                self.store
+                    .record_finding_reminder(&n.finding, &n.kind, &n.email)
+                    .await?;
+            }
         }
         Ok(report)
     }
 
     async fn settle(
         &self,
-        m: &ClaimedMessage,
+        m: Held<'_>,
         outcome: SendOutcome,
         report: &mut PassReport,
     ) -> anyhow::Result<()> {
         match outcome {
             SendOutcome::Accepted => {
-                self.store.mark_sent(m.outbox_id, &m.claim).await?;
+                self.store.mark_sent(m.outbox_id, m.claim).await?;
                 report.sent += 1;
             }
             SendOutcome::Retry(why) if m.attempts < self.opts.max_attempts => {
@@ -232,7 +266,7 @@ impl Sender {
                 let next = chrono::Utc::now() + chrono::Duration::from_std(delay)?;
                 tracing::warn!(message = m.outbox_id, attempt = m.attempts, error = %why, "e-mail refused for now; will retry");
                 self.store
-                    .mark_retry(m.outbox_id, &m.claim, &why, &queue_time(next))
+                    .mark_retry(m.outbox_id, m.claim, &why, &queue_time(next))
                     .await?;
                 report.retried += 1;
             }
@@ -240,14 +274,14 @@ impl Sender {
                 let why = format!("gave up after {} attempts; last: {why}", m.attempts);
                 tracing::warn!(message = m.outbox_id, error = %why, "e-mail failed");
                 self.store
-                    .mark_failed(m.outbox_id, &m.claim, FinalStatus::Failed, &why)
+                    .mark_failed(m.outbox_id, m.claim, FinalStatus::Failed, &why)
                     .await?;
                 report.failed += 1;
             }
             SendOutcome::Final(status, why) => {
                 tracing::warn!(message = m.outbox_id, error = %why, "e-mail refused");
                 self.store
-                    .mark_failed(m.outbox_id, &m.claim, status, &why)
+                    .mark_failed(m.outbox_id, m.claim, status, &why)
                     .await?;
                 match status {
                     FinalStatus::Failed => report.failed += 1,
@@ -256,7 +290,7 @@ impl Sender {
             }
             SendOutcome::Unknown(why) => {
                 tracing::error!(message = m.outbox_id, error = %why, "e-mail delivery unknown; needs an operator");
-                self.store.mark_unknown(m.outbox_id, &m.claim, &why).await?;
+                self.store.mark_unknown(m.outbox_id, m.claim, &why).await?;
                 report.unknown += 1;
             }
         }
@@ -329,6 +363,14 @@ impl Sender {
             }
         })
     }
+}
+
+/// An outbox row this sender holds a claim on.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    outbox_id: i64,
+    claim: &'a str,
+    attempts: i64,
 }
 
 /// Unit, questionnaire and evaluation names, looked up once per pass.

@@ -5,6 +5,8 @@ pub mod evaluations;
 pub mod evaluations_api;
 pub mod exports;
 pub mod favicon;
+pub mod findings;
+pub mod findings_api;
 pub mod firm_page;
 pub mod forms;
 pub mod health;
@@ -48,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(results::configure)
         .configure(scores::configure)
         .configure(exports::configure)
+        .configure(findings::configure)
+        .configure(findings_api::configure)
         .configure(crate::openapi::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }

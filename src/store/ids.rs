@@ -66,6 +66,10 @@ id_newtype!(
     /// A signed-in user.
     UserId
 );
+id_newtype!(
+    /// A finding (整改事项) of the rectification loop.
+    FindingId
+);
 
 #[cfg(test)]
 mod tests {

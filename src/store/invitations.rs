@@ -841,11 +841,12 @@ impl Store {
         Ok(rows)
     }
 
-    /// Every outbox row (operators and tests only: it includes reminders).
+    /// Every invitation message of the outbox (operators and tests only: it includes
+    /// reminders). Finding reminders share the queue: `finding_outbox_rows`.
     pub async fn outbox_rows(&self) -> StoreResult<Vec<OutboxRow>> {
         let rows = with_pool!(self, p => sqlx::query_as(
             "SELECT id, invitation_id, kind, status, attempts, next_attempt_at, last_error, sent_at \
-             FROM outbox ORDER BY id"
+             FROM outbox WHERE invitation_id IS NOT NULL ORDER BY id"
         ).fetch_all(p).await?);
         Ok(rows)
     }
@@ -878,6 +879,7 @@ impl Store {
                 let picked: Option<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
                     "UPDATE outbox SET status = 'sending', claim = $1, claimed_at = $2, attempts = attempts + 1 \
                      WHERE id = (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $3 \
+                                 AND invitation_id IS NOT NULL \
                                  ORDER BY next_attempt_at, id LIMIT 1) AND status = 'queued' \
                      RETURNING id, invitation_id, kind, attempts, pending_token_id",
                 )
@@ -889,7 +891,8 @@ impl Store {
                 match picked {
                     None => {
                         let due: i64 = sqlx::query_scalar(
-                            "SELECT COUNT(*) FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1",
+                            "SELECT COUNT(*) FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 \
+                             AND invitation_id IS NOT NULL",
                         )
                         .bind(due_by)
                         .fetch_one(&mut *tx)
@@ -1019,7 +1022,7 @@ impl Store {
         let now = now_ms();
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
                 "SELECT invitation_id, pending_token_id FROM outbox WHERE id = $1 AND claim = $2 AND status = 'sending'",
             )
             .bind(outbox_id)
@@ -1029,6 +1032,8 @@ impl Store {
             let Some((invitation_id, pending)) = row else {
                 return Err(lost_claim(outbox_id));
             };
+            // a finding reminder (no invitation) has no token to settle
+            if let Some(invitation_id) = invitation_id {
             let old: Option<i64> = sqlx::query_scalar("SELECT token_id FROM invitations WHERE id = $1")
                 .bind(invitation_id)
                 .fetch_one(&mut *tx)
@@ -1061,6 +1066,7 @@ impl Store {
                     .bind(invitation_id)
                     .execute(&mut *tx)
                     .await?;
+            }
             }
             sqlx::query(
                 "UPDATE outbox SET status = 'sent', sent_at = $1, claim = NULL, pending_token_id = NULL, \

@@ -5,7 +5,7 @@
 mod ids;
 mod models;
 
-pub use ids::{BatchId, EvaluationId, UnitId, UserId};
+pub use ids::{BatchId, EvaluationId, FindingId, UnitId, UserId};
 pub use models::*;
 
 use std::str::FromStr;
@@ -244,6 +244,7 @@ mod collection;
 mod evaluations;
 mod exports;
 pub(crate) mod health;
+mod findings;
 mod invitations;
 mod keys;
 mod plan;
@@ -260,6 +261,10 @@ pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
 pub use health::{WriteHealth, WriteStatus};
+pub use findings::{
+    ClaimedNotice, FileMeta, FindingEventRow, FindingRow, FindingSettings, NewFile, NewFinding,
+    NewFindingEvent, NoticeRow, ReminderPlan,
+};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
     FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,

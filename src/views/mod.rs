@@ -1,6 +1,8 @@
 //! maud views: one `layout()`, one function per page, small components.
 
 pub mod charts;
+pub mod finding;
+pub mod findings;
 pub mod home;
 pub mod invitations;
 pub mod results;

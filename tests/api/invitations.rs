@@ -18,21 +18,21 @@ use crate::both_backends;
 use crate::helpers::{spawn_app, TestApp};
 
 /// aiosmtpd writing each accepted message to a directory as JSON.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
-struct Received {
-    rcpt_tos: Vec<String>,
-    subject: String,
-    body: String,
+pub(crate) struct Received {
+    pub(crate) rcpt_tos: Vec<String>,
+    pub(crate) subject: String,
+    pub(crate) body: String,
 }
 
 impl SmtpSink {
-    fn start() -> SmtpSink {
+    pub(crate) fn start() -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
         let mut child = Command::new("python3")
@@ -66,7 +66,7 @@ impl SmtpSink {
         SmtpSink { child, port, dir }
     }
 
-    fn messages(&self) -> Vec<Received> {
+    pub(crate) fn messages(&self) -> Vec<Received> {
         let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
             .expect("sink dir")
             .filter_map(|e| e.ok())
@@ -94,7 +94,7 @@ impl Drop for SmtpSink {
     }
 }
 
-fn opts() -> QueueOptions {
+pub(crate) fn opts() -> QueueOptions {
     QueueOptions {
         backoff_base: Duration::ZERO,
         rate_per_minute: 0,
@@ -103,7 +103,7 @@ fn opts() -> QueueOptions {
     }
 }
 
-fn sender(app: &TestApp, port: u16, o: QueueOptions) -> Sender {
+pub(crate) fn sender(app: &TestApp, port: u16, o: QueueOptions) -> Sender {
     let mailer = Mailer::new(&SmtpConfig::local(
         port,
         "评议办公室 <pingyi@example.gov.cn>",

@@ -6,6 +6,7 @@ mod helpers;
 mod browser;
 mod design;
 mod exports;
+mod findings;
 mod foundation;
 mod full_disk;
 mod invitations;
