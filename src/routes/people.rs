@@ -7,8 +7,7 @@ use serde::Deserialize;
 
 use super::forms::{csv, html, see_other, web_error, Form};
 use crate::accounts::{self, AuditQuery, KeyInput, UserInput};
-use crate::auth::{Admin, AnyUser, CurrentUser, Evaluator, SESSION_COOKIE};
-use crate::collect::sha256_hex;
+use crate::auth::{Admin, CurrentUser, Evaluator};
 use crate::error::WebError;
 use crate::evaluations::{FieldError, SetupError};
 use crate::i18n::Lang;

@@ -48,8 +48,6 @@ use utoipa::OpenApi;
         crate::routes::people::user_disable,
         crate::routes::people::user_enable,
         crate::routes::people::user_reset,
-        crate::routes::people::password_page,
-        crate::routes::people::password_post,
         crate::routes::people::set_password_page,
         crate::routes::people::set_password_post,
         crate::routes::people::keys_page,

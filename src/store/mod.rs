@@ -243,16 +243,16 @@ mod bulk;
 mod collection;
 mod evaluations;
 mod exports;
-pub(crate) mod health;
 mod findings;
+pub(crate) mod health;
 mod invitations;
 mod keys;
 mod plan;
 mod queries;
 mod results;
 mod scores;
-mod units;
 mod signin;
+mod units;
 mod uploads;
 
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
@@ -260,11 +260,11 @@ pub use auth::{FirmRow, UserRow};
 pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
-pub use health::{WriteHealth, WriteStatus};
 pub use findings::{
     ClaimedNotice, FileMeta, FindingEventRow, FindingRow, FindingSettings, NewFile, NewFinding,
     NewFindingEvent, NoticeRow, ReminderPlan,
 };
+pub use health::{WriteHealth, WriteStatus};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
     FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,

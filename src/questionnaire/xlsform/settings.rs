@@ -145,22 +145,22 @@ pub fn read_settings(cx: &mut Cx, grid: Option<&Grid>) -> Option<Settings> {
         "the introduction",
         true,
     );
-    let min_duration_seconds = t.get(row, Field::MinDuration).and_then(|c| {
-        match c.text.parse::<u32>() {
-            Ok(v) => Some(v),
-            Err(_) => {
-                cx.push(
-                    t.sheet,
-                    c.at(),
-                    format!(
+    let min_duration_seconds =
+        t.get(row, Field::MinDuration)
+            .and_then(|c| match c.text.parse::<u32>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    cx.push(
+                        t.sheet,
+                        c.at(),
+                        format!(
                         "min_duration_seconds must be a whole number of seconds ≥ 0, got \"{}\"",
                         c.text
                     ),
-                );
-                None
-            }
-        }
-    });
+                    );
+                    None
+                }
+            });
     if cx.count() > start {
         return None;
     }

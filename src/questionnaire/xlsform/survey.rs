@@ -447,7 +447,11 @@ impl Builder<'_, '_> {
                 self.not_for(cx, row, &range_cols, kind);
                 let b = self.bounds(cx, row, Subject::Value)?;
                 let (Some(min), Some(max)) = (b.min, b.max) else {
-                    cx.push(t.sheet, t.missing_at(row, Field::Constraint), "a number question needs both bounds: constraint \". >= MIN and . <= MAX\"");
+                    cx.push(
+                        t.sheet,
+                        t.missing_at(row, Field::Constraint),
+                        "a number question needs both bounds: constraint \". >= MIN and . <= MAX\"",
+                    );
                     return None;
                 };
                 if integer && (min.fract() != 0.0 || max.fract() != 0.0) {

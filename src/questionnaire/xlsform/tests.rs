@@ -26,16 +26,53 @@ impl Book {
                 (
                     "survey".into(),
                     rows(&[
-                        &["type", "name", "label::中文 (zh)", "label::English (en)", "required", "relevant", "dimension"],
-                        &["select_one yn", "contact", "您是否到本单位办过事？", "Have you dealt with the unit?", "yes", "", ""],
-                        &["select_one likert5", "q1", "您对服务态度是否满意？", "Are you satisfied with the attitude?", "yes", "${contact} = '1'", "attitude"],
-                        &["text", "why", "不满意的原因", "Why dissatisfied", "", "${q1} = '2' or ${q1} = '1'", ""],
+                        &[
+                            "type",
+                            "name",
+                            "label::中文 (zh)",
+                            "label::English (en)",
+                            "required",
+                            "relevant",
+                            "dimension",
+                        ],
+                        &[
+                            "select_one yn",
+                            "contact",
+                            "您是否到本单位办过事？",
+                            "Have you dealt with the unit?",
+                            "yes",
+                            "",
+                            "",
+                        ],
+                        &[
+                            "select_one likert5",
+                            "q1",
+                            "您对服务态度是否满意？",
+                            "Are you satisfied with the attitude?",
+                            "yes",
+                            "${contact} = '1'",
+                            "attitude",
+                        ],
+                        &[
+                            "text",
+                            "why",
+                            "不满意的原因",
+                            "Why dissatisfied",
+                            "",
+                            "${q1} = '2' or ${q1} = '1'",
+                            "",
+                        ],
                     ]),
                 ),
                 (
                     "choices".into(),
                     rows(&[
-                        &["list_name", "name", "label::中文 (zh)", "label::English (en)"],
+                        &[
+                            "list_name",
+                            "name",
+                            "label::中文 (zh)",
+                            "label::English (en)",
+                        ],
                         &["yn", "1", "是", "Yes"],
                         &["yn", "2", "否", "No"],
                         &["likert5", "5", "很满意", "Very satisfied"],
@@ -49,8 +86,24 @@ impl Book {
                 (
                     "settings".into(),
                     rows(&[
-                        &["form_id", "version", "form_title::中文 (zh)", "form_title::English (en)", "respondent_type", "intro::中文 (zh)", "intro::English (en)"],
-                        &["walk_in", "1", "窗口服务满意度", "Counter service satisfaction", "service_user", "您好！", "Hello!"],
+                        &[
+                            "form_id",
+                            "version",
+                            "form_title::中文 (zh)",
+                            "form_title::English (en)",
+                            "respondent_type",
+                            "intro::中文 (zh)",
+                            "intro::English (en)",
+                        ],
+                        &[
+                            "walk_in",
+                            "1",
+                            "窗口服务满意度",
+                            "Counter service satisfaction",
+                            "service_user",
+                            "您好！",
+                            "Hello!",
+                        ],
                     ]),
                 ),
                 (
@@ -110,7 +163,9 @@ fn problems(book: &Book) -> Vec<String> {
 
 fn has(problems: &[String], start: &str, part: &str) {
     assert!(
-        problems.iter().any(|p| p.starts_with(start) && p.contains(part)),
+        problems
+            .iter()
+            .any(|p| p.starts_with(start) && p.contains(part)),
         "no problem starting {start:?} containing {part:?} in:\n{}",
         problems.join("\n")
     );
@@ -139,7 +194,10 @@ fn a_small_workbook_reads_into_the_model() {
     assert_eq!(l.dont_know.as_ref().map(|d| d.code.as_str()), Some("0"));
     assert_eq!(l.choice(5).map(|c| c.score), Some(100.0));
     assert_eq!(q1.show_if.as_ref().unwrap().values, ["1"]);
-    assert!(matches!(q.question("why").unwrap().kind, QuestionKind::Text { max_length: 1000 }));
+    assert!(matches!(
+        q.question("why").unwrap().kind,
+        QuestionKind::Text { max_length: 1000 }
+    ));
     assert!(!q.question("why").unwrap().required);
 }
 
@@ -156,21 +214,33 @@ fn unknown_type() {
 fn duplicate_name() {
     let mut b = Book::valid();
     b.set("survey", 4, 'B', "q1");
-    has(&problems(&b), "survey!B4:", "duplicate name \"q1\" (first at B3)");
+    has(
+        &problems(&b),
+        "survey!B4:",
+        "duplicate name \"q1\" (first at B3)",
+    );
 }
 
 #[test]
 fn missing_choice_list() {
     let mut b = Book::valid();
     b.set("survey", 3, 'A', "select_one likert7");
-    has(&problems(&b), "survey!A3:", "unknown choice list \"likert7\"");
+    has(
+        &problems(&b),
+        "survey!A3:",
+        "unknown choice list \"likert7\"",
+    );
 }
 
 #[test]
 fn relevant_referring_to_a_later_or_unknown_question() {
     let mut b = Book::valid();
     b.set("survey", 2, 'F', "${q1} = '5'");
-    has(&problems(&b), "survey!F2:", "\"q1\", which comes later (survey!B3)");
+    has(
+        &problems(&b),
+        "survey!F2:",
+        "\"q1\", which comes later (survey!B3)",
+    );
     b.set("survey", 2, 'F', "${nothing} = '5'");
     has(&problems(&b), "survey!F2:", "unknown question \"nothing\"");
     b.set("survey", 2, 'F', "${q1} > 3 and string-length(.) > 0");
@@ -181,7 +251,11 @@ fn relevant_referring_to_a_later_or_unknown_question() {
 fn likert_list_without_five_choices() {
     let mut b = Book::valid();
     b.sheet("choices").remove(7); // likert5 choice 1
-    has(&problems(&b), "survey!A3:", "must be the five-point satisfaction scale");
+    has(
+        &problems(&b),
+        "survey!A3:",
+        "must be the five-point satisfaction scale",
+    );
     let mut b = Book::valid();
     b.set("choices", 4, 'C', "非常满意");
     has(&problems(&b), "choices!C4:", "fixed labels");
@@ -191,7 +265,11 @@ fn likert_list_without_five_choices() {
 fn missing_chinese_label() {
     let mut b = Book::valid();
     b.set("survey", 3, 'C', "");
-    has(&problems(&b), "survey!C3:", "question \"q1\" label has no Chinese text");
+    has(
+        &problems(&b),
+        "survey!C3:",
+        "question \"q1\" label has no Chinese text",
+    );
     let mut b = Book::valid();
     b.set("choices", 2, 'C', "");
     has(&problems(&b), "choices!C2:", "no Chinese text");
@@ -223,7 +301,8 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn unread_columns_with_values_are_refused_and_notes_are_kept_out() {
     let mut b = Book::valid();
-    b.set("survey", 1, 'H', "appearance").set("survey", 2, 'H', "horizontal");
+    b.set("survey", 1, 'H', "appearance")
+        .set("survey", 2, 'H', "horizontal");
     has(&problems(&b), "survey!H1:", "not read by pingyi");
     b.set("survey", 1, 'H', "# 备注");
     assert!(import(&b.bytes()).is_ok());
@@ -233,21 +312,94 @@ fn unread_columns_with_values_are_refused_and_notes_are_kept_out() {
 fn number_text_multiple_and_range_columns() {
     let mut b = Book::valid();
     let extra: &[&[&str]] = &[
-        &["integer", "visits", "办事次数", "Visits", "yes", "", "", ". >= 0 and . <= 50", "", "次", "times"],
-        &["select_multiple yn", "both", "两者", "Both", "", "", "", "count-selected(.) <= 1", "", "", ""],
-        &["range", "score", "打分", "Score", "", "", "", "", "start=0 end=10 step=1", "", ""],
-        &["text", "note", "意见", "Note", "", "selected(${both}, '2')", "", "string-length(.) <= 300", "", "", ""],
+        &[
+            "integer",
+            "visits",
+            "办事次数",
+            "Visits",
+            "yes",
+            "",
+            "",
+            ". >= 0 and . <= 50",
+            "",
+            "次",
+            "times",
+        ],
+        &[
+            "select_multiple yn",
+            "both",
+            "两者",
+            "Both",
+            "",
+            "",
+            "",
+            "count-selected(.) <= 1",
+            "",
+            "",
+            "",
+        ],
+        &[
+            "range",
+            "score",
+            "打分",
+            "Score",
+            "",
+            "",
+            "",
+            "",
+            "start=0 end=10 step=1",
+            "",
+            "",
+        ],
+        &[
+            "text",
+            "note",
+            "意见",
+            "Note",
+            "",
+            "selected(${both}, '2')",
+            "",
+            "string-length(.) <= 300",
+            "",
+            "",
+            "",
+        ],
     ];
-    b.sheet("survey")[0].extend(["constraint", "parameters", "unit::中文 (zh)", "unit::English (en)"].map(String::from));
+    b.sheet("survey")[0].extend(
+        [
+            "constraint",
+            "parameters",
+            "unit::中文 (zh)",
+            "unit::English (en)",
+        ]
+        .map(String::from),
+    );
     b.sheet("survey").extend(rows(extra));
     let q = import(&b.bytes()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         q.question("visits").unwrap().kind,
-        QuestionKind::Number { min: 0.0, max: 50.0, integer: true, unit: Some(crate::questionnaire::Text::new("次", "times")) }
+        QuestionKind::Number {
+            min: 0.0,
+            max: 50.0,
+            integer: true,
+            unit: Some(crate::questionnaire::Text::new("次", "times"))
+        }
     );
-    assert!(matches!(q.question("both").unwrap().kind, QuestionKind::Multiple { min: 0, max: 1, .. }));
-    assert!(matches!(q.question("score").unwrap().kind, QuestionKind::Rating { low: None, high: None }));
-    assert!(matches!(q.question("note").unwrap().kind, QuestionKind::Text { max_length: 300 }));
+    assert!(matches!(
+        q.question("both").unwrap().kind,
+        QuestionKind::Multiple { min: 0, max: 1, .. }
+    ));
+    assert!(matches!(
+        q.question("score").unwrap().kind,
+        QuestionKind::Rating {
+            low: None,
+            high: None
+        }
+    ));
+    assert!(matches!(
+        q.question("note").unwrap().kind,
+        QuestionKind::Text { max_length: 300 }
+    ));
     // And the workbook the export writes reads back the same.
     assert_eq!(import(&export_xlsx(&q).unwrap()).unwrap(), q);
 }
@@ -258,7 +410,8 @@ fn chinese_sheet_names_including_four_byte_gb18030_characters() {
     for (i, name) in ["问卷", "选项", "设置", "维度"].iter().enumerate() {
         b.sheets[i].0 = name.to_string();
     }
-    b.sheets.push(("填表说明𠀀𪚥".into(), rows(&[&["请勿修改 form_id"]])));
+    b.sheets
+        .push(("填表说明𠀀𪚥".into(), rows(&[&["请勿修改 form_id"]])));
     let q = import(&b.bytes()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(q.questions.len(), 3);
     b.set("问卷", 4, 'A', "textarea");
@@ -273,7 +426,8 @@ fn formulas_are_refused() {
         for (r, row) in rows.iter().enumerate() {
             for (c, v) in row.iter().enumerate() {
                 if name == "survey" && r == 1 && c == 2 {
-                    ws.write_formula(r as u32, c as u16, "=\"您\"&\"好\"").unwrap();
+                    ws.write_formula(r as u32, c as u16, "=\"您\"&\"好\"")
+                        .unwrap();
                 } else if !v.is_empty() {
                     ws.write_string(r as u32, c as u16, v).unwrap();
                 }
@@ -281,7 +435,14 @@ fn formulas_are_refused() {
         }
     }
     let err = import(&wb.save_to_buffer().unwrap()).unwrap_err();
-    has(&err.problems.iter().map(ToString::to_string).collect::<Vec<_>>(), "survey!C2:", "formula");
+    has(
+        &err.problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        "survey!C2:",
+        "formula",
+    );
 }
 
 #[test]
@@ -289,7 +450,12 @@ fn a_sheet_of_100000_rows_is_refused_at_the_limit() {
     let mut b = Book::valid();
     let survey = b.sheet("survey");
     for i in 0..100_000 {
-        survey.push(vec!["text".into(), format!("t{i}"), "题".into(), "Q".into()]);
+        survey.push(vec![
+            "text".into(),
+            format!("t{i}"),
+            "题".into(),
+            "Q".into(),
+        ]);
     }
     let p = problems(&b);
     assert_eq!(p.len(), 1, "{}", p.join("\n"));
@@ -326,7 +492,8 @@ fn external_entities_are_refused() {
     let evil = rezip(&book, "xl/worksheets/sheet1.xml", |body| {
         let text = String::from_utf8(body).unwrap();
         let (decl, rest) = text.split_at(text.find("?>").unwrap() + 2);
-        format!("{decl}<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>{rest}").into_bytes()
+        format!("{decl}<!DOCTYPE x [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>{rest}")
+            .into_bytes()
     });
     let err = import(&evil).unwrap_err().to_string();
     assert!(err.contains("document type declaration"), "{err}");
@@ -340,14 +507,20 @@ fn a_zip_bomb_is_refused_before_it_is_unpacked() {
         body.resize(40 * 1024 * 1024, b' ');
         body
     });
-    assert!(bomb.len() < 1024 * 1024, "the bomb is small: {}", bomb.len());
+    assert!(
+        bomb.len() < 1024 * 1024,
+        "the bomb is small: {}",
+        bomb.len()
+    );
     let err = import(&bomb).unwrap_err().to_string();
     assert!(err.contains("zip bomb"), "{err}");
 }
 
 #[test]
 fn not_a_workbook() {
-    let err = import(b"type,name,label\ntext,q1,x\n").unwrap_err().to_string();
+    let err = import(b"type,name,label\ntext,q1,x\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not an Excel workbook"), "{err}");
 }
 
@@ -358,10 +531,12 @@ fn version_diff_names_added_removed_and_reworded_items() {
     b.set("survey", 3, 'C', "您对工作人员的服务态度是否满意？")
         .set("settings", 2, 'B', "2");
     b.sheet("survey").remove(3);
-    b.sheet("survey").push(rows(&[&["text", "idea", "建议", "Suggestions"]]).remove(0));
+    b.sheet("survey")
+        .push(rows(&[&["text", "idea", "建议", "Suggestions"]]).remove(0));
     let new = import(&b.bytes()).unwrap();
     let changes = diff(&old, &new);
-    let kinds: Vec<(ChangeKind, &str)> = changes.iter().map(|c| (c.kind, c.item.as_str())).collect();
+    let kinds: Vec<(ChangeKind, &str)> =
+        changes.iter().map(|c| (c.kind, c.item.as_str())).collect();
     assert_eq!(
         kinds,
         [
