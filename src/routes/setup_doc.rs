@@ -48,6 +48,8 @@ use utoipa::OpenApi;
         crate::routes::people::user_disable,
         crate::routes::people::user_enable,
         crate::routes::people::user_reset,
+        crate::auth::password::password_page,
+        crate::auth::password::change_password,
         crate::routes::people::set_password_page,
         crate::routes::people::set_password_post,
         crate::routes::people::keys_page,

@@ -51,7 +51,7 @@ impl Store {
             sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
                 .bind(queries::now_rfc3339())
                 .bind(actor)
-                .bind("auth.password_change")
+                .bind("user.change_password")
                 .bind(format!("user:{user_id}"))
                 .bind("{}")
                 .execute(&mut *tx).await?;

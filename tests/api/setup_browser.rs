@@ -222,7 +222,8 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
         choose(&f, "form", "questionnaire", "resident").await;
         choose(&f, "form", "method", "door_to_door").await;
         f.choose_file("input[type=file][name=file]", &upload).await;
-        f.click("form button[type=submit]").await;
+        f.click("form[enctype='multipart/form-data'] button[type=submit]")
+            .await;
         f.wait_for("上传成功").await;
         checked(&f, "firm-uploaded").await;
         f.goto(&app.url("/firm/progress?lang=zh")).await;

@@ -43,14 +43,42 @@ async fn session_cookie(app: &TestApp, name: &str, role: &str) -> String {
         "sign-in answered {}",
         r.status()
     );
-    r.headers()
+    let cookie = r
+        .headers()
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split(';').next())
         .find(|c| c.starts_with(&format!("{}=", pingyi::auth::SESSION_COOKIE)))
         .expect("session cookie set")
-        .to_owned()
+        .to_owned();
+    // A one-time password is replaced first, as the sign-in asks.
+    let location = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    if location.starts_with("/account/password") {
+        let page = get(app, &cookie, &location)
+            .await
+            .text()
+            .await
+            .expect("body");
+        let r = app
+            .client
+            .post(app.url("/account/password"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .form(&[
+                ("current", password.as_str()),
+                ("new", crate::helpers::OWN_PASSWORD),
+                ("repeat", crate::helpers::OWN_PASSWORD),
+                ("_csrf", crate::survey::hidden(&page, "_csrf").as_str()),
+            ])
+            .send()
+            .await
+            .expect("password change");
+        assert_eq!(r.status(), 303, "own password set");
+    }
+    cookie
 }
 
 async fn get(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
