@@ -197,6 +197,22 @@ async fn life_cycle(backend: Backend) {
     );
     assert_eq!(p["total"].as_i64(), Some(9));
 
+    // a unit with responses stays in the evaluation
+    let (st, body) = send(
+        &app,
+        &k,
+        Method::PUT,
+        &format!("/api/v1/evaluations/{id}/units"),
+        Some(json!({"units": ["gaj", "jyj"]})),
+    )
+    .await;
+    assert_eq!(st, 422, "{body}");
+    assert_eq!(
+        problems(&body),
+        [(None, "units".to_owned(), "jyj-ksy".to_owned())]
+    );
+    assert_eq!(app.store.evaluation_units(id).await.unwrap().len(), 3);
+
     // publishing an open evaluation is refused with a reason that says what to do
     let (st, body) = send(
         &app,
