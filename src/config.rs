@@ -66,6 +66,8 @@ pub struct Settings {
     pub submit_rate_per_minute: u32,
     /// Largest accepted firm upload.
     pub max_upload_bytes: usize,
+    /// SMTP for set-password links (from `PINGYI_SMTP_*` at start when not set here).
+    pub smtp: Option<crate::email::SmtpConfig>,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
             public_url: String::new(),
             submit_rate_per_minute: 30,
             max_upload_bytes: 256 * 1024 * 1024,
+            smtp: None,
         }
     }
 }

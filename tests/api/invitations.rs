@@ -18,21 +18,21 @@ use crate::both_backends;
 use crate::helpers::{spawn_app, TestApp};
 
 /// aiosmtpd writing each accepted message to a directory as JSON.
-struct SmtpSink {
+pub struct SmtpSink {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
-struct Received {
-    rcpt_tos: Vec<String>,
-    subject: String,
-    body: String,
+pub struct Received {
+    pub rcpt_tos: Vec<String>,
+    pub subject: String,
+    pub body: String,
 }
 
 impl SmtpSink {
-    fn start() -> SmtpSink {
+    pub fn start() -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
         let mut child = Command::new("python3")
@@ -66,7 +66,7 @@ impl SmtpSink {
         SmtpSink { child, port, dir }
     }
 
-    fn messages(&self) -> Vec<Received> {
+    pub fn messages(&self) -> Vec<Received> {
         let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
             .expect("sink dir")
             .filter_map(|e| e.ok())
