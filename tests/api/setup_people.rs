@@ -470,6 +470,19 @@ async fn api_keys(backend: Backend) {
 }
 crate::both_backends!(people_api_keys, api_keys);
 
+/// The admin's form for a new evaluator `zhang` with this e-mail address.
+async fn new_evaluator(admin: &reqwest::Client, app: &TestApp, email: &str) -> (u16, String) {
+    let fields = [("name", "zhang"), ("role", "evaluator"), ("email", email)];
+    post_form(
+        admin,
+        app,
+        "/admin/users?lang=en",
+        "/admin/users?lang=en",
+        &fields,
+    )
+    .await
+}
+
 async fn links_by_email(backend: Backend) {
     let sink = crate::invitations::SmtpSink::start();
     let port = sink.port;
@@ -485,32 +498,10 @@ async fn links_by_email(backend: Backend) {
     };
     let admin = user(&app, "office", "admin", None).await;
     let page = "/admin/users?lang=en";
-    let (st, html) = post_form(
-        &admin,
-        &app,
-        page,
-        "/admin/users?lang=en",
-        &[
-            ("name", "zhang"),
-            ("role", "evaluator"),
-            ("email", "not-an-address"),
-        ],
-    )
-    .await;
+    let (st, html) = new_evaluator(&admin, &app, "not-an-address").await;
     assert_eq!(st, 422);
     assert!(html.contains("not an e-mail address") && html.contains("value=\"not-an-address\""));
-    let (st, html) = post_form(
-        &admin,
-        &app,
-        page,
-        "/admin/users?lang=en",
-        &[
-            ("name", "zhang"),
-            ("role", "evaluator"),
-            ("email", "zhang@jyj.gov.cn"),
-        ],
-    )
-    .await;
+    let (st, html) = new_evaluator(&admin, &app, "zhang@jyj.gov.cn").await;
     assert_eq!(st, 200);
     assert!(html.contains("e-mailed to") && html.contains("zhang@jyj.gov.cn"));
     assert!(
