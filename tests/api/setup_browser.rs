@@ -310,7 +310,7 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
         .await;
     d.click("form[action^='/admin/evaluations'] button[type=submit]")
         .await;
-    d.wait_for("评估已创建").await;
+    d.wait_for("沿用所复制的评估").await;
     checked(&d, "next-year").await;
     let next = app
         .store

@@ -85,7 +85,7 @@ pub fn page(
         &with_lang(path, lang.other()),
         html! {
             style { (CSS) }
-            p.muted.noprint {
+            div.muted.noprint {
                 (user.name) " · " (user.role.label(lang)) " · "
                 form.inline method="post" action="/logout" {
                     (csrf(user)) button.secondary type="submit" { (lang.pick("退出登录", "Sign out")) }
