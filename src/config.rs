@@ -73,6 +73,8 @@ pub struct Settings {
     pub frameworks_dir: std::path::PathBuf,
     /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// SMTP for set-password links (from `PINGYI_SMTP_*` at start when not set here).
+    pub smtp: Option<crate::email::SmtpConfig>,
 }
 
 impl Settings {
@@ -90,6 +92,7 @@ impl Settings {
             surveys_dir: std::path::PathBuf::from("surveys"),
             frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
             trusted_proxies: Vec::new(),
+            smtp: None,
         }
     }
 }

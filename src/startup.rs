@@ -74,6 +74,9 @@ impl Application {
         }
         let secret = form_secret(&store).await?;
         crate::email::spawn_from_env(store.clone(), &settings.public_url);
+        if settings.smtp.is_none() {
+            settings.smtp = crate::email::SmtpConfig::from_env().ok().flatten();
+        }
         let state = AppState {
             writer: SubmissionWriter::start(store.clone()),
             signer: FormSigner::new(secret.as_bytes())?,

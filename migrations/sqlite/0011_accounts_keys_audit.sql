@@ -13,6 +13,9 @@ CREATE TABLE password_links (
 );
 CREATE INDEX password_links_user ON password_links (user_id);
 
+-- Where a new user's set-password link is e-mailed when SMTP is configured.
+ALTER TABLE users ADD COLUMN email TEXT;
+
 -- API keys get an expiry, a last use and who revoked them when. Times are RFC 3339 UTC.
 ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
 ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;

@@ -54,8 +54,18 @@ impl AuditQuery {
     }
 }
 
+/// Entries matching the filter, newest first. Actions recorded before the log had a reason
+/// column keep theirs in the detail (`{"reason": …}`); it is shown as the reason.
 pub async fn search(store: &Store, q: &AuditQuery, limit: i64) -> SetupResult<Vec<AuditRow>> {
-    Ok(store.search_audit(&q.parse(limit.min(MAX_ROWS))?).await?)
+    let mut rows = store.search_audit(&q.parse(limit.min(MAX_ROWS))?).await?;
+    for r in rows.iter_mut().filter(|r| r.reason.is_empty()) {
+        if let Ok(serde_json::Value::Object(d)) = serde_json::from_str(&r.detail) {
+            if let Some(reason) = d.get("reason").and_then(|v| v.as_str()) {
+                r.reason = reason.to_owned();
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// The entries as CSV (UTF-8 with BOM; formula-like cells guarded).

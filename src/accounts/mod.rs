@@ -3,8 +3,10 @@
 
 pub mod audit;
 pub mod keys;
+pub mod mail;
 pub mod users;
 
 pub use audit::AuditQuery;
 pub use keys::{KeyInput, NewKeyShown};
+pub use mail::Delivery;
 pub use users::{PasswordLink, UserInput};

@@ -25,6 +25,8 @@ pub struct UserInput {
     pub unit: String,
     /// Firm name, for the firm role (created when new).
     pub firm: String,
+    /// Where set-password links are e-mailed when SMTP is configured (optional).
+    pub email: String,
 }
 
 /// A set-password link: the path with its secret, shown once.
@@ -51,6 +53,15 @@ fn new_link(actor: &str) -> (String, NewPasswordLink, String) {
 fn unusable_hash() -> SetupResult<String> {
     hash_password(&random_secret())
         .map_err(|e| SetupError::Store(crate::store::StoreError::Internal(e.to_string())))
+}
+
+/// A plausible address: one `@`, something on both sides, a dot in the domain, no spaces.
+fn valid_email(e: &str) -> bool {
+    e.len() <= 254
+        && !e.contains(char::is_whitespace)
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
 }
 
 fn valid_name(name: &str) -> bool {
@@ -142,6 +153,15 @@ pub async fn create_user(
         )),
         _ => {}
     }
+    let email = input.email.trim();
+    if !email.is_empty() && !valid_email(email) {
+        errors.push(FieldError::new(
+            "email",
+            email,
+            "not an e-mail address (name@example.gov.cn)",
+            "电子邮箱格式不正确（如 name@example.gov.cn）",
+        ));
+    }
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         return Err(SetupError::Invalid(errors));
     };
@@ -160,6 +180,7 @@ pub async fn create_user(
         password_hash: unusable_hash()?,
         unit_id,
         firm_id,
+        email: (!email.is_empty()).then(|| email.to_owned()),
     };
     let audit = AuditRecord::new(actor, "user.create", "user").detail(serde_json::json!({
         "name": name, "role": role.as_str(), "unit": (!unit.is_empty()).then_some(unit),
@@ -347,5 +368,11 @@ mod tests {
         );
         assert!(check_new_password("ann", "long enough 1", "long enough 1").is_ok());
         assert!(valid_name("ops.admin@city") && !valid_name("two words") && !valid_name(""));
+        assert!(
+            valid_email("li@jyj.gov.cn")
+                && !valid_email("li@")
+                && !valid_email("a b@c.cn")
+                && !valid_email("nobody")
+        );
     }
 }

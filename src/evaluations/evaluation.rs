@@ -60,6 +60,8 @@ pub fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, 
 #[derive(Debug, Clone, Serialize)]
 pub struct Created {
     pub id: EvaluationId,
+    /// The evaluation it was copied from.
+    pub copied_from: Option<EvaluationId>,
     pub units: usize,
     pub plan_rows: usize,
     /// Units of the copied evaluation left out because they are retired.
@@ -345,6 +347,7 @@ pub async fn create(
     let id = store.create_evaluation_setup(&setup, actor).await?;
     Ok(Created {
         id,
+        copied_from: setup.copied_from,
         units: setup.units.len(),
         plan_rows: setup.plan.len(),
         retired_left_out: left_out,

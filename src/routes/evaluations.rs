@@ -65,6 +65,10 @@ fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
             "评估已创建（筹备中）。下一步：选择参评单位并设定调查计划。",
             "The evaluation is created (draft). Next: choose its units and set the plan.",
         ),
+        "copied" => lang.pick(
+            "评估已创建（筹备中），参评单位、调查计划、目标和指标体系沿用所复制的评估，可在下方修改。",
+            "The evaluation is created (draft) with the units, plan, targets and framework of the one it copies; change them below.",
+        ),
         "details" => lang.pick("基本信息已保存。", "The details are saved."),
         "units" => lang.pick("参评单位已保存。", "The units are saved."),
         "plan" => lang.pick("调查计划已保存。", "The plan is saved."),
@@ -139,11 +143,18 @@ async fn create_page(
         units: form.all("units").to_vec(),
     };
     match svc::evaluation::create(&state.store, &input, &frameworks_dir(&state), &user.name).await {
-        Ok(c) => Ok(see_other(
-            &format!("/admin/evaluations/{}/setup", c.id),
-            lang,
-            "created",
-        )),
+        Ok(c) => {
+            let done = if c.copied_from.is_some() {
+                "copied"
+            } else {
+                "created"
+            };
+            Ok(see_other(
+                &format!("/admin/evaluations/{}/setup", c.id),
+                lang,
+                done,
+            ))
+        }
         Err(SetupError::Invalid(errors)) => render_new(&state, lang, &user, &input, &errors).await,
         Err(SetupError::Conflict(m)) => {
             let errors = [FieldError::new("year", &input.year, m.en, m.zh)];

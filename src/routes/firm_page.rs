@@ -39,6 +39,7 @@ fn form(
         html! {
             (crate::views::account_bar(lang, user))
             h1 { (title) }
+            p { a href=(with_lang("/firm/progress", lang)) { (lang.pick("查看采集进度", "See the collection progress")) } }
             @if let Some(r) = result { (r) }
             form.card method="post" action={ "/firm/upload?lang=" (lang.code()) } enctype="multipart/form-data" {
                 input type="hidden" name="_csrf" value=(user.csrf);

@@ -53,7 +53,7 @@ fn message(lang: Lang, done: &str) -> Option<&'static str> {
 struct UsersExtra<'a> {
     input: Option<&'a UserInput>,
     errors: &'a [FieldError],
-    link: Option<(&'a str, &'a accounts::PasswordLink)>,
+    link: Option<(&'a str, &'a accounts::PasswordLink, &'a accounts::Delivery)>,
     message: Option<&'a str>,
     refused: Option<String>,
 }
@@ -113,11 +113,14 @@ async fn users_create(
         role: form.one("role").into(),
         unit: form.one("unit").into(),
         firm: form.one("firm").into(),
+        email: form.one("email").into(),
     };
     match accounts::users::create_user(&state.store, &input, &user.name).await {
         Ok(link) => {
+            let email = Some(input.email.trim()).filter(|e| !e.is_empty());
+            let sent = deliver(&state, input.name.trim(), email, &link).await;
             let x = UsersExtra {
-                link: Some((input.name.trim(), &link)),
+                link: Some((input.name.trim(), &link, &sent)),
                 ..Default::default()
             };
             render_users(&state, lang, &user, StatusCode::OK, x).await
@@ -132,6 +135,17 @@ async fn users_create(
         }
         Err(e) => Err(web_error(lang, e)),
     }
+}
+
+/// E-mails a set-password link when SMTP is configured and the user has an address.
+pub async fn deliver(
+    state: &AppState,
+    name: &str,
+    email: Option<&str>,
+    link: &accounts::PasswordLink,
+) -> accounts::Delivery {
+    let smtp = state.settings.smtp.as_ref();
+    accounts::mail::deliver(smtp, &state.settings.public_url, name, email, link).await
 }
 
 async fn disable_or_enable(
@@ -205,15 +219,18 @@ async fn user_reset(
     let link = accounts::users::reset_password(&state.store, id, &user.name)
         .await
         .map_err(|e| web_error(lang, e))?;
+    let se = |e| WebError::from_store(lang, e);
     let name = state
         .store
         .user_by_id(id.get())
         .await
-        .map_err(|e| WebError::from_store(lang, e))?
+        .map_err(se)?
         .map(|u| u.name)
         .unwrap_or_default();
+    let email = state.store.user_email(id).await.map_err(se)?;
+    let sent = deliver(&state, &name, email.as_deref(), &link).await;
     let x = UsersExtra {
-        link: Some((&name, &link)),
+        link: Some((&name, &link, &sent)),
         ..Default::default()
     };
     render_users(&state, lang, &user, StatusCode::OK, x).await

@@ -38,7 +38,7 @@ async fn users(_a: Admin, state: web::Data<AppState>) -> Result<HttpResponse, Ap
     Ok(HttpResponse::Ok().json(state.store.list_users().await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "people", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{name, role (admin|evaluator|firm|unit), unit (code, unit users), firm (name, firm users)}"), responses((status = 201, description = "created: user_id and the one-time set_password_url (shown once), expires_at", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "people", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{name, role (admin|evaluator|firm|unit), unit (code, unit users), firm (name, firm users), email (optional: the link is e-mailed when SMTP is configured)}"), responses((status = 201, description = "created: user_id, expires_at, and the one-time set_password_url (shown once) or emailed_to", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn create_user(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -46,15 +46,29 @@ async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let input: UserInput = json_body(&body)?;
     let link = accounts::users::create_user(&state.store, &input, &user.name).await?;
-    Ok(HttpResponse::Created().json(link_json(&state, &link)))
+    let email = Some(input.email.trim()).filter(|e| !e.is_empty());
+    let sent = super::people::deliver(&state, input.name.trim(), email, &link).await;
+    Ok(HttpResponse::Created().json(link_json(&state, &link, &sent)))
 }
 
-fn link_json(state: &AppState, l: &accounts::PasswordLink) -> serde_json::Value {
-    serde_json::json!({
-        "user_id": l.user_id,
-        "set_password_url": format!("{}{}", state.settings.public_url.trim_end_matches('/'), l.path),
-        "expires_at": l.expires_at,
-    })
+/// The link, unless it was e-mailed (then only where to).
+fn link_json(
+    state: &AppState,
+    l: &accounts::PasswordLink,
+    sent: &accounts::Delivery,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({ "user_id": l.user_id, "expires_at": l.expires_at });
+    match sent {
+        accounts::Delivery::Sent(to) => v["emailed_to"] = serde_json::json!(to),
+        other => {
+            let base = state.settings.public_url.trim_end_matches('/');
+            v["set_password_url"] = serde_json::json!(format!("{base}{}", l.path));
+            if let accounts::Delivery::Failed(e) = other {
+                v["email_error"] = serde_json::json!(e);
+            }
+        }
+    }
+    v
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "people", params(("id" = i64, Path, description = "user id")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why} (optional)"), responses((status = 200, description = "disabled: every session ends", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "the last active admin", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
@@ -101,9 +115,17 @@ async fn reset(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let link = accounts::users::reset_password(&state.store, UserId(path.into_inner()), &user.name)
-        .await?;
-    Ok(HttpResponse::Ok().json(link_json(&state, &link)))
+    let id = UserId(path.into_inner());
+    let link = accounts::users::reset_password(&state.store, id, &user.name).await?;
+    let name = state
+        .store
+        .user_by_id(id.get())
+        .await?
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let email = state.store.user_email(id).await?;
+    let sent = super::people::deliver(&state, &name, email.as_deref(), &link).await;
+    Ok(HttpResponse::Ok().json(link_json(&state, &link, &sent)))
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "people", responses((status = 200, description = "API keys by prefix, label, expiry, last use, revoked (one's own; an admin sees everyone's)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]

@@ -450,6 +450,13 @@ async fn submit(
     match state.writer.submit(submission).await {
         // Committed (or committed earlier, for a replay of the same form).
         Ok(SubmitOutcome::Stored) | Ok(SubmitOutcome::Duplicate) => Ok(see_thanks),
+        Ok(SubmitOutcome::NotOpen) => Ok(refused(
+            lang,
+            &switch,
+            410,
+            "本次评议已结束，感谢您的关注。",
+            "This evaluation has closed. Thank you for your interest.",
+        )),
         Ok(SubmitOutcome::TokenRejected) => Ok(refused(
             lang,
             &switch,

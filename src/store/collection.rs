@@ -53,6 +53,9 @@ pub enum SubmitOutcome {
     Duplicate,
     /// The token is unknown, used or expired. Nothing stored.
     TokenRejected,
+    /// The evaluation stopped taking answers (closed) before this one committed. Nothing
+    /// stored.
+    NotOpen,
 }
 
 /// Draw, stratum and the stratum's sample size of the invitation a token was sent for: the
@@ -215,6 +218,21 @@ impl Store {
                     .rows_affected();
                 if fresh == 0 {
                     outcomes.push(SubmitOutcome::Duplicate);
+                    continue;
+                }
+                // Still open? The no-op update also holds the evaluation's row until commit,
+                // so a concurrent close cannot slip in between this check and the answer.
+                let open = sqlx::query("UPDATE evaluations SET data_version = data_version WHERE id = $1 AND status = 'open'")
+                    .bind(s.response.evaluation_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if open == 0 {
+                    sqlx::query("DELETE FROM used_nonces WHERE nonce_hash = $1")
+                        .bind(&s.nonce_hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    outcomes.push(SubmitOutcome::NotOpen);
                     continue;
                 }
                 if let Some(th) = &s.token_hash {

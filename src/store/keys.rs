@@ -48,6 +48,8 @@ pub struct NewUser {
     pub password_hash: String,
     pub unit_id: Option<i64>,
     pub firm_id: Option<i64>,
+    /// Where set-password links are e-mailed, if anywhere.
+    pub email: Option<String>,
 }
 
 /// A one-time set-password link to store (the hash of its secret).
@@ -158,11 +160,11 @@ impl Store {
         let id: i64 = with_pool!(self, p => {
             let mut tx = p.begin().await?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO users (name, role, password_hash, unit_id, firm_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO users (name, role, password_hash, unit_id, firm_id, created_at, email) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             )
             .bind(&u.name).bind(&u.role).bind(&u.password_hash).bind(u.unit_id).bind(u.firm_id)
-            .bind(now_rfc3339())
+            .bind(now_rfc3339()).bind(u.email.as_deref())
             .fetch_one(&mut *tx).await
             .map_err(|e| queries::unique_to_conflict(e, &format!("a user named {:?} already exists", u.name)))?;
             sqlx::query(
@@ -296,6 +298,14 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The address a user's set-password links are e-mailed to.
+    pub async fn user_email(&self, user: UserId) -> StoreResult<Option<String>> {
+        let v: Option<Option<String>> = with_pool!(self, p => sqlx::query_scalar(
+            "SELECT email FROM users WHERE id = $1"
+        ).bind(user.get()).fetch_optional(p).await?);
+        Ok(v.flatten())
     }
 
     /// Admins that are not disabled (the last one may not be disabled).

@@ -124,7 +124,8 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
         .await;
     d.eval("document.querySelector('input[name=fieldwork_start]').value='2026-11-01';document.querySelector('input[name=fieldwork_end]').value='2026-12-31';return 1").await;
     choose(&d, "form", "framework", "beijing_sanxiao_yichuang").await;
-    d.click("form button[type=submit]").await;
+    d.click("form[action^='/admin/evaluations'] button[type=submit]")
+        .await;
     d.wait_for("评估已创建").await;
     let id = app.store.list_evaluations().await.unwrap()[0].id;
     checked(&d, "evaluation-created").await;
@@ -308,8 +309,9 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
     d.type_into("input[name=year]", "2027").await;
     d.type_into("input[name=title_zh]", "2027年度部门满意度评价")
         .await;
-    d.click("form button[type=submit]").await;
-    d.wait_for("评估已创建").await;
+    d.click("form[action^='/admin/evaluations'] button[type=submit]")
+        .await;
+    d.wait_for("沿用所复制的评估").await;
     checked(&d, "next-year").await;
     let next = app
         .store

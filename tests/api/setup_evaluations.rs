@@ -6,7 +6,8 @@ use pingyi::store::Backend;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, user};
+use crate::setup_support::post_form;
 use crate::setup_support::{key, pingyi, problems, send, send_file, REGISTER};
 
 pub const PLAN: &str = "unit,respondent_type,questionnaire,target\n\
@@ -398,3 +399,74 @@ async fn evaluation_commands_print_the_id_and_set_the_plan() {
         4
     );
 }
+
+async fn new_evaluation_page(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let admin = user(&app, "office", "admin", None).await;
+    let page = "/admin/evaluations/new?lang=en";
+    let (st, html) = post_form(
+        &admin,
+        &app,
+        page,
+        "/admin/evaluations?lang=en",
+        &[
+            ("series", "city-satisfaction"),
+            ("year", "twenty"),
+            ("wave", "H1"),
+            ("title_zh", ""),
+            ("fieldwork_start", "2026-03-01"),
+            ("fieldwork_end", ""),
+            ("framework", ""),
+            ("copy_from", ""),
+        ],
+    )
+    .await;
+    assert_eq!(st, 422);
+    for s in [
+        "value=\"city-satisfaction\"",
+        "value=\"twenty\"",
+        "value=\"H1\"",
+        "value=\"2026-03-01\"",
+    ] {
+        assert!(html.contains(s), "typed value {s} kept");
+    }
+    for s in [
+        "the year is a whole number",
+        "the Chinese title is empty",
+        "give both fieldwork dates",
+    ] {
+        assert!(html.contains(s), "{s} shown");
+    }
+    assert!(app.store.list_evaluations().await.unwrap().is_empty());
+    let (st, _) = post_form(
+        &admin,
+        &app,
+        page,
+        "/admin/evaluations",
+        &[
+            ("series", "city-satisfaction"),
+            ("year", "2026"),
+            ("title_zh", "2026年度"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 303);
+    // the same series, year and wave again: the clash is named at the year
+    let (st, html) = post_form(
+        &admin,
+        &app,
+        page,
+        "/admin/evaluations?lang=en",
+        &[
+            ("series", "city-satisfaction"),
+            ("year", "2026"),
+            ("title_zh", "again"),
+        ],
+    )
+    .await;
+    assert_eq!(st, 409);
+    assert!(html.contains("already exists") && html.contains("value=\"again\""));
+}
+crate::both_backends!(evaluation_new_page, new_evaluation_page);

@@ -197,6 +197,22 @@ async fn life_cycle(backend: Backend) {
     );
     assert_eq!(p["total"].as_i64(), Some(9));
 
+    // a unit with responses stays in the evaluation
+    let (st, body) = send(
+        &app,
+        &k,
+        Method::PUT,
+        &format!("/api/v1/evaluations/{id}/units"),
+        Some(json!({"units": ["gaj", "jyj"]})),
+    )
+    .await;
+    assert_eq!(st, 422, "{body}");
+    assert_eq!(
+        problems(&body),
+        [(None, "units".to_owned(), "jyj-ksy".to_owned())]
+    );
+    assert_eq!(app.store.evaluation_units(id).await.unwrap().len(), 3);
+
     // publishing an open evaluation is refused with a reason that says what to do
     let (st, body) = send(
         &app,
@@ -259,6 +275,23 @@ async fn life_cycle(backend: Backend) {
         410,
         "a form opened earlier is refused after closing"
     );
+    // the writer checks the status in the answer's own transaction: nothing stored after the close
+    let late = pingyi::store::Submission {
+        response: pingyi::store::NewResponse {
+            evaluation_id: id,
+            unit_id: link.unit_id,
+            respondent_type: "service_user".into(),
+            questionnaire_id: "service_user".into(),
+            questionnaire_version: 1,
+            source: pingyi::store::ResponseSource::Link,
+            submitted_on: chrono::Utc::now().date_naive(),
+            answers: "{}".into(),
+        },
+        nonce_hash: "late-nonce".into(),
+        token_hash: None,
+    };
+    let out = app.store.write_submissions(&[late]).await.unwrap();
+    assert_eq!(out, [pingyi::store::SubmitOutcome::NotOpen]);
     let (st, body) = upload(&app, id, &firm_key, resident_file("jyj-ksy", 4)).await;
     assert_eq!(st, 409, "{body}");
     assert!(body["error"]["message"]

@@ -469,3 +469,88 @@ async fn api_keys(backend: Backend) {
     assert!(!ok && err.contains("only evaluators and admins"), "{err}");
 }
 crate::both_backends!(people_api_keys, api_keys);
+
+/// The admin's form for a new evaluator `zhang` with this e-mail address.
+async fn new_evaluator(admin: &reqwest::Client, app: &TestApp, email: &str) -> (u16, String) {
+    let fields = [("name", "zhang"), ("role", "evaluator"), ("email", email)];
+    post_form(
+        admin,
+        app,
+        "/admin/users?lang=en",
+        "/admin/users?lang=en",
+        &fields,
+    )
+    .await
+}
+
+async fn links_by_email(backend: Backend) {
+    let sink = crate::invitations::SmtpSink::start();
+    let port = sink.port;
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| {
+        s.smtp = Some(pingyi::email::SmtpConfig::local(
+            port,
+            "评议办公室 <pingyi@example.gov.cn>",
+        ))
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = user(&app, "office", "admin", None).await;
+    let page = "/admin/users?lang=en";
+    let (st, html) = new_evaluator(&admin, &app, "not-an-address").await;
+    assert_eq!(st, 422);
+    assert!(html.contains("not an e-mail address") && html.contains("value=\"not-an-address\""));
+    let (st, html) = new_evaluator(&admin, &app, "zhang@jyj.gov.cn").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("e-mailed to") && html.contains("zhang@jyj.gov.cn"));
+    assert!(
+        !html.contains("/set-password/"),
+        "an e-mailed link is not shown to the admin"
+    );
+    let m = &sink.messages()[0];
+    assert_eq!(m.rcpt_tos, ["zhang@jyj.gov.cn"]);
+    assert!(m.subject.contains("设置您的评议平台密码"));
+    let at = m
+        .body
+        .find("/set-password/")
+        .expect("the link in the message");
+    let path = m.body[at..at + "/set-password/".len() + 64].to_owned();
+    let r = cookie_client()
+        .post(app.url(&path))
+        .form(&[
+            ("password", "mailed secret 1"),
+            ("confirm", "mailed secret 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        sign_in(&app, &cookie_client(), "zhang", "mailed secret 1").await,
+        303
+    );
+    // a reset goes to the same address
+    let id = app.store.user_by_name("zhang").await.unwrap().unwrap().id;
+    let (st, body) = send(
+        &app,
+        &crate::helpers::evaluator_key(&app).await,
+        Method::POST,
+        &format!("/api/v1/users/{id}/reset-password"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 403, "only admins reset: {body}");
+    let (st, html) = post_form(
+        &admin,
+        &app,
+        page,
+        &format!("/admin/users/{id}/reset?lang=en"),
+        &[],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(html.contains("e-mailed to"));
+    assert_eq!(sink.messages().len(), 2);
+}
+crate::both_backends!(people_links_by_email, links_by_email);

@@ -93,6 +93,22 @@ pub struct SetupPage<'a> {
     pub refused: Option<&'a str>,
 }
 
+/// A status as people read it ("" before creation).
+fn status_label(code: &str, lang: Lang) -> String {
+    code.parse::<crate::store::EvaluationStatus>()
+        .map(|s| lang.pick(s.label_zh(), s.label_en()).to_owned())
+        .unwrap_or_else(|_| lang.pick("（创建）", "(created)").to_owned())
+}
+
+/// A questionnaire's title and version.
+fn questionnaire_title(p: &SetupPage, id: &str, version: i64, lang: Lang) -> String {
+    p.questionnaires
+        .iter()
+        .find(|q| q.id == id && q.version == version)
+        .map(|q| format!("{} v{version}", lang.pick(&q.title_zh, &q.title_en)))
+        .unwrap_or_else(|| format!("{id} v{version}"))
+}
+
 fn status_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
     let ev = &p.d.evaluation;
     let action = format!("/admin/evaluations/{}/status", ev.id);
@@ -121,7 +137,7 @@ fn status_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
             @if !p.history.is_empty() {
                 details { summary { (lang.pick("状态变更记录", "Status history")) }
                     table { tbody { @for h in p.history { tr {
-                        td { (h.at) } td { (h.from_status) " → " (h.to_status) } td { (h.actor) } td { (h.reason) }
+                        td { (h.at) } td { (status_label(&h.from_status, lang)) " → " (status_label(&h.to_status, lang)) } td { (h.actor) } td { (h.reason) }
                     } } } }
                 }
             }
@@ -196,7 +212,7 @@ fn links_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
                 thead { tr { th { (lang.pick("单位", "Unit")) } th { (lang.pick("问卷", "Questionnaire")) } th { (lang.pick("链接", "Link")) } } }
                 tbody { @for l in p.links { tr {
                     td { (unit_name(l.unit_id)) }
-                    td { (l.questionnaire_id) "@" (l.questionnaire_version) }
+                    td { (questionnaire_title(p, &l.questionnaire_id, l.questionnaire_version, lang)) }
                     td { a.survey-link href={ "/s/" (l.code) } { "/s/" (l.code) } " · " a href={ "/s/" (l.code) "/qr.svg" } { (lang.pick("二维码", "QR")) } }
                 } } }
             } } }

@@ -85,7 +85,12 @@ pub fn page(
         &with_lang(path, lang.other()),
         html! {
             style { (CSS) }
-            p.muted.noprint { (user.name) " · " (user.role.label(lang)) }
+            div.muted.noprint {
+                (user.name) " · " (user.role.label(lang)) " · "
+                form.inline method="post" action="/logout" {
+                    (csrf(user)) button.secondary type="submit" { (lang.pick("退出登录", "Sign out")) }
+                }
+            }
             (admin_nav(lang, user, here))
             (body)
         },

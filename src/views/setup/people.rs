@@ -6,17 +6,28 @@ use maud::{html, Markup};
 use super::{
     csrf, errors_of, field_errors, flash, page, public_page, select_field, text_field, Section,
 };
-use crate::accounts::{KeyInput, NewKeyShown, PasswordLink, UserInput};
+use crate::accounts::{Delivery, KeyInput, NewKeyShown, PasswordLink, UserInput};
 use crate::auth::{CurrentUser, Role};
 use crate::evaluations::FieldError;
 use crate::i18n::Lang;
 use crate::store::{FirmRow, KeyRow, RegisterUnit, UserRow};
 use crate::views::with_lang;
 
-/// A one-time link, shown once.
-fn link_shown(lang: Lang, base: &str, who: &str, l: &PasswordLink) -> Markup {
+/// A one-time link, shown once (or where it was e-mailed).
+fn link_shown(lang: Lang, base: &str, who: &str, l: &PasswordLink, sent: &Delivery) -> Markup {
+    if let Delivery::Sent(to) = sent {
+        return html! {
+            div.card role="status" { p.ok {
+                (lang.pick("设置密码的一次性链接已发送至 ", "The one-time set-password link was e-mailed to ")) strong { (to) }
+                (lang.pick("（", " (")) (who) (lang.pick("），", "); it works until ")) (l.expires_at) (lang.pick(" 前有效。", "."))
+            } }
+        };
+    }
     html! {
         div.card role="status" {
+            @if let Delivery::Failed(e) = sent {
+                p.error { (lang.pick("邮件未能发送（", "The e-mail could not be sent (")) (e) (lang.pick("），请把链接直接交给用户。", "); give the link to the user yourself.")) }
+            }
             p.ok { (lang.pick("请把以下一次性链接交给 ", "Give this one-time link to ")) strong { (who) }
                 (lang.pick("，用于设置密码。链接只显示这一次，", " to set a password. It is shown only now and works once, until "))
                 (l.expires_at) (lang.pick(" 前有效，仅可使用一次。", ".")) }
@@ -31,8 +42,8 @@ pub struct UsersPage<'a> {
     pub firms: &'a [FirmRow],
     pub input: &'a UserInput,
     pub errors: &'a [FieldError],
-    /// A link just made: (user name, link).
-    pub link: Option<(&'a str, &'a PasswordLink)>,
+    /// A link just made: (user name, link, whether it was e-mailed).
+    pub link: Option<(&'a str, &'a PasswordLink, &'a Delivery)>,
     pub public_url: &'a str,
     pub message: Option<&'a str>,
     pub refused: Option<&'a str>,
@@ -75,7 +86,7 @@ pub fn users(lang: Lang, user: &CurrentUser, p: &UsersPage) -> Markup {
         html! {
             h1 { (title) }
             (flash(p.message, p.refused))
-            @if let Some((who, l)) = p.link { (link_shown(lang, p.public_url, who, l)) }
+            @if let Some((who, l, sent)) = p.link { (link_shown(lang, p.public_url, who, l, sent)) }
             div.card { div.wide { table {
                 thead { tr {
                     th { (lang.pick("用户名", "Name")) } th { (lang.pick("角色", "Role")) } th { (lang.pick("单位 / 机构", "Unit / firm")) }
@@ -114,6 +125,7 @@ pub fn users(lang: Lang, user: &CurrentUser, p: &UsersPage) -> Markup {
                     (select_field(lang, p.errors, "role", ("角色", "Role"), &p.input.role, &roles))
                     (select_field(lang, p.errors, "unit", ("单位（仅被评估单位用户）", "Unit (unit users only)"), &p.input.unit, &units))
                     (text_field(lang, p.errors, "firm", ("调查机构名称（仅调查机构用户）", "Survey firm (firm users only)"), &p.input.firm, "text", false))
+                (text_field(lang, p.errors, "email", ("电子邮箱（可空；配置了邮件服务时，设置密码链接将发送至此）", "E-mail (optional; with e-mail configured the set-password link is sent there)"), &p.input.email, "email", false))
                     button type="submit" { (lang.pick("创建并生成设置密码链接", "Create and make a set-password link")) }
                 }
             }
