@@ -68,7 +68,12 @@ pub fn new_password_problem(
             "新密码不能与当前密码相同。",
             "The new password must differ from the current one.",
         ))
-    } else if new.chars().collect::<std::collections::BTreeSet<char>>().len() == 1 {
+    } else if new
+        .chars()
+        .collect::<std::collections::BTreeSet<char>>()
+        .len()
+        == 1
+    {
         Some((
             "新密码不能由同一个字符重复组成。",
             "The new password cannot be one character repeated.",

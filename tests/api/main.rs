@@ -12,6 +12,7 @@ mod invitations;
 mod openapi;
 mod results;
 mod scores;
+mod signin;
 mod store_contract;
 mod survey;
 mod uploads;
