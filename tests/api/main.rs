@@ -22,6 +22,7 @@ mod setup_people;
 mod setup_support;
 mod setup_units;
 mod signout;
+mod signin;
 mod store_contract;
 mod survey;
 mod uploads;
