@@ -4,9 +4,10 @@
 //! loaded once per data version into a polars frame ([`load`]): `unit`, `respondent_type`,
 //! `year`, `wave`, `district`, `gender`, `age_group`, `weight`, the design columns
 //! `design:stratum` and `design:fpc`, one column per likert item (`item:<code>`, score
-//! 0–100, null for "don't know" or no answer), per dimension the respondent's mean score
-//! (`dim:<code>`) and share of satisfied items (`dimsat:<code>`), and over all items
-//! `all:index` and `all:rate`.
+//! 0–100, null for "don't know" or no answer), per dimension the response's index
+//! (`dim:<code>`) and whether it is satisfied (`dimsat:<code>`, 1/0), and over all items
+//! `all:index` and `all:rate` (the same; how a response scores is
+//! [`crate::questionnaire::score`]).
 //!
 //! # Design
 //!
@@ -19,7 +20,8 @@
 //! One call of the analysis engine ([`pingyi_analysis::estimate::estimate`]) per grouping
 //! estimates every variable at once: per likert item the satisfaction rate (share of
 //! satisfied answers) and index (mean score), per dimension and overall the weighted means
-//! of the per-respondent columns (index: mean score; rate: mean share of satisfied items).
+//! of the per-response columns (index: the responses' indices; rate: the share of satisfied
+//! responses).
 //! Every interval uses the domain's own df (`degf(design[domain, ])`, as R's
 //! `svyby(..., svyciprop)`): rates the method asked for (xlogit by default), indices the
 //! logit interval of index / 100 ([`INDEX_CI`]), so none leaves its range. The question,
@@ -392,10 +394,14 @@ fn variables(
     for d in dims {
         let (index, rate) = (format!("dim:{d}"), format!("dimsat:{d}"));
         vars.push(Variable::new(&index, &index, Measure::Mean));
-        vars.push(Variable::new(&rate, &rate, Measure::Mean));
+        vars.push(Variable::new(&rate, &rate, Measure::Proportion(vec![1.0])));
     }
     vars.push(Variable::new("all:index", "all:index", Measure::Mean));
-    vars.push(Variable::new("all:rate", "all:rate", Measure::Mean));
+    vars.push(Variable::new(
+        "all:rate",
+        "all:rate",
+        Measure::Proportion(vec![1.0]),
+    ));
     // The tables need estimates and SEs only (composites are estimated separately, year-on-year
     // comparisons are between independent samples): without the per-PSU influence totals a
     // grouping of 1M responses keeps ~16 MB per variable less (one PSU per response).

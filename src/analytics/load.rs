@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::design::{DesignTable, OTHER};
 use super::AnalyticsError;
+use crate::questionnaire::score::{satisfied_threshold, Tally};
 use crate::questionnaire::{Answers, Question, QuestionKind, Questionnaire};
 use crate::store::{Evaluation, Store, StoreError};
 
@@ -213,6 +214,8 @@ struct Plan {
     slots: Vec<Slot>,
     /// frame dimension index per local dimension accumulator slot
     dims: Vec<usize>,
+    /// score from which a response counts as satisfied
+    threshold: Option<f64>,
 }
 
 /// The frame and what the pages need to label it.
@@ -301,14 +304,14 @@ pub(super) fn build(
     // population size; infinite = sampled with replacement (the engine's no-fpc stratum)
     let mut fpc: Vec<f64> = Vec::new();
     let mut item_cols: Vec<OptCol> = Vec::new();
-    // per dimension: (mean score, share satisfied) columns
+    // per dimension: (the response's index, satisfied 1/0) columns
     let mut dim_cols: Vec<(OptCol, OptCol)> = Vec::new();
     let mut all_index: Vec<Option<f64>> = Vec::new();
     let mut all_rate: Vec<Option<f64>> = Vec::new();
     let mut stratified = false;
     // per row scratch: JSON entry per question position, dimension sums
     let mut at: Vec<u32> = Vec::new();
-    let mut dsum: Vec<(f64, f64, usize)> = Vec::new();
+    let mut tally = Tally::default();
 
     while let Some(page) = rx.blocking_recv() {
         for r in &page {
@@ -383,9 +386,7 @@ pub(super) fn build(
             for v in item_cols.iter_mut() {
                 v.push(None);
             }
-            dsum.clear();
-            dsum.resize(plan.dims.len(), (0.0, 0.0, 0));
-            let mut all = (0.0, 0.0, 0usize);
+            tally.reset(plan.dims.len());
             for (p, slot) in plan.slots.iter().enumerate() {
                 let k = at[p];
                 if k == u32::MAX {
@@ -404,18 +405,11 @@ pub(super) fn build(
                             Lite::Null if *dont_know => continue,
                             _ => return Err(decode_error(plan, r)),
                         };
-                        let Some((score, sat)) = choice[c] else {
+                        let Some((score, _)) = choice[c] else {
                             continue;
                         };
                         item_cols[*item][row] = Some(score);
-                        let sat = if sat { 1.0 } else { 0.0 };
-                        all = (all.0 + score, all.1 + sat, all.2 + 1);
-                        if let Some(d) = dim {
-                            let x = &mut dsum[*d];
-                            x.0 += score;
-                            x.1 += sat;
-                            x.2 += 1;
-                        }
+                        tally.add(score, *dim);
                     }
                     Slot::Text { dimension } => {
                         let Lite::Str(t) = value else {
@@ -437,18 +431,20 @@ pub(super) fn build(
                     Slot::Other => {}
                 }
             }
-            let mean = |sum: f64, k: usize| (k > 0).then(|| sum / k as f64);
-            all_index.push(mean(all.0, all.2));
-            all_rate.push(mean(all.1, all.2));
+            // the response's index and satisfied flag (questionnaire::score)
+            let yes = |x: (f64, bool)| f64::from(u8::from(x.1));
+            let all = tally.overall(plan.threshold);
+            all_index.push(all.map(|x| x.0));
+            all_rate.push(all.map(yes));
             for v in dim_cols.iter_mut() {
                 v.0.push(None);
                 v.1.push(None);
             }
-            for (local, &(s, sat, k)) in dsum.iter().enumerate() {
-                if k > 0 {
-                    let d = &mut dim_cols[plan.dims[local]];
-                    d.0[row] = mean(s, k);
-                    d.1[row] = mean(sat, k);
+            for (local, &global) in plan.dims.iter().enumerate() {
+                if let Some(x) = tally.dimension(local, plan.threshold) {
+                    let d = &mut dim_cols[global];
+                    d.0[row] = Some(x.0);
+                    d.1[row] = Some(yes(x));
                 }
             }
         }
@@ -556,6 +552,7 @@ fn plan(
         index,
         slots,
         dims: local_dims,
+        threshold: satisfied_threshold(q),
     }
 }
 

@@ -13,6 +13,7 @@
 mod answers;
 mod load;
 mod model;
+pub mod score;
 mod scrub;
 pub mod xlsform;
 

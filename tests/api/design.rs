@@ -309,16 +309,11 @@ async fn draw_design_matches_engine(backend: Backend) {
         (!s.is_empty()).then(|| s.iter().sum::<f64>() / s.len() as f64)
     };
     let overall: Vec<Option<f64>> = expected.iter().map(|e| mean(&e.scores)).collect();
-    let share: Vec<Option<f64>> = expected
+    // a response is satisfied when its index reaches the lowest satisfied score (60)
+    let threshold = satisfied.iter().copied().fold(f64::INFINITY, f64::min);
+    let share: Vec<Option<f64>> = overall
         .iter()
-        .map(|e| {
-            let sat: Vec<Option<f64>> = e
-                .scores
-                .iter()
-                .map(|s| s.map(|s| f64::from(u8::from(satisfied.contains(&s)))))
-                .collect();
-            mean(&sat)
-        })
+        .map(|o| o.map(|i| f64::from(u8::from(i >= threshold))))
         .collect();
     let first_item: Vec<Option<f64>> = expected.iter().map(|e| e.scores[0]).collect();
     let df = DataFrame::new_infer_height(vec![
