@@ -218,6 +218,8 @@ pub struct OverviewData<'a> {
     pub tokens: (i64, i64),
     /// draws (newest first) with their invitations' totals
     pub invitations: &'a [(DrawRecord, InvitationCounts)],
+    /// the rectification loop's counts per unit
+    pub findings: &'a [crate::findings::UnitCounts],
 }
 
 fn warning_label(kind: &str, lang: Lang) -> &'static str {
@@ -409,6 +411,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                 } }
             }
             (invitations_card(lang, d.units, d.invitations))
+            (crate::views::findings::overview_counts(lang, d.findings, &with_lang(&format!("{path}/findings"), lang)))
         },
     )
 }
@@ -677,6 +680,8 @@ pub struct ReportData<'a> {
     pub by_item: &'a [ScoreRow],
     /// (respondent type or "" for the unit, last year's index, this year's, comparison)
     pub changes: &'a [Change],
+    /// the unit's findings (assigned and after) with their state
+    pub findings: &'a [crate::findings::FindingView],
 }
 
 pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
@@ -808,6 +813,7 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
                     }
                 }
             }
+            (crate::views::findings::report_section(lang, d.findings))
         },
     )
 }
@@ -922,6 +928,8 @@ pub struct PublicData<'a> {
     /// overall index of the whole evaluation
     pub overall: Option<&'a ScoreRow>,
     pub grades: &'a Grades,
+    /// the rectification status per unit, once published: (published since, counts)
+    pub findings: Option<(&'a str, &'a [crate::findings::UnitCounts])>,
 }
 
 /// 公示: the ranking by satisfaction index with intervals, each unit's grade and the overall
@@ -982,6 +990,9 @@ pub fn public_results(lang: Lang, d: &PublicData) -> Markup {
                     } } }
                 }
             } }
+            @if let Some((since, counts)) = d.findings {
+                (crate::views::findings::public_counts(lang, counts, since))
+            }
         },
     )
 }
