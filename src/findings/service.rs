@@ -738,3 +738,42 @@ pub async fn public_counts(
     let counts = evaluation_counts(store, surveys, evaluation).await?;
     Ok(Some((since.get(..10).unwrap_or(&since).to_owned(), counts)))
 }
+
+/// A unit user's home: the unit, the evaluations it takes part in that are closed or
+/// published (their feedback reports), and its findings in all evaluations.
+pub struct UnitHome {
+    pub unit: crate::store::Unit,
+    pub reports: Vec<crate::store::Evaluation>,
+    pub findings: Vec<FindingView>,
+}
+
+pub async fn unit_home(store: &Store, surveys: &Path, unit: UnitId) -> Result<UnitHome> {
+    let u = store.get_unit(unit.get()).await?;
+    let mut reports = Vec::new();
+    for e in store.list_evaluations().await? {
+        let done = matches!(
+            e.status,
+            crate::store::EvaluationStatus::Closed | crate::store::EvaluationStatus::Published
+        );
+        if done
+            && store
+                .evaluation_units(e.id)
+                .await?
+                .iter()
+                .any(|x| x.id == u.id)
+        {
+            reports.push(e);
+        }
+    }
+    reports.sort_by(|a, b| b.year.cmp(&a.year).then(b.id.cmp(&a.id)));
+    let mut findings = Vec::new();
+    for r in store.unit_findings(unit).await? {
+        let today = today_for(store, surveys, r.evaluation_id).await;
+        findings.push(FindingView::new(r, today));
+    }
+    Ok(UnitHome {
+        unit: u,
+        reports,
+        findings,
+    })
+}

@@ -454,6 +454,18 @@ async fn proposals_and_reports(backend: Backend) {
         html.contains("户籍窗口周末无人值守") && html.contains("已交办"),
         "{html}"
     );
+    // the unit's home links its feedback reports and lists its findings
+    let (s, html) = page(&unit_user, &app, "/findings").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!("/admin/evaluations/{e25}/units/gaj/report")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("/admin/evaluations/{e26}/units/gaj/report")),
+        "{html}"
+    );
+    assert!(html.contains("户籍窗口周末无人值守"), "{html}");
 }
 crate::both_backends!(findings_proposals, proposals_and_reports);
 
