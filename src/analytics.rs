@@ -18,9 +18,11 @@
 //!
 //! One call of the analysis engine ([`pingyi_analysis::estimate::estimate`]) per grouping
 //! estimates every variable at once: per likert item the satisfaction rate (share of
-//! satisfied answers, interval as asked, xlogit by default) and index (mean score, t
-//! interval), per dimension and overall the weighted means of the per-respondent columns
-//! (index: mean score; rate: mean share of satisfied items, t intervals). The question,
+//! satisfied answers) and index (mean score), per dimension and overall the weighted means
+//! of the per-respondent columns (index: mean score; rate: mean share of satisfied items).
+//! Every interval uses the domain's own df (`degf(design[domain, ])`, as R's
+//! `svyby(..., svyciprop)`): rates the method asked for (xlogit by default), indices the
+//! logit interval of index / 100 ([`INDEX_CI`]), so none leaves its range. The question,
 //! dimension and overall tables of a grouping are cut from the same estimates, so the
 //! design structure is read once per grouping, not once per table. Estimates and tables are
 //! cached with the frame; a new data version drops them all. After a load the groupings
@@ -93,7 +95,8 @@ pub enum Level {
 pub struct Query {
     pub by: Vec<String>,
     pub level: Level,
-    /// interval for question-level rates (dimension and overall rates use t intervals)
+    /// interval of every rate (question, dimension, overall); index intervals are
+    /// [`INDEX_CI`] on 0–1
     pub ci: CiMethod,
     pub conf: f64,
     pub min_cell: u64,
@@ -267,6 +270,14 @@ pub async fn table(
 
 /// A table of an already loaded frame (cached in it).
 pub async fn table_of(l: &Arc<Loaded>, q: &Query) -> Result<Arc<Vec<ScoreRow>>, AnalyticsError> {
+    if !SERVICE_CI.contains(&q.ci) {
+        return Err(AnalysisError::Invalid(format!(
+            "ci={}: the service shows rate intervals that stay inside 0–1; use xlogit, beta or \
+             wilson (pingyi analyze on the exported responses offers every svyciprop method)",
+            q.ci.name()
+        ))
+        .into());
+    }
     let key = q.key();
     if let Some(t) = l.tables.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(t);
@@ -477,7 +488,7 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
                     let r = est.cell(d, rv);
                     let x = est.cell(d, xv);
                     let (rl, rh) = est.interval(d, rv, q.ci, q.conf);
-                    let (il, ih) = est.interval(d, xv, CiMethod::Mean, q.conf);
+                    let (il, ih) = index_interval(&est, d, xv, q.conf);
                     rows.push(ScoreRow {
                         keys: keys.clone(),
                         item: code.clone(),
@@ -510,8 +521,8 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
                     if x.n == 0 {
                         continue;
                     }
-                    let (il, ih) = est.interval(d, *v, CiMethod::Mean, q.conf);
-                    let (rl, rh) = est.interval(d, v + 1, CiMethod::Mean, q.conf);
+                    let (il, ih) = index_interval(&est, d, *v, q.conf);
+                    let (rl, rh) = est.interval(d, v + 1, q.ci, q.conf);
                     rows.push(ScoreRow {
                         keys: keys.clone(),
                         item: code.clone(),
@@ -529,6 +540,20 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
     }
     Ok(rows)
 }
+
+/// The index's interval: the logit interval of index / 100 with the domain's own df, as
+/// `svyciprop(~I(index / 100), design[domain, ], method = "xlogit")` × 100, so it stays
+/// inside 0–100 (a t interval leaves it for small cells near the top).
+fn index_interval(est: &Estimates, d: usize, v: usize, conf: f64) -> (f64, f64) {
+    est.interval_on_scale(d, v, INDEX_CI, conf, 100.0)
+}
+
+/// How index intervals are formed (named in the API and exports).
+pub const INDEX_CI: CiMethod = CiMethod::Xlogit;
+
+/// Rate intervals the service offers: those that stay inside [0, 1] around the rate and
+/// need nothing beyond the cached estimates.
+pub const SERVICE_CI: [CiMethod; 3] = [CiMethod::Xlogit, CiMethod::Beta, CiMethod::Wilson];
 
 fn fin(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)

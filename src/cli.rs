@@ -47,6 +47,15 @@ pub enum Command {
     Import(crate::commands::accounts::ImportArgs),
     /// Recorded draws, e-mail and paper invitations, the e-mail queue and reminders.
     Invite(crate::commands::invite::InviteArgs),
+    /// The unit register: import/update from CSV or XLSX, list, retire.
+    #[command(subcommand)]
+    Units(crate::commands::units::UnitsCommand),
+    /// Evaluations: create (or copy next year's), plan, open, close, publish, reopen.
+    #[command(subcommand)]
+    Evaluation(crate::commands::evaluation::EvaluationCommand),
+    /// Users' API keys: create (printed once), revoke, list.
+    #[command(subcommand)]
+    Key(crate::commands::keys::KeyCommand),
     /// Working days on a holiday calendar: a due date N working days on, or a month's days.
     Workdays(crate::commands::workdays::WorkdaysArgs),
 }
@@ -73,6 +82,12 @@ pub struct ServeArgs {
     /// Largest firm upload, in MB.
     #[arg(long, env = "PINGYI_MAX_UPLOAD_MB", default_value_t = 256)]
     pub max_upload_mb: usize,
+    /// A reverse proxy (CIDR range or address) whose `Forwarded` / `X-Forwarded-For` headers
+    /// name the client for rate limits and sign-in throttling; repeatable. Without it the
+    /// connecting address is the client.
+    #[arg(long = "trusted-proxy", env = "PINGYI_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::security::client::TrustedProxies::parse_one)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Enables routes used only by integration tests.
     #[arg(long, env = "PINGYI_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
@@ -88,11 +103,21 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // the reader went away (`pingyi links | head -1`): stop quietly, as Unix tools do
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pingyi: error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether the error is a write to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -125,6 +150,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => runtime()?.block_on(crate::commands::accounts::run_user(cmd)),
         Command::Import(args) => runtime()?.block_on(crate::commands::accounts::run_import(args)),
         Command::Invite(args) => runtime()?.block_on(crate::commands::invite::run(args)),
+        Command::Units(cmd) => runtime()?.block_on(crate::commands::units::run(cmd)),
+        Command::Evaluation(cmd) => runtime()?.block_on(crate::commands::evaluation::run(cmd)),
+        Command::Key(cmd) => runtime()?.block_on(crate::commands::keys::run(cmd)),
         Command::Workdays(args) => crate::commands::workdays::run(args),
     }
 }
@@ -137,6 +165,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.test_routes = args.test_routes;
     settings.public_url = args.public_url.clone().unwrap_or_default();
     settings.submit_rate_per_minute = args.submit_rate_per_minute;
+    settings.trusted_proxies = args.trusted_proxy.clone();
     settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
     settings.surveys_dir = args.surveys.clone();
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);

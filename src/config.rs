@@ -71,6 +71,8 @@ pub struct Settings {
     pub surveys_dir: std::path::PathBuf,
     /// Indicator framework files (the `frameworks/` folder of the questionnaires).
     pub frameworks_dir: std::path::PathBuf,
+    /// Reverse proxies whose forwarding headers name the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -87,6 +89,7 @@ impl Settings {
             max_upload_bytes: 256 * 1024 * 1024,
             surveys_dir: std::path::PathBuf::from("surveys"),
             frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

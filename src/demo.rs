@@ -7,13 +7,17 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use crate::evaluations::evaluation::NoFrameworks;
+use crate::evaluations::{self, EvaluationInput, PlanInput, Transition, UnitInput};
 use crate::questionnaire::{self, Question, QuestionKind, Questionnaire, RespondentType};
 use crate::store::{
-    EvaluationStatus, NewEvaluation, NewResponse, NewUnit, ResponseSource, Store, StoreError,
-    StoredQuestionnaire, UnitKind,
+    EvaluationId, EvaluationStatus, NewResponse, ResponseSource, Store, StoredQuestionnaire,
+    UnitKind,
 };
 
 pub const DEMO_SERIES: &str = "demo-city";
+/// Who the demo's set-up appears as in the audit log.
+const DEMO_ACTOR: &str = "demo";
 const DEMO_MARKER: &str = "demo_loaded";
 
 /// Loads questionnaires from `dir` when it exists, otherwise the built-in set, and registers
@@ -196,88 +200,33 @@ pub async fn load_with_frameworks(store: &Store, frameworks: &Path) -> anyhow::R
     for q in &questionnaires {
         store.upsert_questionnaire(&to_stored(q)?).await?;
     }
-    for u in &UNITS {
-        store
-            .upsert_unit(&NewUnit {
-                code: u.code.into(),
-                name_zh: u.zh.into(),
-                name_en: u.en.into(),
-                kind: u.kind,
-                parent_code: u.parent.map(Into::into),
-            })
-            .await?;
-    }
+    let register: Vec<UnitInput> = UNITS
+        .iter()
+        .map(|u| UnitInput {
+            code: u.code.into(),
+            name_zh: u.zh.into(),
+            name_en: u.en.into(),
+            kind: u.kind.as_str().into(),
+            parent: u.parent.unwrap_or("").into(),
+        })
+        .collect();
+    evaluations::units::import_units(store, &register, DEMO_ACTOR)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo units: {e}"))?;
     let mut total = 0u64;
     for (year, status, shift) in [
         (2025, EvaluationStatus::Published, 0.0),
         (2026, EvaluationStatus::Open, 0.03),
     ] {
-        let evaluation = match store
-            .create_evaluation(&NewEvaluation {
-                series: DEMO_SERIES.into(),
-                year,
-                wave: String::new(),
-                title_zh: format!("示范市{year}年度政府部门满意度评价"),
-                title_en: format!(
-                    "Demo City {year} satisfaction evaluation of government departments"
-                ),
-                status,
-            })
-            .await
-        {
-            Ok(e) => e,
-            Err(StoreError::Conflict(_)) => store
-                .list_evaluations()
-                .await?
-                .into_iter()
-                .find(|e| e.series == DEMO_SERIES && e.year == year && e.wave.is_empty())
-                .ok_or_else(|| anyhow::anyhow!("demo evaluation {year} vanished"))?,
-            Err(e) => return Err(e.into()),
-        };
-        if store.count_responses(evaluation.id).await? > 0 {
-            continue;
-        }
-        let mut rng = ChaCha20Rng::seed_from_u64(20_260_000 + year as u64);
-        let mut rows = Vec::new();
-        let date = chrono::NaiveDate::from_ymd_opt(year as i32, 11, 15)
-            .ok_or_else(|| anyhow::anyhow!("bad demo date"))?;
-        for u in &UNITS {
-            let unit = store.get_unit_by_code(u.code).await?;
-            store.add_unit_to_evaluation(evaluation.id, unit.id).await?;
-            for q in &questionnaires {
-                let (lo, hi) = target_n(q.respondent_type);
-                let n = rng.gen_range(lo..=hi);
-                for _ in 0..n {
-                    let raw = synthetic_answers(q, u.quality + shift, &mut rng);
-                    let answers = questionnaire::validate_answers(q, &raw).map_err(|errs| {
-                        anyhow::anyhow!("demo answers for {} do not validate: {errs:?}", q.id)
-                    })?;
-                    rows.push(NewResponse {
-                        evaluation_id: evaluation.id,
-                        unit_id: unit.id,
-                        respondent_type: q.respondent_type.as_str().to_owned(),
-                        questionnaire_id: q.id.clone(),
-                        questionnaire_version: i64::from(q.version),
-                        source: match q.respondent_type {
-                            RespondentType::Resident => ResponseSource::Upload,
-                            RespondentType::ServiceUser => ResponseSource::Link,
-                            _ => ResponseSource::Token,
-                        },
-                        submitted_on: date,
-                        answers: answers.to_json(),
-                    });
-                }
-            }
-        }
-        total += store.insert_responses(&rows).await?;
-        // Objective indicator scores under a framework of the frameworks folder: the demo
-        // still loads without them, with a warning.
-        if let Err(e) = crate::scoring::demo_scores_from(store, frameworks, evaluation.id).await {
-            eprintln!("demo: no framework scores for {year} ({e:#})");
-        }
-        if status == EvaluationStatus::Open {
-            crate::commands::links::create_public_links(store, evaluation.id, &questionnaires)
+        let evaluation = demo_evaluation(store, year, &questionnaires).await?;
+        let id = EvaluationId(evaluation.id);
+        if store.count_responses(evaluation.id).await? == 0 {
+            total += demo_responses(store, &evaluation, year, shift, &questionnaires, frameworks)
                 .await?;
+        }
+        advance(store, id, status).await?;
+        if status == EvaluationStatus::Open {
+            evaluations::links::create_plan_links(store, id, DEMO_ACTOR).await?;
         }
     }
     store
@@ -287,6 +236,116 @@ pub async fn load_with_frameworks(store: &Store, frameworks: &Path) -> anyhow::R
         "demo data loaded: {} units, 2 evaluations (2025, 2026), {total} responses",
         UNITS.len()
     ))
+}
+
+/// Moves a demo evaluation through the life cycle, as an office would, until it is `to`.
+async fn advance(store: &Store, id: EvaluationId, to: EvaluationStatus) -> anyhow::Result<()> {
+    use EvaluationStatus::*;
+    loop {
+        let t = match store.get_evaluation(id.get()).await?.status {
+            now if now == to => return Ok(()),
+            Draft => Transition::Open,
+            Open => Transition::Close,
+            Closed => Transition::Publish,
+            Published => return Ok(()),
+        };
+        evaluations::lifecycle::transition(store, id, t, "", DEMO_ACTOR)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo evaluation {id}: {e}"))?;
+    }
+}
+
+/// Synthetic responses of every questionnaire in every unit, and framework scores.
+async fn demo_responses(
+    store: &Store,
+    evaluation: &crate::store::Evaluation,
+    year: i64,
+    shift: f64,
+    questionnaires: &[Questionnaire],
+    frameworks: &Path,
+) -> anyhow::Result<u64> {
+    let mut rng = ChaCha20Rng::seed_from_u64(20_260_000 + year as u64);
+    let mut rows = Vec::new();
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, 11, 15)
+        .ok_or_else(|| anyhow::anyhow!("bad demo date"))?;
+    for u in &UNITS {
+        let unit = store.get_unit_by_code(u.code).await?;
+        for q in questionnaires {
+            let (lo, hi) = target_n(q.respondent_type);
+            let n = rng.gen_range(lo..=hi);
+            for _ in 0..n {
+                let raw = synthetic_answers(q, u.quality + shift, &mut rng);
+                let answers = questionnaire::validate_answers(q, &raw).map_err(|errs| {
+                    anyhow::anyhow!("demo answers for {} do not validate: {errs:?}", q.id)
+                })?;
+                rows.push(NewResponse {
+                    evaluation_id: evaluation.id,
+                    unit_id: unit.id,
+                    respondent_type: q.respondent_type.as_str().to_owned(),
+                    questionnaire_id: q.id.clone(),
+                    questionnaire_version: i64::from(q.version),
+                    source: match q.respondent_type {
+                        RespondentType::Resident => ResponseSource::Upload,
+                        RespondentType::ServiceUser => ResponseSource::Link,
+                        _ => ResponseSource::Token,
+                    },
+                    submitted_on: date,
+                    answers: answers.to_json(),
+                });
+            }
+        }
+    }
+    let stored = store.insert_responses(&rows).await?;
+    // Objective indicator scores under a framework from surveys/frameworks/ (read from the
+    // working directory): the demo still loads without them, with a warning.
+    if let Err(e) = crate::scoring::demo_scores_from(store, frameworks, evaluation.id).await {
+        eprintln!("demo: no framework scores for {year} ({e:#})");
+    }
+    Ok(stored)
+}
+
+/// The demo evaluation of `year` (created as a draft with every demo unit and a plan of every
+/// questionnaire at the suggested targets), or the one a previous run created.
+async fn demo_evaluation(
+    store: &Store,
+    year: i64,
+    questionnaires: &[Questionnaire],
+) -> anyhow::Result<crate::store::Evaluation> {
+    if let Some(e) = store
+        .list_evaluations()
+        .await?
+        .into_iter()
+        .find(|e| e.series == DEMO_SERIES && e.year == year && e.wave.is_empty())
+    {
+        return Ok(e);
+    }
+    let input = EvaluationInput {
+        series: DEMO_SERIES.into(),
+        year: year.to_string(),
+        title_zh: format!("示范市{year}年度政府部门满意度评价"),
+        title_en: format!("Demo City {year} satisfaction evaluation of government departments"),
+        units: UNITS.iter().map(|u| u.code.to_owned()).collect(),
+        ..Default::default()
+    };
+    let created = evaluations::evaluation::create(store, &input, &NoFrameworks, DEMO_ACTOR)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo {year}: {e}"))?;
+    let plan: Vec<PlanInput> = UNITS
+        .iter()
+        .flat_map(|u| {
+            questionnaires.iter().map(|q| PlanInput {
+                unit: u.code.into(),
+                respondent_type: q.respondent_type.as_str().into(),
+                questionnaire: format!("{}@{}", q.id, q.version),
+                target: evaluations::plan::suggested_target(q.respondent_type).to_string(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    evaluations::plan::set_plan(store, created.id, &plan, DEMO_ACTOR)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo {year} plan: {e}"))?;
+    Ok(store.get_evaluation(created.id.get()).await?)
 }
 
 /// One synthetic respondent: likert answers drawn around the unit's quality, other kinds

@@ -5,9 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::analytics::AnalyticsError;
+use crate::export::ExportError;
 use crate::i18n::Lang;
 use crate::scoring::{AttachError, EntryError, SnapshotError};
 use crate::store::StoreError;
+use crate::upload::IngestError;
 
 /// Error of a JSON API handler.
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +31,16 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     PayloadTooLarge(String),
-    #[error("service unavailable")]
+    /// The storage cannot take the request now (disk full, database unreachable, …): the
+    /// client may repeat it after `Retry-After` seconds.
+    #[error("the service cannot store or read data right now; repeat the request in a minute")]
     Unavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// Seconds a client is asked to wait after a 503.
+pub const RETRY_AFTER_SECONDS: &str = "30";
 
 impl ApiError {
     fn code(&self) -> &'static str {
@@ -57,6 +64,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "storage unavailable");
+                ApiError::Unavailable
+            }
             other => ApiError::Internal(other.into()),
         }
     }
@@ -122,6 +133,32 @@ impl From<AttachError> for ApiError {
     }
 }
 
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Store(s) => s.into(),
+            ExportError::Analytics(a) => a.into(),
+            ExportError::TooManyRows(_) => ApiError::BadRequest(e.to_string()),
+            ExportError::Encode(m) => ApiError::Internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(s) => s.into(),
+            IngestError::NotContracted { .. } => ApiError::Forbidden(e.to_string()),
+            IngestError::UnknownMethod(_) => ApiError::BadRequest(e.to_string()),
+            IngestError::UnknownQuestionnaire(_) => ApiError::NotFound(e.to_string()),
+            IngestError::InProgress | IngestError::NotCollecting(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            IngestError::NoReport => ApiError::Internal(e.into()),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -145,7 +182,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unprocessable { details, .. } = self {
             error["details"] = details.clone();
         }
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": error }))
+        let mut res = HttpResponse::build(self.status_code());
+        if let ApiError::Unavailable = self {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        res.json(serde_json::json!({ "error": error }))
     }
 }
 
@@ -161,6 +202,9 @@ pub enum WebError {
     /// Not signed in: redirect to the sign-in page, then back to this URL.
     #[error("sign-in required")]
     SignIn(Lang, String),
+    /// Signed in with a one-time password: redirect to the password page, then to this URL.
+    #[error("password change required")]
+    PasswordFirst(Lang, String),
     #[error("service unavailable")]
     Unavailable(Lang),
     #[error("internal error")]
@@ -175,6 +219,10 @@ impl WebError {
     pub fn from_store(lang: Lang, e: StoreError) -> Self {
         match e {
             StoreError::NotFound(_) => WebError::NotFound(lang),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "storage unavailable");
+                WebError::Unavailable(lang)
+            }
             other => WebError::Internal(lang, other.into()),
         }
     }
@@ -185,7 +233,8 @@ fn self_lang(e: &WebError) -> &Lang {
         WebError::NotFound(l)
         | WebError::Forbidden(l)
         | WebError::Unavailable(l)
-        | WebError::SignIn(l, _) => l,
+        | WebError::SignIn(l, _)
+        | WebError::PasswordFirst(l, _) => l,
         WebError::BadRequest { lang, .. } => lang,
         WebError::Internal(l, _) => l,
     }
@@ -213,7 +262,7 @@ impl ResponseError for WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
-            WebError::SignIn(..) => StatusCode::SEE_OTHER,
+            WebError::SignIn(..) | WebError::PasswordFirst(..) => StatusCode::SEE_OTHER,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -229,9 +278,20 @@ impl ResponseError for WebError {
                 ))
                 .finish();
         }
+        if let WebError::PasswordFirst(lang, next) = self {
+            let next: String = url_escape(next);
+            return HttpResponse::SeeOther()
+                .insert_header((
+                    "Location",
+                    format!("/account/password?lang={}&next={next}", lang.code()),
+                ))
+                .finish();
+        }
         let status = self.status_code().as_u16();
         let page = match self {
-            WebError::SignIn(..) => unreachable_page(*self_lang(self)),
+            WebError::SignIn(..) | WebError::PasswordFirst(..) => {
+                unreachable_page(*self_lang(self))
+            }
             WebError::NotFound(l) => {
                 crate::views::error_page(*l, status, "找不到该页面。", "This page does not exist.")
             }
@@ -247,8 +307,8 @@ impl ResponseError for WebError {
             WebError::Unavailable(l) => crate::views::error_page(
                 *l,
                 status,
-                "服务暂时不可用，请稍后再试。",
-                "The service is temporarily unavailable; please try again shortly.",
+                "服务暂时不可用，请稍后再试。如果您正在提交问卷，请返回上一页，稍等片刻后再次点击“提交”；同一份答卷不会被重复记录。",
+                "The service is temporarily unavailable; please try again shortly. If you were submitting a questionnaire, go back to it and press Submit again in a moment; the same form is never counted twice.",
             ),
             WebError::Internal(l, e) => {
                 tracing::error!(error = ?e, "internal error");
@@ -260,8 +320,11 @@ impl ResponseError for WebError {
                 )
             }
         };
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
+        let mut res = HttpResponse::build(self.status_code());
+        if let WebError::Unavailable(_) = self {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+        }
+        res.content_type("text/html; charset=utf-8")
             .body(page.into_string())
     }
 }

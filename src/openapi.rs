@@ -159,6 +159,8 @@ impl Modify for Security {
         crate::auth::routes::login_page,
         crate::auth::routes::login,
         crate::auth::routes::logout,
+        crate::auth::password::password_page,
+        crate::auth::password::change_password,
         crate::routes::firm_page::page,
         crate::routes::firm_page::submit,
         crate::routes::invitations::draw_page,
@@ -170,7 +172,7 @@ impl Modify for Security {
         crate::routes::invitations::draw_form,
         crate::routes::invitations::draw_submit,
         crate::routes::results::satisfaction,
-        crate::routes::results::responses_csv,
+        crate::routes::exports::responses_csv,
         crate::routes::results::admin_home,
         crate::routes::results::overview,
         crate::routes::results::results,
@@ -239,8 +241,9 @@ pub struct ApiDoc;
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
+        let mut doc = ApiDoc::openapi();
+        doc.merge(<crate::routes::setup_doc::SetupDoc as OpenApi>::openapi());
+        doc.to_json()
             .unwrap_or_else(|e| format!("{{\"error\":\"openapi: {e}\"}}"))
     })
 }

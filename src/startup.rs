@@ -9,12 +9,11 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder, TracingLogger};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::collect::{FormSigner, RateLimiter};
 use crate::config::Settings;
-use crate::questionnaire::Questionnaire;
+use crate::questionnaire::{Questionnaire, Questionnaires};
 use crate::store::{Store, SubmissionWriter};
 
 /// Shared state of every handler.
@@ -24,7 +23,7 @@ pub struct AppState {
     pub writer: SubmissionWriter,
     pub signer: FormSigner,
     pub limiter: RateLimiter,
-    pub questionnaires: BTreeMap<(String, i64), Arc<Questionnaire>>,
+    pub questionnaires: Questionnaires,
     /// Analysis frames and tables per evaluation and data version.
     pub analytics: crate::analytics::Cache,
     /// Grades of the results pages per analysis frame and scores version.
@@ -32,23 +31,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for CLI commands that reuse handler logic without serving HTTP.
-    pub fn for_cli(store: Store, questionnaires: Vec<Questionnaire>) -> anyhow::Result<Self> {
-        Ok(AppState {
-            writer: SubmissionWriter::start(store.clone()),
-            signer: FormSigner::new(b"cli")?,
-            limiter: RateLimiter::new(0, std::time::Duration::from_secs(60)),
-            questionnaires: questionnaires
-                .into_iter()
-                .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
-                .collect(),
-            settings: Settings::new(String::new(), String::new()),
-            analytics: Default::default(),
-            grades: Default::default(),
-            store,
-        })
-    }
-
     pub fn questionnaire(&self, id: &str, version: i64) -> Option<Arc<Questionnaire>> {
         self.questionnaires.get(&(id.to_owned(), version)).cloned()
     }
@@ -99,10 +81,7 @@ impl Application {
                 settings.submit_rate_per_minute,
                 std::time::Duration::from_secs(60),
             ),
-            questionnaires: questionnaires
-                .into_iter()
-                .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
-                .collect(),
+            questionnaires: crate::questionnaire::registry(questionnaires),
             analytics: Default::default(),
             grades: Default::default(),
             store,
@@ -142,11 +121,15 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let shutdown = state.settings.shutdown_timeout;
     let max_body = state.settings.max_body_bytes;
     let test_routes = state.settings.test_routes;
+    let guards = web::Data::new(crate::security::Guards::new(
+        crate::security::client::TrustedProxies::new(state.settings.trusted_proxies.clone()),
+    ));
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::<AnonymousSpan>::new())
             .app_data(state.clone())
+            .app_data(guards.clone())
             .app_data(web::FormConfig::default().limit(max_body))
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::default().limit(max_body))

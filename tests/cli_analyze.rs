@@ -24,7 +24,9 @@ fn expected(case: &str, group: &str, stat: &str) -> f64 {
     text.lines()
         .find_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f[0] == case && f[1] == group && f[2] == stat).then(|| f[3].parse().unwrap())
+            // R's NA and NaN: no value
+            (f[0] == case && f[1] == group && f[2] == stat)
+                .then(|| f[3].parse().unwrap_or(f64::NAN))
         })
         .unwrap_or_else(|| panic!("no fixture {case}/{group}/{stat}"))
 }
@@ -88,15 +90,16 @@ fn domain_means_match_r_and_columns_are_as_specified() {
             expected("clus1_by_stype", g, "deff"),
             1e-9,
         );
+        // each group's t interval with its own df, degf(design[group, ])
         close(
             num(row, "ci_low"),
-            expected("clus1_by_stype", g, "ci_low"),
-            1e-7,
+            expected("clus1_by_stype", g, "ci_low_domain_df"),
+            1e-9,
         );
         close(
             num(row, "ci_high"),
-            expected("clus1_by_stype", g, "ci_high"),
-            1e-7,
+            expected("clus1_by_stype", g, "ci_high_domain_df"),
+            1e-9,
         );
         // full precision: at least 12 significant digits
         assert!(
@@ -112,9 +115,11 @@ fn domain_means_match_r_and_columns_are_as_specified() {
 fn proportions_with_each_interval() {
     for (ci, name) in [
         ("xlogit", "xlogit"),
+        ("logit", "logit"),
         ("beta", "beta"),
         ("wilson", "wilson"),
         ("wald", "mean"),
+        ("asin", "asin"),
     ] {
         let out = analyze(&format!(
             "--input FIX/api_strat.csv --value sch_wide --satisfied 1 --weight pw --strata stype --fpc fpc --ci {ci}"
@@ -139,6 +144,71 @@ fn proportions_with_each_interval() {
         expected("clus1_prop90", "", "ci_low_xlogit"),
         1e-7,
     );
+}
+
+#[test]
+fn every_svyciprop_method_by_small_domain() {
+    // R: svyby(~I(q >= 3), ~unit + rtype, subset(design, !is.na(q)), svyciprop, method = m)
+    // on rows as PSUs in five strata with fpc; 9 = don't know
+    for (ci, name) in [
+        ("xlogit", "xlogit"),
+        ("logit", "logit"),
+        ("likelihood", "likelihood"),
+        ("beta", "beta"),
+        ("wilson", "wilson"),
+        ("wald", "mean"),
+        ("asin", "asin"),
+    ] {
+        let out = analyze(&format!(
+            "--input FIX/smalldom.csv --value q --satisfied 3,4,5 --missing 9 --by unit,rtype \
+             --weight weight --strata stratum --fpc fpc --min-cell 1 --ci {ci}"
+        ))
+        .unwrap();
+        let r = rows(&out);
+        assert_eq!(r.len(), 9);
+        for row in &r {
+            let g = format!("{}|{}", row["unit"], row["rtype"]);
+            close(num(row, "se"), expected("smalldom", &g, "se"), 1e-9);
+            for end in ["low", "high"] {
+                let want = expected("smalldom", &g, &format!("ci_{end}_{name}"));
+                let cell = &row[&format!("ci_{end}")];
+                if want.is_nan() {
+                    assert_eq!(cell, "", "{ci} {g} {end}: R gives none");
+                } else {
+                    close(num(row, &format!("ci_{end}")), want, 1e-9);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn missing_takes_any_text_of_the_file() {
+    let dir = std::env::temp_dir().join(format!("pingyi-cli-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("dk.csv");
+    std::fs::write(
+        &f,
+        "unit,overall,w\na,5,1\na,不了解,2\na,3,1\nb,4,1\nb,不了解,1\nb,2,3\n",
+    )
+    .unwrap();
+    let e = error_of(&format!(
+        "--input {} --value overall --by unit",
+        f.display()
+    ));
+    assert!(
+        e.contains("`overall`") && e.contains("row 2") && e.contains("--missing"),
+        "{e}"
+    );
+    let out = analyze(&format!(
+        "--input {} --value overall --by unit --weight w --missing 不了解 --min-cell 1",
+        f.display()
+    ))
+    .unwrap();
+    let r = rows(&out);
+    assert_eq!(r[0]["n"], "2");
+    close(num(&r[0], "estimate"), 4.0, 1e-12);
+    close(num(&r[1], "estimate"), (4.0 + 2.0 * 3.0) / 4.0, 1e-12);
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn main() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let table =
-            domain_table(&est, 0, CiMethod::Mean, 0.95, 0).unwrap_or_else(|e| panic!("{e}"));
+            domain_table(&est, 0, CiMethod::Mean, 0.95, 0, None).unwrap_or_else(|e| panic!("{e}"));
         let est_s = t.elapsed().as_secs_f64();
         std::fs::write(
             dir.join("ours.csv"),

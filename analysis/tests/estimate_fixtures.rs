@@ -2,63 +2,18 @@
 //! produced by tests/fixtures/make_fixtures.R (survey 4.1.1). Estimates and SEs must agree
 //! to 1e-9 relative, interval ends to 1e-7.
 
-use std::collections::HashMap;
+mod common;
 
 use pingyi_analysis::estimate::contrast::{
     compare_independent, compare_within, contrast, wave_changes,
 };
 use pingyi_analysis::estimate::{
     ci::interval, estimate, satisfaction_table, Calibration, CiMethod, Composite, DesignSpec,
-    Estimates, LonelyPsu, Measure, PostStrata, RakeMargin, TableSpec, Variable,
+    Estimates, LonelyPsu, Measure, PostStrata, TableSpec, Variable,
 };
 use polars::prelude::*;
 
-const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
-
-fn expected() -> HashMap<(String, String, String), f64> {
-    let text = std::fs::read_to_string(format!("{FIX}expected.csv")).unwrap();
-    let mut m = HashMap::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let v: f64 = f[3].trim().parse().unwrap_or(f64::NAN);
-        m.insert((f[0].to_string(), f[1].to_string(), f[2].to_string()), v);
-    }
-    m
-}
-
-fn load(name: &str) -> LazyFrame {
-    LazyCsvReader::new(PlRefPath::new(format!("{FIX}{name}")))
-        .with_has_header(true)
-        .finish()
-        .unwrap()
-}
-
-struct Check {
-    exp: HashMap<(String, String, String), f64>,
-    count: usize,
-}
-
-impl Check {
-    fn get(&self, case: &str, group: &str, stat: &str) -> f64 {
-        *self
-            .exp
-            .get(&(case.to_string(), group.to_string(), stat.to_string()))
-            .unwrap_or_else(|| panic!("no expected value {case}/{group}/{stat}"))
-    }
-    fn close(&mut self, case: &str, group: &str, stat: &str, got: f64, tol: f64) {
-        let want = self.get(case, group, stat);
-        let ok = (got - want).abs() <= tol * want.abs().max(1e-300);
-        assert!(ok, "{case} [{group}] {stat}: got {got:.17e}, R {want:.17e}");
-        self.count += 1;
-    }
-}
-
-fn check() -> Check {
-    Check {
-        exp: expected(),
-        count: 0,
-    }
-}
+use common::*;
 
 const EST: f64 = 1e-9;
 const CI: f64 = 1e-7;
@@ -71,15 +26,6 @@ fn strat() -> DesignSpec {
     DesignSpec {
         weight: Some("pw".into()),
         strata: Some("stype".into()),
-        fpc: vec!["fpc".into()],
-        ..DesignSpec::default()
-    }
-}
-
-fn clus1() -> DesignSpec {
-    DesignSpec {
-        weight: Some("pw".into()),
-        clusters: vec!["dnum".into()],
         fpc: vec!["fpc".into()],
         ..DesignSpec::default()
     }
@@ -239,19 +185,6 @@ fn two_stage_cluster() {
     mean_case(&mut c, "clus2wr_api00", "", &e, 0, 0);
 }
 
-fn pop(file: &str, col: &str) -> Vec<(String, f64)> {
-    let text = std::fs::read_to_string(format!("{FIX}{file}")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header[0].trim_matches('"'), col);
-    lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].trim_matches('"').to_string(), f[1].parse().unwrap())
-        })
-        .collect()
-}
-
 #[test]
 fn post_stratified() {
     let mut c = check();
@@ -298,24 +231,6 @@ fn post_stratified() {
     for (k, p) in pop("pop_stype.csv", "stype") {
         let d = e.domain_index(&[&k]).unwrap();
         assert!((e.cell(d, 0).total - p).abs() < 1e-9 * p);
-    }
-}
-
-fn rake_cal() -> Calibration {
-    Calibration {
-        rake: vec![
-            RakeMargin {
-                column: "stype".into(),
-                population: pop("pop_stype.csv", "stype"),
-            },
-            RakeMargin {
-                column: "sch_wide".into(),
-                population: pop("pop_sch_wide.csv", "sch_wide"),
-            },
-        ],
-        epsilon: 1e-12,
-        max_iter: 100,
-        ..Calibration::default()
     }
 }
 
@@ -414,15 +329,6 @@ fn skewed_proportion_near_zero() {
     assert!(wald_lo < 0.0 && x_lo > 0.0);
 }
 
-fn synth_design() -> DesignSpec {
-    DesignSpec {
-        weight: Some("weight".into()),
-        strata: Some("stratum".into()),
-        clusters: vec!["cluster".into()],
-        ..DesignSpec::default()
-    }
-}
-
 fn synth_vars() -> Vec<Variable> {
     vec![
         Variable::new("sat", "q1", Measure::Proportion(vec![4.0, 5.0])).with_missing(&[9.0]),
@@ -439,10 +345,6 @@ fn synth_vars() -> Vec<Variable> {
         )
         .with_missing(&[9.0]),
     ]
-}
-
-fn synth(year: i64) -> LazyFrame {
-    load("synth.csv").filter(col("year").eq(lit(year)))
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! HttpOnly, SameSite=Strict cookie and stored only as a SHA-256; every form of a signed-in
 //! user carries the session's CSRF token; API keys (hashed) give machines the same identity.
 
+pub mod password;
 pub mod routes;
 
 use std::future::Future;
@@ -79,6 +80,9 @@ pub struct CurrentUser {
     pub firm_id: Option<i64>,
     /// CSRF token of the session ("" for API-key requests, which carry no cookies).
     pub csrf: String,
+    /// Signed in with a one-time password: only the password page (and sign-out) opens until
+    /// the user sets their own. API keys are separate credentials and never carry this.
+    pub must_change_password: bool,
 }
 
 impl CurrentUser {
@@ -98,6 +102,7 @@ fn from_row(u: UserRow, csrf: String) -> Option<CurrentUser> {
         unit_id: u.unit_id,
         firm_id: u.firm_id,
         csrf,
+        must_change_password: false,
     })
 }
 
@@ -107,6 +112,20 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
         .to_string())
+}
+
+/// A real Argon2 hash (of a random password nobody knows) with the parameters of
+/// [`hash_password`]: checking a password against it costs what checking a user's costs, so
+/// unknown names take as long as known ones.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password(&random_secret()).unwrap_or_else(|_| {
+            // hashing with fresh salt does not fail; should it, a fixed valid hash of the
+            // same parameters still does the full work
+            "$argon2id$v=19$m=19456,t=2,p=1$cGluZ3lpLWR1bW15LXNhbHQ$Yx0U6dXW3Hc7xHsT8mTqQ6o1Ue3X9q5c0yB5ZB0m3pY".to_owned()
+        })
+    })
 }
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
@@ -172,11 +191,16 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<CurrentUser>, StoreErro
         return Ok(None);
     };
     let now = crate::store::now_rfc3339();
-    Ok(state
+    let Some(mut user) = state
         .store
         .session_user(&sha256_hex(cookie.value()), &now)
         .await?
-        .and_then(|(u, csrf)| from_row(u, csrf)))
+        .and_then(|(u, csrf)| from_row(u, csrf))
+    else {
+        return Ok(None);
+    };
+    user.must_change_password = state.store.password_change_required(user.id).await?;
+    Ok(Some(user))
 }
 
 pub fn bearer(req: &HttpRequest) -> Option<String> {
@@ -218,11 +242,24 @@ fn extract(req: &HttpRequest, allowed: fn(Role) -> bool) -> Fut<CurrentUser> {
             }
         })?;
         match user {
+            Some(u) if u.must_change_password => Err(password_first(&req)),
             Some(u) if allowed(u.role) => Ok(u),
             Some(_) => Err(reject(&req, true)),
             None => Err(reject(&req, false)),
         }
     })
+}
+
+/// A user still on a one-time password is sent to set their own first.
+fn password_first(req: &HttpRequest) -> actix_web::Error {
+    if is_api(req) {
+        return ApiError::Forbidden(
+            "set a password of your own first: open /account/password in the browser".into(),
+        )
+        .into();
+    }
+    let lang = Lang::from_request(req);
+    WebError::PasswordFirst(lang, req.uri().to_string()).into()
 }
 
 /// Any signed-in user.
@@ -258,6 +295,53 @@ impl FromRequest for MaybeUser {
     type Future = Fut<Self>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { Ok(MaybeUser(resolve(&req).await.ok().flatten())) })
+        Box::pin(async move {
+            match resolve(&req).await.ok().flatten() {
+                Some(u) if u.must_change_password => Err(password_first(&req)),
+                user => Ok(MaybeUser(user)),
+            }
+        })
+    }
+}
+
+/// A signed-in user, also one who must still replace a one-time password (only for the
+/// password page and sign-out).
+pub struct PendingUser(pub CurrentUser);
+
+impl FromRequest for PendingUser {
+    type Error = actix_web::Error;
+    type Future = Fut<Self>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match resolve(&req).await {
+                Ok(Some(u)) => Ok(PendingUser(u)),
+                Ok(None) => Err(reject(&req, false)),
+                Err(e) => Err(WebError::from_store(Lang::from_request(&req), e).into()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs() {
+        let real = hash_password("correct horse battery staple").unwrap();
+        let (real, dummy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(dummy_hash()).unwrap(),
+        );
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(
+            dummy.params.iter().collect::<Vec<_>>(),
+            real.params.iter().collect::<Vec<_>>(),
+            "same memory, time and parallelism"
+        );
+        assert!(dummy.hash.is_some() && dummy.salt.is_some());
+        assert!(!verify_password(dummy_hash(), "x"));
     }
 }

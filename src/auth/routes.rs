@@ -7,19 +7,26 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{
-    random_secret, verify_password, AnyUser, LOCK_MINUTES, MAX_FAILED_LOGINS, SESSION_COOKIE,
-    SESSION_HOURS,
+    dummy_hash, random_secret, verify_password, PendingUser, SESSION_COOKIE, SESSION_HOURS,
 };
 use crate::collect::sha256_hex;
 use crate::error::WebError;
 use crate::i18n::Lang;
+use crate::security::redirect::local_or;
+use crate::security::{client_addr, origin, Guards};
 use crate::startup::AppState;
 use crate::views::{layout, with_lang};
+
+/// The pre-session cookie of the sign-in form: a random id set with the form, to which the
+/// form's nonce is bound, so a sign-in posted from another site (which cannot read or set it)
+/// or with a form of another browser is refused.
+pub const PRESESSION_COOKIE: &str = "pingyi_signin";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+        .route("/logout", web::post().to(logout))
+        .configure(super::password::configure);
 }
 
 #[derive(Deserialize)]
@@ -41,23 +48,44 @@ pub struct LoginForm {
     sig: String,
 }
 
-/// Only local paths, so a crafted link cannot bounce a fresh session elsewhere.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next
-    } else {
-        "/admin"
+/// Where a sign-in goes when `next` is absent or not a local path.
+const HOME: &str = "/admin";
+
+/// The path a sign-in form's nonce is signed for: bound to the browser's pre-session.
+fn bound_path(presession: &str) -> String {
+    format!("/login|{}", sha256_hex(presession))
+}
+
+/// The browser's pre-session id, or a new one (set as a cookie with the page).
+fn presession(req: &HttpRequest) -> (String, bool) {
+    match req.cookie(PRESESSION_COOKIE) {
+        Some(c) if c.value().len() == 64 && c.value().bytes().all(|b| b.is_ascii_hexdigit()) => {
+            (c.value().to_owned(), false)
+        }
+        _ => (random_secret(), true),
     }
+}
+
+fn presession_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build(PRESESSION_COOKIE, value)
+        .path("/login")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.public_url.starts_with("https://"))
+        .max_age(CookieDuration::hours(2))
+        .finish()
 }
 
 fn page(
     state: &AppState,
+    req: &HttpRequest,
     lang: Lang,
     next: &str,
     error: Option<(&str, &str)>,
     status: actix_web::http::StatusCode,
 ) -> HttpResponse {
-    let (nonce, sig) = state.signer.issue("/login");
+    let (pre, fresh) = presession(req);
+    let (nonce, sig) = state.signer.issue(&bound_path(&pre));
     let title = lang.pick("登录", "Sign in");
     let body = layout(
         lang,
@@ -81,13 +109,16 @@ fn page(
             }
         },
     );
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body.into_string())
+    let mut res = HttpResponse::build(status);
+    res.content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if fresh {
+        res.cookie(presession_cookie(state, pre));
+    }
+    res.body(body.into_string())
 }
 
-#[utoipa::path(get, path = "/login", tag = "pages", params(("next" = Option<String>, Query, description = "where to go after signing in")), responses((status = 200, description = "sign-in form", content_type = "text/html")))]
+#[utoipa::path(get, path = "/login", tag = "pages", params(("next" = Option<String>, Query, description = "where to go after signing in (a path on this site)")), responses((status = 200, description = "sign-in form (sets the pre-session cookie its nonce is bound to)", content_type = "text/html")))]
 async fn login_page(
     req: HttpRequest,
     q: web::Query<LoginQuery>,
@@ -96,89 +127,98 @@ async fn login_page(
     let lang = Lang::from_request(&req);
     page(
         &state,
+        &req,
         lang,
-        safe_next(q.next.as_deref().unwrap_or("/admin")),
+        local_or(q.next.as_deref().unwrap_or(HOME), HOME),
         None,
         actix_web::http::StatusCode::OK,
     )
 }
 
-#[utoipa::path(post, path = "/login", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), responses((status = 303, description = "signed in: session cookie set, redirect to next"), (status = 200, description = "the form again: wrong name or password, or locked out", content_type = "text/html")))]
+#[utoipa::path(post, path = "/login", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's single-use nonce"), responses((status = 303, description = "signed in: session cookie set, redirect to next (or to the password page first after a one-time password)"), (status = 401, description = "the form again: wrong name or password", content_type = "text/html"), (status = 400, description = "the form again: expired, reused or posted from another site", content_type = "text/html"), (status = 429, description = "the form again: too many failed attempts, wait as Retry-After says", content_type = "text/html")))]
 async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
     state: web::Data<AppState>,
+    guards: web::Data<Guards>,
 ) -> Result<HttpResponse, WebError> {
     let lang = match form.lang.as_str() {
         "en" => Lang::En,
         "zh" => Lang::Zh,
         _ => Lang::from_request(&req),
     };
-    let next = safe_next(&form.next).to_owned();
-    let unauthorized = actix_web::http::StatusCode::UNAUTHORIZED;
-    if !state.signer.verify("/login", &form.nonce, &form.sig) {
-        return Ok(page(
-            &state,
-            lang,
-            &next,
-            Some((
-                "表单已失效，请重试。",
-                "The form expired; please try again.",
-            )),
-            actix_web::http::StatusCode::BAD_REQUEST,
-        ));
-    }
-    let bad = ("用户名或密码错误。", "Wrong user name or password.");
-    let Some(user) = state
-        .store
-        .user_by_name(form.name.trim())
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?
-    else {
-        // Same work as a real check, so timing does not reveal which names exist.
-        let _ = web::block(|| {
-            verify_password("$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaA", "x")
-        })
-        .await;
-        return Ok(page(&state, lang, &next, Some(bad), unauthorized));
-    };
-    let now = crate::store::now_rfc3339();
-    if user
-        .locked_until
+    let next = local_or(&form.next, HOME).to_owned();
+    let expired = (
+        "表单已失效，请重新登录。",
+        "The form expired or was used already; please sign in again.",
+    );
+    let bad_request = actix_web::http::StatusCode::BAD_REQUEST;
+    let bound = req.cookie(PRESESSION_COOKIE).map(|c| bound_path(c.value()));
+    let signed = bound
         .as_deref()
-        .is_some_and(|t| t > now.as_str())
-    {
-        return Ok(page(
-            &state,
-            lang,
-            &next,
-            Some((
-                "登录失败次数过多，账户已临时锁定，请15分钟后再试。",
-                "Too many failed sign-ins: the account is locked for 15 minutes.",
-            )),
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-        ));
+        .is_some_and(|path| state.signer.verify(path, &form.nonce, &form.sig));
+    if !signed || !origin::same_origin_post(&req, &state.settings.public_url) {
+        return Ok(page(&state, &req, lang, &next, Some(expired), bad_request));
     }
-    let hash = user.password_hash.clone();
+    // single use: a replayed form is refused before any password is checked
+    let fresh = state
+        .store
+        .claim_signin_nonce(&sha256_hex(&format!("signin|{}", form.nonce)))
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    if !fresh {
+        return Ok(page(&state, &req, lang, &next, Some(expired), bad_request));
+    }
+    let name = form.name.trim().to_owned();
+    let attempt = match guards.login.begin(client_addr(&req), &name) {
+        Ok(a) => a,
+        Err(wait) => {
+            let secs = wait.as_secs().max(1);
+            let zh = format!("登录尝试过多，请在 {secs} 秒后再试。");
+            let en = format!("Too many failed sign-ins; please try again in {secs} seconds.");
+            let mut res = page(
+                &state,
+                &req,
+                lang,
+                &next,
+                Some((&zh, &en)),
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(res);
+        }
+    };
+    let user = state
+        .store
+        .user_by_name(&name)
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    // The same work for every name: unknown and disabled users are checked against a real
+    // hash of the same cost, and all failures get the same page.
+    let (hash, usable) = match &user {
+        Some(u) if u.disabled == 0 => (u.password_hash.clone(), true),
+        _ => (dummy_hash().to_owned(), false),
+    };
     let password = form.password.clone();
     let ok = web::block(move || verify_password(&hash, &password))
         .await
         .map_err(|e| WebError::internal(lang, e))?;
-    if !ok || user.disabled != 0 {
-        let until = (chrono::Utc::now() + chrono::Duration::minutes(LOCK_MINUTES))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        state
-            .store
-            .record_failed_login(user.id, MAX_FAILED_LOGINS, &until)
-            .await
-            .map_err(|e| WebError::from_store(lang, e))?;
-        return Ok(page(&state, lang, &next, Some(bad), unauthorized));
-    }
-    state
-        .store
-        .reset_failed_logins(user.id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let user = match user {
+        Some(u) if ok && usable => u,
+        _ => {
+            return Ok(page(
+                &state,
+                &req,
+                lang,
+                &next,
+                Some(("用户名或密码错误。", "Wrong user name or password.")),
+                actix_web::http::StatusCode::UNAUTHORIZED,
+            ))
+        }
+    };
+    guards.login.succeeded(attempt);
     let session = random_secret();
     let expires = (chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -196,6 +236,20 @@ async fn login(
             &serde_json::json!({}),
         )
         .await;
+    let must_change = state
+        .store
+        .password_change_required(user.id)
+        .await
+        .map_err(|e| WebError::from_store(lang, e))?;
+    let location = if must_change {
+        format!(
+            "/account/password?lang={}&next={}",
+            lang.code(),
+            crate::error::url_escape(&next)
+        )
+    } else {
+        with_lang(&next, lang)
+    };
     let cookie = Cookie::build(SESSION_COOKIE, session)
         .path("/")
         .http_only(true)
@@ -203,9 +257,12 @@ async fn login(
         .secure(state.settings.public_url.starts_with("https://"))
         .max_age(CookieDuration::hours(SESSION_HOURS))
         .finish();
+    let mut gone = presession_cookie(&state, String::new());
+    gone.make_removal();
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
-        .insert_header((header::LOCATION, with_lang(&next, lang)))
+        .cookie(gone)
+        .insert_header((header::LOCATION, location))
         .finish())
 }
 
@@ -218,7 +275,7 @@ pub struct CsrfForm {
 #[utoipa::path(post, path = "/logout", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), responses((status = 303, description = "signed out: redirect to /"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn logout(
     req: HttpRequest,
-    AnyUser(user): AnyUser,
+    PendingUser(user): PendingUser,
     form: web::Form<CsrfForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::config::DatabaseArgs;
 use crate::store::Store;
+use crate::upload::{ingest, Ingested, UploadInput};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum FirmCommand {
@@ -187,6 +188,8 @@ pub async fn create_user(
     let u = store
         .create_user(name, r.as_str(), &hash, unit_id, firm_id)
         .await?;
+    // a one-time password: the first sign-in sets the user's own
+    store.require_password_change(u.id).await?;
     store
         .audit(
             "cli",
@@ -239,15 +242,17 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         args.file.display(),
         size as f64 / 1e6
     );
-    let qs = crate::demo::register_questionnaires(&store, &args.surveys).await?;
-    let state = crate::startup::AppState::for_cli(store, qs)?;
+    let qs = crate::questionnaire::registry(
+        crate::demo::register_questionnaires(&store, &args.surveys).await?,
+    );
     let started = std::time::Instant::now();
     let progress = spinner(started);
-    let result = crate::routes::uploads::store_upload(
-        &state,
-        args.evaluation,
+    let result = ingest(
+        &store,
+        &qs,
         &firm,
-        crate::routes::uploads::UploadInput {
+        args.evaluation,
+        UploadInput {
             questionnaire: args.questionnaire,
             version: None,
             wave: args.wave,
@@ -257,30 +262,31 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            bytes: bytes.into(),
+            bytes,
         },
     )
     .await;
     progress.abort();
     eprintln!();
-    match result {
-        Ok((status, receipt)) => {
-            let what = if status.as_u16() == 201 {
-                "stored"
-            } else {
-                "already stored earlier; nothing changed"
-            };
-            eprintln!("{what} in {:.1} s", started.elapsed().as_secs_f64());
+    match result? {
+        Ingested::Stored(receipt) => {
+            eprintln!("stored in {:.1} s", started.elapsed().as_secs_f64());
             println!("{}", serde_json::to_string_pretty(&receipt)?);
             Ok(())
         }
-        Err(crate::error::ApiError::Unprocessable { message, details }) => {
-            let report = details["error_report"].as_str().unwrap_or("");
-            let out = args.file.with_extension("errors.csv");
-            std::fs::write(&out, report)?;
-            anyhow::bail!("{message}\nerror report written to {}", out.display())
+        Ingested::Duplicate(receipt) => {
+            eprintln!(
+                "already stored earlier; nothing changed ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            println!("{}", serde_json::to_string_pretty(&receipt)?);
+            Ok(())
         }
-        Err(e) => anyhow::bail!("{e}"),
+        Ingested::Rejected(r) => {
+            let out = args.file.with_extension("errors.csv");
+            std::fs::write(&out, r.error_report_csv())?;
+            anyhow::bail!("{}\nerror report written to {}", r.message(), out.display())
+        }
     }
 }
 

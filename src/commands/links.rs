@@ -13,8 +13,8 @@ pub struct LinksArgs {
     /// Only this evaluation.
     #[arg(long)]
     pub evaluation: Option<i64>,
-    /// First create the missing links: one per unit of the evaluation and per questionnaire
-    /// for citizens (service users and residents).
+    /// First create the missing links of the evaluation's plan: one per plan row of service
+    /// users and residents (without a plan: per unit and citizens' questionnaire).
     #[arg(long, requires = "evaluation")]
     pub create: bool,
     /// Base URL of the service as respondents reach it.
@@ -91,12 +91,19 @@ pub async fn create_public_links(
 pub async fn run_links(args: LinksArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.db.url(), &args.db.store_options()).await?;
     if args.create {
-        let qs = crate::questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
         let evaluation = args
             .evaluation
             .ok_or_else(|| anyhow::anyhow!("--create needs --evaluation"))?;
+        let id = crate::store::EvaluationId(evaluation);
         store.get_evaluation(evaluation).await?;
-        let n = create_public_links(&store, evaluation, &qs).await?;
+        let n = if store.plan_rows(id).await?.is_empty() {
+            let qs = crate::questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
+            create_public_links(&store, evaluation, &qs).await?
+        } else {
+            crate::evaluations::links::create_plan_links(&store, id, "cli")
+                .await?
+                .created
+        };
         eprintln!("created {n} links");
     }
     let units: std::collections::BTreeMap<i64, String> = store

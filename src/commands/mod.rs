@@ -3,8 +3,11 @@
 
 pub mod accounts;
 pub mod analyze;
+pub mod evaluation;
 pub mod invite;
+pub mod keys;
 pub mod links;
 pub mod sample;
 pub mod score;
+pub mod units;
 pub mod workdays;

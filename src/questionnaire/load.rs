@@ -144,6 +144,8 @@ struct RawQuestion {
     required: Option<bool>,
     #[serde(default)]
     show_if: Option<Spanned<RawShowIf>>,
+    #[serde(default)]
+    hint: Option<RawText>,
     // likert5
     #[serde(default)]
     scores: Option<Spanned<BTreeMap<String, f64>>>,
@@ -208,8 +210,8 @@ impl<'de> Deserialize<'de> for DontKnowSpec {
 // ---------------------------------------------------------------------------------------------
 
 const KINDS: [&str; 6] = ["likert5", "single", "multiple", "rating", "number", "text"];
-const DEFAULT_TEXT_MAX: usize = 1000;
-const TEXT_MAX_LIMIT: usize = 10_000;
+pub(super) const DEFAULT_TEXT_MAX: usize = 1000;
+pub(super) const TEXT_MAX_LIMIT: usize = 10_000;
 
 /// Collects problems for one file and turns byte offsets into line numbers.
 struct Ctx<'a> {
@@ -240,7 +242,7 @@ impl Ctx<'_> {
     }
 }
 
-fn valid_code(s: &str) -> bool {
+pub(super) fn valid_code(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()
@@ -929,6 +931,7 @@ fn parse_inner(file: &str, text: &str) -> Result<Parsed, Vec<Problem>> {
             );
         }
         let text = text_of(&mut cx, q.text.as_ref(), q_at, Some(&code), "text");
+        let hint = optional_text(&mut cx, &q.hint, q_at, Some(&code), "hint");
         let required = q.required.unwrap_or(true);
         let dimension = match &q.dimension {
             Some(d) => {
@@ -978,6 +981,7 @@ fn parse_inner(file: &str, text: &str) -> Result<Parsed, Vec<Problem>> {
             dimension,
             required,
             show_if,
+            hint,
             kind,
         });
     }

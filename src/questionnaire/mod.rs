@@ -14,6 +14,7 @@ mod answers;
 mod load;
 mod model;
 mod scrub;
+pub mod xlsform;
 
 pub use answers::{
     check_answers, is_shown, parse_cell, validate_answers, AnswerError, AnswerValue, Answers,

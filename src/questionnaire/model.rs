@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A text in both languages of the product: Chinese first, English second.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Text {
     pub zh: String,
     pub en: String,
@@ -109,7 +109,7 @@ impl FromStr for RespondentType {
 }
 
 /// A group of questions scored together, e.g. 服务态度 (attitude).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dimension {
     pub code: String,
     #[serde(flatten)]
@@ -117,7 +117,7 @@ pub struct Dimension {
 }
 
 /// One answer option of a `single` or `multiple` question, or the "don't know" option.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     pub code: String,
     #[serde(flatten)]
@@ -125,7 +125,7 @@ pub struct Choice {
 }
 
 /// One of the five likert options with its score and whether it counts as satisfied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LikertChoice {
     pub code: u8,
     #[serde(flatten)]
@@ -152,7 +152,7 @@ pub const DONT_KNOW_EN: &str = "Don't know";
 /// Default code of the "don't know" option when a file says `dont_know = true`.
 pub const DEFAULT_DONT_KNOW_CODE: &str = "0";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Likert {
     /// Always five entries, codes 5, 4, 3, 2, 1 in that order.
     pub choices: Vec<LikertChoice>,
@@ -167,7 +167,7 @@ impl Likert {
 }
 
 /// Kind-specific part of a question; serialised with a `kind` tag next to the common fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum QuestionKind {
     Likert5(Likert),
@@ -211,20 +211,24 @@ impl QuestionKind {
 }
 
 /// Show a question only when an earlier question's answer is one of `values` (codes).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShowIf {
     pub question: String,
     #[serde(rename = "in")]
     pub values: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Question {
     pub code: String,
     pub text: Text,
     pub dimension: Option<String>,
     pub required: bool,
     pub show_if: Option<ShowIf>,
+    /// Help shown under the question text. Left out of the canonical JSON when absent, so
+    /// questionnaires written before hints existed keep their content hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<Text>,
     #[serde(flatten)]
     pub kind: QuestionKind,
 }
@@ -267,7 +271,7 @@ impl Question {
 
 /// A validated questionnaire. `(id, version)` identifies it; a version with responses is
 /// immutable, which the store enforces by comparing `content_hash`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Questionnaire {
     pub id: String,
     pub version: u32,

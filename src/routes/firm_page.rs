@@ -1,6 +1,7 @@
 //! The web page where a signed-in survey firm drops a file: same checks, receipt and error
 //! list as the upload API.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use maud::{html, Markup};
@@ -8,8 +9,8 @@ use maud::{html, Markup};
 use crate::auth::{check_csrf, CurrentUser, FirmUser};
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
-use crate::routes::uploads::{store_upload, UploadInput, METHODS};
 use crate::startup::AppState;
+use crate::upload::{ingest, Ingested, Rejection, UploadInput, METHODS};
 use crate::views::{layout, with_lang};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -62,6 +63,35 @@ fn form(
             }
         },
     )
+}
+
+/// The receipt of a stored file (or of the identical file stored before).
+fn receipt_card(lang: Lang, receipt: &serde_json::Value, new: bool) -> Markup {
+    html! {
+        div.card role="status" {
+            h2 { (if new { lang.pick("上传成功，数据已保存。", "Stored: the upload is committed.") } else { lang.pick("该文件此前已上传，本次未重复保存。", "This file was uploaded before; nothing was stored again.") }) }
+            p { (lang.pick("批次号", "Batch")) " " (receipt["batch_id"]) " · " (lang.pick("行数", "Rows")) " " (receipt["rows"]) " · SHA-256 " code { (receipt["sha256"].as_str().unwrap_or("")) } }
+            p.muted { (lang.pick("质量提示", "Quality warnings")) ": " (receipt["warnings"].to_string()) }
+        }
+    }
+}
+
+/// Why a file was not stored: the message and the first 200 errors.
+fn rejection_card(lang: Lang, r: &Rejection) -> Markup {
+    html! {
+        div.card.q.err role="alert" {
+            h2 { (lang.pick("文件未保存：请修正以下错误后重新上传整个文件。", "Not stored: fix these errors and upload the whole file again.")) }
+            p.muted { (r.message()) }
+            table {
+                thead { tr { th { (lang.pick("行", "Row")) } th { (lang.pick("列", "Column")) } th { (lang.pick("值", "Value")) } th { (lang.pick("原因", "Reason")) } } }
+                tbody {
+                    @for (row, column, value, en, zh) in r.errors().into_iter().take(200) {
+                        tr { td { @if let Some(n) = row { (n) } } td { (column) } td { (value) } td { (lang.pick(zh, en)) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 async fn firm_evaluations(
@@ -168,53 +198,29 @@ async fn submit(
         .get_firm(firm_id)
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
-    let outcome = store_upload(
-        &state,
-        evaluation_id,
+    let outcome = ingest(
+        &state.store,
+        &state.questionnaires,
         &firm,
+        evaluation_id,
         UploadInput {
             questionnaire,
             version: None,
             wave,
             method,
             file_name,
-            bytes,
+            bytes: bytes.into(),
         },
     )
     .await;
     let (status, result) = match outcome {
-        Ok((status, receipt)) => (
-            status,
-            html! {
-                div.card role="status" {
-                    h2 { (if status.as_u16() == 201 { lang.pick("上传成功，数据已保存。", "Stored: the upload is committed.") } else { lang.pick("该文件此前已上传，本次未重复保存。", "This file was uploaded before; nothing was stored again.") }) }
-                    p { (lang.pick("批次号", "Batch")) " " (receipt["batch_id"]) " · " (lang.pick("行数", "Rows")) " " (receipt["rows"]) " · SHA-256 " code { (receipt["sha256"].as_str().unwrap_or("")) } }
-                    p.muted { (lang.pick("质量提示", "Quality warnings")) ": " (receipt["warnings"].to_string()) }
-                }
-            },
-        ),
-        Err(ApiError::Unprocessable { message, details }) => (
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            html! {
-                div.card.q.err role="alert" {
-                    h2 { (lang.pick("文件未保存：请修正以下错误后重新上传整个文件。", "Not stored: fix these errors and upload the whole file again.")) }
-                    p.muted { (message) }
-                    table {
-                        thead { tr { th { (lang.pick("行", "Row")) } th { (lang.pick("列", "Column")) } th { (lang.pick("值", "Value")) } th { (lang.pick("原因", "Reason")) } } }
-                        tbody {
-                            @for e in details["errors"].as_array().map(Vec::as_slice).unwrap_or(&[]).iter().take(200) {
-                                tr { td { (e["row"]) } td { (e["column"].as_str().unwrap_or("")) } td { (e["value"].as_str().unwrap_or("")) }
-                                     td { (lang.pick(e["reason_zh"].as_str().unwrap_or(""), e["reason"].as_str().unwrap_or(""))) } }
-                            }
-                        }
-                    }
-                }
-            },
-        ),
+        Ok(Ingested::Stored(receipt)) => (StatusCode::CREATED, receipt_card(lang, &receipt, true)),
+        Ok(Ingested::Duplicate(receipt)) => (StatusCode::OK, receipt_card(lang, &receipt, false)),
+        Ok(Ingested::Rejected(r)) => (StatusCode::UNPROCESSABLE_ENTITY, rejection_card(lang, &r)),
         Err(e) => {
-            let status = actix_web::ResponseError::status_code(&e);
+            let e = ApiError::from(e);
             (
-                status,
+                actix_web::ResponseError::status_code(&e),
                 html! { div.card.q.err role="alert" { p { (e.to_string()) } } },
             )
         }

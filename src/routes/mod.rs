@@ -1,16 +1,24 @@
 //! HTTP routes: browser pages and `/api/v1`.
 
 pub mod api;
+pub mod evaluations;
+pub mod evaluations_api;
 pub mod exports;
+pub mod favicon;
 pub mod findings;
 pub mod findings_api;
 pub mod firm_page;
+pub mod forms;
 pub mod health;
 pub mod home;
 pub mod invitations;
+pub mod people;
+pub mod people_api;
 pub mod results;
 pub mod scores;
+pub mod setup_doc;
 pub mod survey;
+pub mod units;
 pub mod uploads;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -31,6 +39,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/t/{token}", web::post().to(survey::token_submit))
         .configure(crate::auth::routes::configure)
         .configure(firm_page::configure)
+        .configure(favicon::configure)
+        // before the results pages: `/admin/evaluations/new` is not an evaluation id
+        .configure(evaluations::configure)
+        .configure(evaluations_api::configure)
+        .configure(units::configure)
+        .configure(people::configure)
+        .configure(people_api::configure)
         .configure(invitations::configure)
         .configure(results::configure)
         .configure(scores::configure)

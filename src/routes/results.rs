@@ -1,10 +1,6 @@
-//! Evaluators' results: the satisfaction API, the anonymous responses export, the evaluators'
+//! Evaluators' results: the satisfaction API, the evaluators'
 //! pages (list, overview, results, unit feedback report) and the public results (公示).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -13,7 +9,6 @@ use crate::auth::{AnyUser, Evaluator};
 use crate::error::{ApiError, WebError};
 use crate::findings;
 use crate::i18n::Lang;
-use crate::questionnaire::{AnswerValue, Answers, Questionnaire};
 use crate::scoring::{self, ReportError, SatisfactionParams};
 use crate::startup::AppState;
 use crate::views::results as v;
@@ -22,10 +17,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/api/v1/evaluations/{id}/satisfaction",
         web::get().to(satisfaction),
-    )
-    .route(
-        "/api/v1/evaluations/{id}/responses.csv",
-        web::get().to(responses_csv),
     )
     .route("/admin", web::get().to(admin_home))
     .route("/admin/evaluations/{id}", web::get().to(overview))
@@ -99,169 +90,6 @@ async fn satisfaction(
     })))
 }
 
-/// Question codes of every registered questionnaire, in first-seen order.
-fn question_codes(qs: &BTreeMap<(String, i64), Arc<Questionnaire>>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for q in qs.values() {
-        for question in &q.questions {
-            if !out.contains(&question.code) {
-                out.push(question.code.clone());
-            }
-        }
-    }
-    out
-}
-
-/// Fixed columns of the responses export (question codes follow).
-pub const EXPORT_COLUMNS: [&str; 14] = [
-    "unit",
-    "respondent_type",
-    "questionnaire",
-    "version",
-    "source",
-    "submitted_on",
-    "district",
-    "gender",
-    "age_group",
-    "weight",
-    "flags",
-    // the design analysis uses (weight × uploaded weight, stratum, population size; `inf`:
-    // no finite-population correction): `pingyi analyze --weight design_weight --strata
-    // design_stratum --fpc design_fpc` on this file gives the service's numbers
-    "design_stratum",
-    "design_weight",
-    "design_fpc",
-];
-
-/// A cell as the export writes it; formula-like text is prefixed with `'` so spreadsheet
-/// programs never evaluate it.
-fn cell(v: &AnswerValue) -> String {
-    match v {
-        AnswerValue::Likert(c) => c.to_string(),
-        AnswerValue::DontKnow => crate::questionnaire::DONT_KNOW_ZH.to_owned(),
-        AnswerValue::Choice(c) => c.clone(),
-        AnswerValue::Choices(cs) => cs.join(";"),
-        AnswerValue::Number(x) => x.to_string(),
-        AnswerValue::Text(t) => {
-            if t.starts_with(['=', '+', '-', '@']) {
-                format!("'{t}")
-            } else {
-                t.clone()
-            }
-        }
-    }
-}
-
-fn csv_page(
-    qs: &BTreeMap<(String, i64), Arc<Questionnaire>>,
-    codes: &[String],
-    design: &crate::analytics::design::DesignTable,
-    rows: &[crate::store::AnalysisRow],
-    header: bool,
-) -> Result<Bytes, anyhow::Error> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 200 + 256));
-    if header {
-        let mut h: Vec<&str> = EXPORT_COLUMNS.to_vec();
-        h.extend(codes.iter().map(String::as_str));
-        w.write_record(&h)?;
-    }
-    let mut rec: Vec<String> = Vec::with_capacity(EXPORT_COLUMNS.len() + codes.len());
-    for r in rows {
-        let q = qs
-            .get(&(r.questionnaire_id.clone(), r.questionnaire_version))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "questionnaire {:?} version {} is not registered",
-                    r.questionnaire_id,
-                    r.questionnaire_version
-                )
-            })?;
-        let a = Answers::from_json(q, &r.answers)?;
-        rec.clear();
-        rec.push(r.unit_code.clone());
-        rec.push(r.respondent_type.clone());
-        rec.push(r.questionnaire_id.clone());
-        rec.push(r.questionnaire_version.to_string());
-        rec.push(r.source.clone());
-        rec.push(r.submitted_on.clone());
-        rec.push(r.district.clone().unwrap_or_default());
-        rec.push(r.gender.clone().unwrap_or_default());
-        rec.push(r.age_group.clone().unwrap_or_default());
-        rec.push(r.weight.map(|x| x.to_string()).unwrap_or_default());
-        rec.push(r.flags.clone());
-        let d = design.row(r.design_draw_id, r.design_stratum.as_deref(), r.weight);
-        rec.push(d.stratum.to_owned());
-        rec.push(d.weight.to_string());
-        rec.push(d.fpc.to_string());
-        for c in codes {
-            rec.push(a.get(c).map(cell).unwrap_or_default());
-        }
-        w.write_record(&rec)?;
-    }
-    Ok(Bytes::from(
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-    ))
-}
-
-/// Anonymous responses of the evaluation as CSV, streamed page by page (withdrawn batches
-/// excluded). No response id, token or time of day leaves the service.
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/responses.csv", tag = "exports", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "anonymous responses, streamed (withdrawn batches excluded)", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
-async fn responses_csv(
-    Evaluator(_user): Evaluator,
-    state: web::Data<AppState>,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let ev = state.store.get_evaluation(path.into_inner()).await?;
-    let codes = Arc::new(question_codes(&state.questionnaires));
-    let design = Arc::new(crate::analytics::design::DesignTable::new(
-        &state.store.design_strata(ev.id).await?,
-    ));
-    // one streaming query feeds a small channel; each chunk becomes CSV off the runtime
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let store = state.store.clone();
-    let id = ev.id;
-    tokio::spawn(async move {
-        if let Err(e) = store.stream_analysis_rows(id, 5_000, tx).await {
-            tracing::error!(error = %e, "responses export failed");
-        }
-    });
-    let qs = Arc::new(state.questionnaires.clone());
-    let stream = futures_util::stream::unfold((rx, true), move |(mut rx, first)| {
-        let qs = qs.clone();
-        let codes = codes.clone();
-        let design = design.clone();
-        async move {
-            let page = match rx.recv().await {
-                Some(p) => p,
-                // an empty evaluation still gets its header line
-                None if first => Vec::new(),
-                None => return None,
-            };
-            let bytes = web::block(move || csv_page(&qs, &codes, &design, &page, first)).await;
-            let item = match bytes {
-                Ok(Ok(b)) => Ok(b),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "responses export failed");
-                    Err(actix_web::error::ErrorInternalServerError("export failed"))
-                }
-                Err(e) => Err(actix_web::Error::from(e)),
-            };
-            Some((item, (rx, false)))
-        }
-    });
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!(
-                "attachment; filename=\"responses-{}-{}.csv\"",
-                ev.series.replace(['"', '\\', '/'], "_"),
-                ev.year
-            ),
-        ))
-        .streaming(stream))
-}
-
 // ----- pages -----
 
 #[derive(Debug, Deserialize)]
@@ -313,6 +141,7 @@ async fn overview(
             tokens: o.tokens,
             invitations: &o.invitations,
             findings: &findings,
+            progress: &o.progress,
         },
     ))
 }

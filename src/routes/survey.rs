@@ -33,6 +33,8 @@ enum Resolved {
     Open(Scope),
     /// Not answerable, with a polite reason (zh, en) and a status.
     Refused(u16, &'static str, &'static str),
+    /// Not answerable now: the evaluation is not yet open (with its dates) or closed.
+    Notice(crate::evaluations::Notice),
 }
 
 fn lang_of(req: &HttpRequest, form_lang: Option<&str>) -> Lang {
@@ -130,17 +132,12 @@ async fn scope(
     token_hash: Option<String>,
     lang: Lang,
 ) -> Result<Resolved, WebError> {
-    let evaluation = state
-        .store
-        .get_evaluation(evaluation_id)
+    let id = crate::store::EvaluationId(evaluation_id);
+    let notice = crate::evaluations::lifecycle::respondent_notice_of(&state.store, id)
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
-    if evaluation.status != crate::store::EvaluationStatus::Open {
-        return Ok(Resolved::Refused(
-            410,
-            "本次评议已结束或尚未开始，感谢您的关注。",
-            "This evaluation is not collecting answers now. Thank you for your interest.",
-        ));
+    if let Some(n) = notice {
+        return Ok(Resolved::Notice(n));
     }
     let Some(q) = state.questionnaire(qid, version) else {
         return Ok(Resolved::Refused(
@@ -172,21 +169,37 @@ fn refused(lang: Lang, switch: &str, status: u16, zh: &str, en: &str) -> HttpRes
         .body(view::notice(lang, switch, zh, en).into_string())
 }
 
+/// What a form shown again keeps of the submission it answers.
+struct Kept<'a> {
+    nonce: &'a str,
+    sig: &'a str,
+    values: &'a BTreeMap<String, Vec<String>>,
+    errors: &'a BTreeMap<String, crate::questionnaire::AnswerError>,
+    /// The submission was valid but could not be stored.
+    unsaved: bool,
+}
+
 fn render_form(
     state: &AppState,
     lang: Lang,
     s: &Scope,
     action: &str,
-    nonce_sig: Option<(&str, &str)>,
-    values: &BTreeMap<String, Vec<String>>,
-    errors: &BTreeMap<String, crate::questionnaire::AnswerError>,
+    kept: Option<Kept<'_>>,
 ) -> String {
     let issued;
-    let (nonce, sig) = match nonce_sig {
-        Some(p) => p,
+    let empty_values = BTreeMap::new();
+    let empty_errors = BTreeMap::new();
+    let kept = match kept {
+        Some(k) => k,
         None => {
             issued = state.signer.issue(action);
-            (issued.0.as_str(), issued.1.as_str())
+            Kept {
+                nonce: &issued.0,
+                sig: &issued.1,
+                values: &empty_values,
+                errors: &empty_errors,
+                unsaved: false,
+            }
         }
     };
     view::form(&FormPage {
@@ -194,10 +207,11 @@ fn render_form(
         q: &s.q,
         unit_name: &s.unit_name,
         action,
-        nonce,
-        sig,
-        values,
-        errors,
+        nonce: kept.nonce,
+        sig: kept.sig,
+        values: kept.values,
+        errors: kept.errors,
+        unsaved: kept.unsaved,
     })
     .into_string()
 }
@@ -223,14 +237,15 @@ pub async fn link_form(
         Resolved::Refused(st, zh, en) => {
             Ok(refused(lang, &with_lang(&action, lang.other()), st, zh, en))
         }
-        Resolved::Open(s) => Ok(no_store(html_string(render_form(
-            &state,
+        Resolved::Notice(n) => Ok(refused(
             lang,
-            &s,
-            &action,
-            None,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
+            &with_lang(&action, lang.other()),
+            n.status,
+            &n.zh,
+            &n.en,
+        )),
+        Resolved::Open(s) => Ok(no_store(html_string(render_form(
+            &state, lang, &s, &action, None,
         )))),
     }
 }
@@ -248,14 +263,15 @@ pub async fn token_form(
         Resolved::Refused(st, zh, en) => {
             Ok(refused(lang, &with_lang(&action, lang.other()), st, zh, en))
         }
-        Resolved::Open(s) => Ok(no_store(html_string(render_form(
-            &state,
+        Resolved::Notice(n) => Ok(refused(
             lang,
-            &s,
-            &action,
-            None,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
+            &with_lang(&action, lang.other()),
+            n.status,
+            &n.zh,
+            &n.en,
+        )),
+        Resolved::Open(s) => Ok(no_store(html_string(render_form(
+            &state, lang, &s, &action, None,
         )))),
     }
 }
@@ -331,7 +347,10 @@ async fn submit(
     let lang = lang_of(&req, one("lang"));
     let switch = with_lang(&action, lang.other());
 
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if !crate::security::origin::same_origin_post(&req, &state.settings.public_url) {
+        return Err(expired_form(lang));
+    }
+    if let Some(ip) = crate::security::client_addr(&req) {
         if !state.limiter.allow(ip) {
             return Ok(HttpResponse::TooManyRequests()
                 .insert_header((header::RETRY_AFTER, "60"))
@@ -354,12 +373,25 @@ async fn submit(
         return Err(expired_form(lang));
     }
     let scope = match &kind {
-        Kind::Link(code) => resolve_link(&state, code, lang).await?,
-        Kind::Token(token) => resolve_token(&state, token, lang).await?,
+        Kind::Link(code) => resolve_link(&state, code, lang).await,
+        Kind::Token(token) => resolve_token(&state, token, lang).await,
+    };
+    let scope = match scope {
+        // the database did not answer: nothing stored, the respondent may submit again
+        Err(WebError::Unavailable(_)) => {
+            return Ok(no_store(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, crate::error::RETRY_AFTER_SECONDS))
+                    .content_type("text/html; charset=utf-8")
+                    .body(view::not_saved(lang, &switch).into_string()),
+            ))
+        }
+        other => other?,
     };
     let s = match scope {
         Resolved::Open(s) => s,
         Resolved::Refused(st, zh, en) => return Ok(refused(lang, &switch, st, zh, en)),
+        Resolved::Notice(n) => return Ok(refused(lang, &switch, n.status, &n.zh, &n.en)),
     };
     let see_thanks = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, with_lang(&thanks, lang)))
@@ -386,9 +418,13 @@ async fn submit(
                 lang,
                 &s,
                 &action,
-                Some((nonce, sig)),
-                &answers_raw,
-                &errors,
+                Some(Kept {
+                    nonce,
+                    sig,
+                    values: &answers_raw,
+                    errors: &errors,
+                    unsaved: false,
+                }),
             );
             return Ok(no_store(
                 HttpResponse::UnprocessableEntity()
@@ -421,6 +457,30 @@ async fn submit(
             "该邀请已使用或已过期。",
             "This invitation has been used or has expired.",
         )),
+        // Not stored (its transaction did not commit): the same form again, answers kept,
+        // with the same nonce so that pressing submit again stores it once.
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "survey submission not stored: storage unavailable");
+            let page = render_form(
+                &state,
+                lang,
+                &s,
+                &action,
+                Some(Kept {
+                    nonce,
+                    sig,
+                    values: &answers_raw,
+                    errors: &BTreeMap::new(),
+                    unsaved: true,
+                }),
+            );
+            Ok(no_store(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, crate::error::RETRY_AFTER_SECONDS))
+                    .content_type("text/html; charset=utf-8")
+                    .body(page),
+            ))
+        }
         Err(e) => Err(WebError::from_store(lang, e)),
     }
 }

@@ -1,8 +1,5 @@
 //! Firm uploads: templates, the all-or-nothing upload API, receipts, error reports, withdrawal.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -11,10 +8,9 @@ use serde::Deserialize;
 use crate::auth::{bearer, Evaluator};
 use crate::collect::sha256_hex;
 use crate::error::ApiError;
-use crate::questionnaire::Questionnaire;
 use crate::startup::AppState;
-use crate::store::{FirmRow, NewBatch, StoreError, UploadedRow};
-use crate::upload::{self, UploadContext, UploadOptions, UploadReport};
+use crate::store::FirmRow;
+use crate::upload::{self, find_questionnaire, ingest, Ingested, UploadInput};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/evaluations/{id}/upload-template", web::get().to(template))
@@ -32,54 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Fieldwork methods (方式) as the API names them.
-pub const METHODS: [(&str, &str, &str); 5] = [
-    ("door_to_door", "入户", "door-to-door"),
-    ("phone", "电话", "phone"),
-    ("online", "网络", "online"),
-    ("intercept", "拦截", "intercept"),
-    ("focus_group", "座谈会", "focus group"),
-];
-
-pub fn parse_method(s: &str) -> Result<&'static str, ApiError> {
-    let t = s.trim();
-    METHODS
-        .iter()
-        .find(|(code, zh, en)| *code == t || *zh == t || en.eq_ignore_ascii_case(t))
-        .map(|(code, _, _)| *code)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "unknown fieldwork method {t:?}; use one of door_to_door (入户), phone (电话), online (网络), intercept (拦截), focus_group (座谈会)"
-            ))
-        })
-}
-
 #[derive(Deserialize)]
 struct TemplateQuery {
     questionnaire: String,
     version: Option<i64>,
     format: Option<String>,
-}
-
-fn find_questionnaire(
-    state: &AppState,
-    id: &str,
-    version: Option<i64>,
-) -> Result<Arc<Questionnaire>, ApiError> {
-    let found = match version {
-        Some(v) => state.questionnaire(id, v),
-        None => state
-            .questionnaires
-            .iter()
-            .filter(|((qid, _), _)| qid == id)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|(_, q)| q.clone()),
-    };
-    found.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "questionnaire {id:?} not found; see GET /api/v1/questionnaires"
-        ))
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version (default latest)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
@@ -89,7 +42,7 @@ async fn template(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let evaluation = state.store.get_evaluation(path.into_inner()).await?;
-    let questionnaire = find_questionnaire(&state, &q.questionnaire, q.version)?;
+    let questionnaire = find_questionnaire(&state.questionnaires, &q.questionnaire, q.version)?;
     let name = format!(
         "pingyi-{}-{}-{}",
         evaluation.year, questionnaire.id, questionnaire.version
@@ -138,16 +91,6 @@ struct UploadQuery {
     wave: Option<String>,
     method: Option<String>,
     file_name: Option<String>,
-}
-
-/// Metadata and file of one upload.
-pub struct UploadInput {
-    pub questionnaire: String,
-    pub version: Option<i64>,
-    pub wave: String,
-    pub method: String,
-    pub file_name: String,
-    pub bytes: web::Bytes,
 }
 
 async fn read_body(
@@ -235,7 +178,7 @@ async fn read_body(
         wave: meta.wave.unwrap_or_default(),
         method: meta.method.ok_or_else(|| ApiError::BadRequest("say how the interviews were done: ?method=door_to_door|phone|online|intercept|focus_group".into()))?,
         file_name: meta.file_name.unwrap_or_default(),
-        bytes,
+        bytes: bytes.into(),
     })
 }
 
@@ -255,214 +198,15 @@ async fn upload(
         query.into_inner(),
     )
     .await?;
-    let (status, body) = store_upload(&state, path.into_inner(), &firm, input).await?;
-    Ok(HttpResponse::build(status).json(body))
-}
-
-/// Validates and stores one file for a firm. Returns 201 + receipt, 200 + the first receipt
-/// for a file already stored, or an error (422 with the row errors).
-pub async fn store_upload(
-    state: &AppState,
-    evaluation_id: i64,
-    firm: &FirmRow,
-    input: UploadInput,
-) -> Result<(actix_web::http::StatusCode, serde_json::Value), ApiError> {
-    let evaluation = state.store.get_evaluation(evaluation_id).await?;
-    if !state
-        .store
-        .firm_in_scope(firm.id, evaluation.id, &input.wave)
-        .await?
-    {
-        return Err(ApiError::Forbidden(format!(
-            "firm {:?} is not contracted for evaluation {} (wave {:?})",
-            firm.name, evaluation.id, input.wave
-        )));
-    }
-    let method = parse_method(&input.method)?;
-    let q = find_questionnaire(state, &input.questionnaire, input.version)?;
-    if input.bytes.is_empty() {
-        return Err(unprocessable_file(
-            "the file is empty: export the sheet with its header row and one row per interview",
-            "文件为空",
-        ));
-    }
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&input.bytes));
-    if let Some(b) = state.store.batch_by_hash(evaluation.id, &sha).await? {
-        let receipt: serde_json::Value = serde_json::from_str(&b.receipt).unwrap_or_default();
-        return Ok((actix_web::http::StatusCode::OK, receipt));
-    }
-    let units: HashMap<String, i64> = state
-        .store
-        .evaluation_units(evaluation.id)
-        .await?
-        .into_iter()
-        .map(|u| (u.code, u.id))
-        .collect();
-    let ctx = UploadContext {
-        units,
-        wave: state.store.fieldwork(evaluation.id).await?,
-    };
-
-    // Validate on a blocking thread, streaming valid rows to the transaction through a
-    // bounded channel; the report arrives before the channel closes.
-    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Vec<UploadedRow>>(4);
-    let (report_tx, report_rx) = std::sync::mpsc::channel::<UploadReport>();
-    let bytes = input.bytes.clone();
-    let qv = q.clone();
-    let validator = tokio::task::spawn_blocking(move || {
-        let report =
-            upload::validate_upload(&bytes, &qv, &ctx, &UploadOptions::default(), |rows| {
-                let rows = rows
-                    .into_iter()
-                    .map(|r| UploadedRow {
-                        unit_id: r.unit_id,
-                        respondent_type: r.respondent_type.as_str().to_owned(),
-                        interview_date: r.interview_date,
-                        district: r.district,
-                        gender: r.gender,
-                        age_group: r.age_group,
-                        duration_seconds: r.duration_seconds,
-                        weight: r.weight,
-                        answers: r.answers_json,
-                        flags: r.flags.names().join(","),
-                        row_hash: r.content_hash,
-                    })
-                    .collect();
-                chunk_tx.blocking_send(rows).map_err(|_| ())
-            });
-        if let Ok(r) = report {
-            let _ = report_tx.send(r);
-        }
-        drop(chunk_tx);
-    });
-    let rx = Arc::new(tokio::sync::Mutex::new(chunk_rx));
-    let batch = NewBatch {
-        evaluation_id: evaluation.id,
-        firm_id: firm.id,
-        questionnaire_id: q.id.clone(),
-        questionnaire_version: i64::from(q.version),
-        respondent_type: q.respondent_type.as_str().to_owned(),
-        wave: input.wave.clone(),
-        method: method.to_owned(),
-        file_sha256: sha.clone(),
-        file_name: input.file_name.clone(),
-    };
-    // The report is sent before the chunk channel closes, so it is there once the rows are.
-    let report_slot: std::sync::Mutex<Option<UploadReport>> = std::sync::Mutex::new(None);
-    let stored = state
-        .store
-        .store_batch(
-            &batch,
-            || {
-                let rx = rx.clone();
-                async move { Ok::<_, StoreError>(rx.lock().await.recv().await) }
-            },
-            || {
-                let report = report_rx.recv().ok();
-                let valid = report.as_ref().is_some_and(UploadReport::is_valid);
-                if let Ok(mut slot) = report_slot.lock() {
-                    *slot = report;
-                }
-                valid
-            },
-            |batch_id, cross| {
-                let slot = report_slot.lock().ok();
-                match slot.as_ref().and_then(|s| s.as_ref()) {
-                    Some(report) => receipt_json(batch_id, &batch, report, cross, &q).to_string(),
-                    None => String::from("{}"),
-                }
-            },
-        )
-        .await;
-    let _ = validator.await;
-    match stored {
-        Ok(Some((batch_id, _, _))) => {
-            let b = state.store.get_batch(batch_id).await?;
-            let receipt: serde_json::Value = serde_json::from_str(&b.receipt).unwrap_or_default();
-            Ok((actix_web::http::StatusCode::CREATED, receipt))
-        }
-        Ok(None) => {
-            let report = report_slot.into_inner().ok().flatten().ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("validator ended without a report"))
-            })?;
-            Err(rejected(evaluation.id, &report))
-        }
-        // A concurrent upload of the same file won the race: answer with its receipt.
-        Err(StoreError::Conflict(_)) => match state.store.batch_by_hash(evaluation.id, &sha).await?
-        {
-            Some(b) => Ok((
-                actix_web::http::StatusCode::OK,
-                serde_json::from_str(&b.receipt).unwrap_or_default(),
-            )),
-            None => Err(ApiError::Conflict(
-                "the same file is being uploaded right now; try again".into(),
-            )),
-        },
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn unprocessable_file(en: &str, zh: &str) -> ApiError {
-    ApiError::Unprocessable {
-        message: en.to_owned(),
-        details: serde_json::json!({ "errors": [{ "row": null, "column": "", "value": "", "reason": en, "reason_zh": zh }] }),
-    }
-}
-
-fn rejected(evaluation_id: i64, report: &UploadReport) -> ApiError {
-    let errors: Vec<serde_json::Value> = report
-        .errors
-        .iter()
-        .map(|e| serde_json::json!({ "row": e.row, "column": e.column, "value": e.value, "reason": e.reason, "reason_zh": e.reason_zh, "kind": e.kind }))
-        .collect();
-    ApiError::Unprocessable {
-        message: format!(
-            "the file was not stored: {} error(s){}; fix them and upload the whole file again",
-            report.errors.len() as u64 + report.more_errors,
-            if report.more_errors > 0 {
-                format!(" ({} listed)", report.errors.len())
-            } else {
-                String::new()
-            }
-        ),
-        details: serde_json::json!({
-            "errors": errors,
-            "more_errors": report.more_errors,
-            "rows": report.rows,
-            "sha256": report.sha256,
-            // The same list as CSV for Excel: POST the file to this address to download it.
-            "error_report_csv": format!("/api/v1/evaluations/{evaluation_id}/uploads?report=csv"),
-            "error_report": report.errors_to_csv(),
+    let id = path.into_inner();
+    match ingest(&state.store, &state.questionnaires, &firm, id, input).await? {
+        Ingested::Stored(receipt) => Ok(HttpResponse::Created().json(receipt)),
+        Ingested::Duplicate(receipt) => Ok(HttpResponse::Ok().json(receipt)),
+        Ingested::Rejected(r) => Err(ApiError::Unprocessable {
+            message: r.message(),
+            details: r.details(id),
         }),
     }
-}
-
-fn receipt_json(
-    batch_id: i64,
-    b: &NewBatch,
-    r: &UploadReport,
-    cross: u64,
-    q: &Questionnaire,
-) -> serde_json::Value {
-    serde_json::json!({
-        "batch_id": batch_id,
-        "evaluation_id": b.evaluation_id,
-        "questionnaire": { "id": q.id, "version": q.version },
-        "wave": b.wave,
-        "method": b.method,
-        "file_name": b.file_name,
-        "rows": r.valid_rows,
-        "sha256": r.sha256,
-        "format": r.format,
-        "warnings": {
-            "speeders": r.flags.speeder,
-            "straight_lining": r.flags.straight_lining,
-            "duplicates_within_file": r.flags.duplicate,
-            "duplicates_of_other_batches": cross,
-            "outside_wave": r.flags.outside_wave,
-            "flagged_rows": r.flags.flagged_rows,
-        },
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "upload batches (a firm sees its own)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]

@@ -27,7 +27,7 @@ pub use entry::{
 };
 pub use frameworks::{
     frameworks_dir, list_frameworks, load_framework_file, FrameworkFile, FrameworkFileError,
-    DEFAULT_FRAMEWORKS_DIR,
+    FrameworksDir, DEFAULT_FRAMEWORKS_DIR,
 };
 pub use grades::{grades, Grades, GradesCache};
 pub use reports::{

@@ -184,6 +184,8 @@ pub struct Overview {
     /// (issued, used) invitation tokens
     pub tokens: (i64, i64),
     pub invitations: Vec<(DrawRecord, InvitationCounts)>,
+    /// responses so far against the plan's targets
+    pub progress: crate::evaluations::Progress,
 }
 
 pub async fn overview(state: &AppState, id: i64) -> Result<Overview, StoreError> {
@@ -197,6 +199,7 @@ pub async fn overview(state: &AppState, id: i64) -> Result<Overview, StoreError>
         invitations.push((d, c));
     }
     Ok(Overview {
+        progress: crate::evaluations::progress::progress(store, id.into()).await?,
         units: store.evaluation_units(id).await?,
         counts: store.active_response_counts(id).await?,
         links: store.list_links(Some(id)).await?,

@@ -157,14 +157,9 @@ impl Store {
         Ok(())
     }
 
+    /// The user of an unrevoked, unexpired key (see [`Store::key_user`]).
     pub async fn api_key_user(&self, key_hash: &str) -> StoreResult<Option<UserRow>> {
-        let uid: Option<i64> = with_pool!(self, p => sqlx::query_scalar(
-            "SELECT user_id FROM api_keys WHERE key_hash = $1 AND revoked = 0"
-        ).bind(key_hash).fetch_optional(p).await?);
-        match uid {
-            Some(id) => self.user_by_id(id).await,
-            None => Ok(None),
-        }
+        self.key_user(key_hash).await
     }
 
     // ----- firms -----

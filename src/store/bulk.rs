@@ -21,6 +21,8 @@ pub(crate) struct SqliteFile {
     pub path: PathBuf,
     pub busy_timeout: Duration,
     pub synchronous: SqliteSynchronous,
+    /// The pool's `max_page_count`, repeated (see `StoreOptions::sqlite_max_page_count`).
+    pub max_page_count: Option<u32>,
 }
 
 impl SqliteFile {
@@ -43,6 +45,10 @@ impl SqliteFile {
             "PRAGMA synchronous = {sync}; PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF;"
         ))
         .map_err(bulk_error)?;
+        if let Some(n) = self.max_page_count {
+            conn.query_row(&format!("PRAGMA max_page_count = {n}"), [], |_| Ok(()))
+                .map_err(bulk_error)?;
+        }
         Ok(conn)
     }
 }

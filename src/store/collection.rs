@@ -201,7 +201,10 @@ impl Store {
         let today = chrono::Utc::now().date_naive().to_string();
         let mut outcomes = Vec::with_capacity(batch.len());
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            // A connection outside any transaction, so that BEGIN and COMMIT below really
+            // begin and commit (see `health`).
+            let mut conn = health::clean_connection!(p);
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let mut evaluations: Vec<i64> = Vec::new();
             for s in batch {
                 let fresh = sqlx::query("INSERT INTO used_nonces (nonce_hash, used_on) VALUES ($1, $2) ON CONFLICT (nonce_hash) DO NOTHING")
@@ -277,6 +280,7 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
+            health::verify_committed!(conn);
         });
         Ok(outcomes)
     }
@@ -301,18 +305,19 @@ impl SubmissionWriter {
             let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
                 let batch: Vec<Submission> = jobs.iter().map(|(s, _)| s.clone()).collect();
-                match store.write_submissions(&batch).await {
+                let health = store.write_health();
+                match health.observe(store.write_submissions(&batch).await) {
                     Ok(outcomes) => {
                         for ((_, reply), o) in jobs.drain(..).zip(outcomes) {
                             let _ = reply.send(Ok(o));
                         }
                     }
-                    // The batch rolled back: retry one by one so one bad row cannot sink others.
+                    // The batch rolled back: retry one by one so one bad row cannot sink
+                    // others. Each is answered with the outcome of its own transaction.
                     Err(_) => {
                         for (s, reply) in jobs.drain(..) {
-                            let r = store
-                                .write_submissions(std::slice::from_ref(&s))
-                                .await
+                            let r = health
+                                .observe(store.write_submissions(std::slice::from_ref(&s)).await)
                                 .and_then(|mut v| {
                                     v.pop()
                                         .ok_or_else(|| StoreError::Invalid("no outcome".into()))

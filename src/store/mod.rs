@@ -35,6 +35,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid data: {0}")]
     Invalid(String),
+    /// The storage cannot take the operation now (see [`StoreError::is_unavailable`]).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -74,6 +77,10 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// SQLite `synchronous` level. FULL (default) makes every commit durable before a 2xx.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite `max_page_count` of every connection: the database cannot grow past this many
+    /// pages and writes that need more fail as on a full disk. None (no limit) but in the
+    /// reliability tests, which fill the database this way.
+    pub sqlite_max_page_count: Option<u32>,
 }
 
 impl Default for StoreOptions {
@@ -84,6 +91,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(10),
             sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_max_page_count: None,
         }
     }
 }
@@ -110,6 +118,8 @@ pub struct Store {
     pub(crate) pool: Pool,
     /// SQLite: the database file and the settings its bulk connections repeat ([`bulk`]).
     pub(crate) sqlite_file: Option<std::sync::Arc<bulk::SqliteFile>>,
+    /// Outcome of recent writes, for `/health` ([`health`]).
+    pub(crate) writes: std::sync::Arc<health::WriteHealth>,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -135,15 +145,21 @@ impl Store {
                     // 64 MiB page cache per connection (default 2 MiB): bulk uploads insert
                     // into large B-trees, which otherwise spill to disk mid-transaction.
                     .pragma("cache_size", "-65536");
+                let co = match opts.sqlite_max_page_count {
+                    Some(n) => co.pragma("max_page_count", n.to_string()),
+                    None => co,
+                };
                 sqlite_file = Some(std::sync::Arc::new(bulk::SqliteFile {
                     path: co.get_filename().to_path_buf(),
                     busy_timeout: opts.busy_timeout,
                     synchronous: opts.sqlite_synchronous,
+                    max_page_count: opts.sqlite_max_page_count,
                 }));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections.max(1))
                     .min_connections(opts.min_connections)
                     .acquire_timeout(opts.acquire_timeout)
+                    .after_release(|conn, _| health::release_check(conn))
                     .connect_with(co)
                     .await?;
                 Pool::Sqlite(pool)
@@ -154,12 +170,17 @@ impl Store {
                     .max_connections(opts.max_connections.max(1))
                     .min_connections(opts.min_connections)
                     .acquire_timeout(opts.acquire_timeout)
+                    .after_release(|conn, _| health::release_check(conn))
                     .connect_with(co)
                     .await?;
                 Pool::Pg(pool)
             }
         };
-        Ok(Store { pool, sqlite_file })
+        Ok(Store {
+            pool,
+            sqlite_file,
+            writes: Default::default(),
+        })
     }
 
     /// Connects and brings the schema up to date.
@@ -216,35 +237,48 @@ impl Store {
     }
 }
 
+pub(crate) mod audit;
 mod auth;
 mod bulk;
 mod collection;
+mod evaluations;
 mod exports;
 mod findings;
+pub(crate) mod health;
 mod invitations;
+mod keys;
+mod plan;
 mod queries;
 mod results;
 mod scores;
+mod signin;
+mod units;
 mod uploads;
 
+pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
 pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
+pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
 pub use findings::{
     ClaimedNotice, FileMeta, FindingEventRow, FindingRow, FindingSettings, NewFile, NewFinding,
     NewFindingEvent, NoticeRow, ReminderPlan,
 };
+pub use health::{WriteHealth, WriteStatus};
 pub use invitations::{
     new_claim_id, queue_time, ClaimedMessage, DesignStratum, DrawRecord, DrawStratum, DrawnRow,
     FinalStatus, InvitationCounts, InvitationPlan, InvitationStatus, InvitationsCreated, NewDraw,
     OutboxRow, PaperCard, Resolution,
 };
+pub use keys::{KeyRow, NewKey, NewPasswordLink, NewUser};
+pub use plan::{PlanRow, SourceCount};
 pub use queries::now_rfc3339;
 pub use results::{AnalysisRow, BatchFlagCount};
 pub use scores::{
     now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
     ScoresWritten,
 };
+pub use units::{RegisterUnit, UnitUpsert, UnitUsage};
 pub use uploads::{BatchRow, NewBatch, UploadedRow};
 
 impl Store {

@@ -112,7 +112,7 @@ impl Store {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Vec<UploadedRow>>, StoreError>>,
     {
-        match &self.pool {
+        let stored = match &self.pool {
             Pool::Sqlite(_) => {
                 let file = self.sqlite_file.as_ref().ok_or_else(|| {
                     StoreError::Internal("SQLite store without its database file".into())
@@ -120,7 +120,8 @@ impl Store {
                 store_batch_sqlite(file, batch, next_chunk, valid, receipt).await
             }
             Pool::Pg(p) => store_batch_pg(p, batch, next_chunk, valid, receipt).await,
-        }
+        };
+        self.writes.observe(stored)
     }
 
     /// Marks a batch withdrawn (kept, audited); refused once the evaluation is closed.

@@ -1,6 +1,7 @@
-//! Survey-firm uploads (issue 4): reading CSV / Unicode text / XLSX files, checking the header
-//! and every row against a questionnaire and the evaluation, flagging suspicious rows, and the
-//! fill-in templates. Pure and synchronous: no HTTP, no database. Run it in `spawn_blocking`.
+//! Survey-firm uploads: reading CSV / Unicode text / XLSX files, checking the header and every
+//! row against a questionnaire and the evaluation, flagging suspicious rows, and the fill-in
+//! templates. The reading and checking are pure and synchronous (no HTTP, no database; run
+//! them in `spawn_blocking`); [`ingest`] stores a checked file as one batch.
 //!
 //! ```ignore
 //! let report = upload::validate_upload(&bytes, &q, &ctx, &UploadOptions::default(), |chunk| {
@@ -28,6 +29,7 @@
 //! higher per extra line); see [`text`].
 
 pub mod decode;
+pub mod ingest;
 pub mod report;
 pub mod template;
 pub mod text;
@@ -44,6 +46,10 @@ use std::ops::ControlFlow;
 use text::{CsvParser, Record, RecordError, RecordProblem};
 use validate::{Layout, RowValidator};
 
+pub use ingest::{
+    find_questionnaire, ingest, parse_method, IngestError, Ingested, Rejection, UploadInput,
+    METHODS,
+};
 pub use report::{errors_to_csv, FlagCounts, RowError, RowFlags, DEFAULT_MAX_ERRORS};
 pub use template::{template_csv, template_xlsx};
 pub use validate::{template_columns, OPTIONAL_COLUMNS, REQUIRED_COLUMNS};

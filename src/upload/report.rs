@@ -112,7 +112,7 @@ pub fn errors_to_csv(errors: &[RowError], more: u64) -> String {
 
 /// Quote a CSV cell when needed. Cells starting with `=`, `+`, `-`, `@` are prefixed with `'`
 /// so a hostile value cannot run as a formula when the report is opened in Excel.
-fn push_csv_line(out: &mut String, cells: &[&str]) {
+pub fn push_csv_line(out: &mut String, cells: &[&str]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

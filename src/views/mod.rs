@@ -7,6 +7,7 @@ pub mod home;
 pub mod invitations;
 pub mod results;
 pub mod scores;
+pub mod setup;
 pub mod survey;
 
 use maud::{html, Markup, DOCTYPE};

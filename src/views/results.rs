@@ -181,6 +181,7 @@ pub fn admin_home(lang: Lang, user: &CurrentUser, evs: &[Evaluation]) -> Markup 
         "/admin",
         html! {
             (who(lang, user))
+            (super::setup::admin_nav(lang, user, Some(super::setup::Section::Evaluations)))
             h1 { (lang.pick("评估列表", "Evaluations")) }
             div.card { table {
                 thead { tr {
@@ -195,6 +196,7 @@ pub fn admin_home(lang: Lang, user: &CurrentUser, evs: &[Evaluation]) -> Markup 
                     td { span class={ "badge " (e.status.as_str()) } { (lang.pick(e.status.label_zh(), e.status.label_en())) } }
                     td {
                         a href=(with_lang(&format!("/admin/evaluations/{}/results", e.id), lang)) { (lang.pick("结果", "Results")) }
+                        " · " a href=(with_lang(&format!("/admin/evaluations/{}/setup", e.id), lang)) { (lang.pick("设置", "Set-up")) }
                         @if e.status.as_str() == "published" {
                             " · " a href=(with_lang(&format!("/public/evaluations/{}", e.id), lang)) { (lang.pick("公示", "Public")) }
                         }
@@ -220,6 +222,8 @@ pub struct OverviewData<'a> {
     pub invitations: &'a [(DrawRecord, InvitationCounts)],
     /// the rectification loop's counts per unit
     pub findings: &'a [crate::findings::UnitCounts],
+    /// progress against the plan's targets (no cells without a plan)
+    pub progress: &'a crate::evaluations::Progress,
 }
 
 fn warning_label(kind: &str, lang: Lang) -> &'static str {
@@ -345,6 +349,8 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
             p.noprint {
                 a.button href=(with_lang(&format!("{path}/results"), lang)) { (lang.pick("查看结果", "Results")) }
                 " "
+                a.button href=(with_lang(&format!("{path}/setup"), lang)) { (lang.pick("设置、计划与状态", "Set-up, plan and status")) }
+                " "
                 a href={ "/api/v1/evaluations/" (ev.id) "/responses.csv" } { (lang.pick("导出答卷 (CSV)", "Export responses (CSV)")) }
                 @for ext in ["xlsx", "parquet", "json"] {
                     " · " a href={ "/api/v1/evaluations/" (ev.id) "/responses." (ext) } { (ext.to_uppercase()) }
@@ -354,7 +360,8 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                     " " a href={ "/api/v1/evaluations/" (ev.id) "/satisfaction." (ext) "?by=unit,respondent_type,dimension" } { (ext.to_uppercase()) }
                 }
             }
-            div.card {
+            @if !d.progress.cells.is_empty() { (super::setup::progress::card(lang, d.progress, true)) }
+            @else { div.card {
                 h2 { (lang.pick("各单位回收进度", "Responses per unit and respondent type")) }
                 p.muted { (lang.pick("目标：每类对象的最低有效样本量。", "Target: the minimum useful responses for each respondent type.")) }
                 table {
@@ -369,7 +376,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                         td.noprint { a href=(with_lang(&format!("{path}/units/{}/report", u.code), lang)) { (lang.pick("反馈报告", "Report")) } }
                     } } }
                 }
-            }
+            } }
             div.card {
                 h2 { (lang.pick("公开链接", "Public links")) }
                 @if d.links.is_empty() { p.muted { (lang.pick("暂无链接。", "No links yet.")) } }

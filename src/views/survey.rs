@@ -25,6 +25,9 @@ pub struct FormPage<'a> {
     /// Values to keep after a failed submission.
     pub values: &'a BTreeMap<String, Vec<String>>,
     pub errors: &'a BTreeMap<String, AnswerError>,
+    /// The last submission of this form could not be stored (a storage fault): say so, and
+    /// that pressing submit again is safe.
+    pub unsaved: bool,
 }
 
 fn t(lang: Lang, text: &Text) -> &str {
@@ -45,6 +48,13 @@ pub fn form(p: &FormPage<'_>) -> Markup {
             p { (t(lang, &p.q.intro)) }
             p.muted {
                 (lang.pick("本问卷匿名填写：不记录您的IP地址、设备信息或提交时间。", "This questionnaire is anonymous: no IP address, device details or time of submission are recorded."))
+            }
+            @if p.unsaved {
+                // in both languages whatever the page's: the respondent must not miss it
+                div.card.q.err role="alert" {
+                    p { strong { "您的答卷暂时未能保存（服务器存储故障），您填写的内容都保留在下方。请稍等片刻，再次点击“提交”；同一份答卷不会被重复记录。" } }
+                    p lang="en" { "Your answers could not be saved just now (a storage fault on our side). Everything you entered is kept below: please wait a moment and press Submit again; the same form is never counted twice." }
+                }
             }
             @if !p.errors.is_empty() {
                 div.card.q.err role="alert" {
@@ -96,6 +106,9 @@ fn question_block(p: &FormPage<'_>, i: usize, n: usize, question: &Question) -> 
                 div.progress aria-hidden="true" { span style={ "width:" (pct) "%" } {} }
                 strong { (t(lang, &question.text)) }
                 @if !question.required { " " span.muted { (lang.pick("（选答）", "(optional)")) } }
+            }
+            @if let Some(hint) = &question.hint {
+                p.muted.hint { (t(lang, hint)) }
             }
             @if let Some(cond) = &question.show_if {
                 @if let Some(dep) = p.q.question(&cond.question) {
@@ -188,6 +201,24 @@ pub fn notice(lang: Lang, switch: &str, zh: &str, en: &str) -> Markup {
             div.card {
                 h1 { (title) }
                 p { (lang.pick(zh, en)) }
+            }
+        },
+    )
+}
+
+/// A submission that could not even be looked at (the database did not answer): nothing was
+/// stored; the answers are still in the browser's previous page. In both languages.
+pub fn not_saved(lang: Lang, switch: &str) -> Markup {
+    let title = lang.pick("答卷暂未保存", "Your answers were not saved yet");
+    layout(
+        lang,
+        title,
+        switch,
+        html! {
+            div.card role="alert" {
+                h1 { (title) }
+                p { strong { "服务器暂时无法保存答卷。请返回上一页（您填写的内容仍在），稍等片刻后再次点击“提交”；同一份答卷不会被重复记录。" } }
+                p lang="en" { "The server cannot save answers just now. Go back to the previous page (what you entered is still there) and press Submit again in a moment; the same form is never counted twice." }
             }
         },
     )

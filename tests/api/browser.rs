@@ -204,6 +204,17 @@ impl Driver {
         .await;
     }
 
+    /// Chooses a file for an `input[type=file]` (the path as the element's keys).
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let el = self.find(css).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({"text": path.display().to_string()})),
+        )
+        .await;
+    }
+
     pub async fn is_selected(&self, css: &str) -> bool {
         let el = self.find(css).await;
         self.cmd(
@@ -388,6 +399,21 @@ async fn phone_user_answers_a_public_link() {
     d.screenshot("form-errors").await;
 
     // fix: answer everything
+    answer_all(&d, &q).await;
+    d.click("button[type=submit]").await;
+    d.wait_for("感谢").await;
+    assert!(d.current_url().await.contains("/thanks"), "thank-you page");
+    d.screenshot("thanks").await;
+    assert_eq!(
+        app.store.count_responses(eid).await.unwrap(),
+        before + 1,
+        "stored exactly once"
+    );
+}
+
+/// Answers every question of the open form as a person would (the top likert option, the
+/// first choice, 8 of 10, the smallest number, a short suggestion).
+pub async fn answer_all(d: &Driver, q: &pingyi::questionnaire::Questionnaire) {
     for question in &q.questions {
         let name = format!("a_{}", question.code);
         match &question.kind {
@@ -418,22 +444,26 @@ async fn phone_user_answers_a_public_link() {
             }
         }
     }
-    d.click("button[type=submit]").await;
-    d.wait_for("感谢").await;
-    assert!(d.current_url().await.contains("/thanks"), "thank-you page");
-    d.screenshot("thanks").await;
-    assert_eq!(
-        app.store.count_responses(eid).await.unwrap(),
-        before + 1,
-        "stored exactly once"
-    );
 }
 
-/// Signs in through the form, as a person would.
-async fn sign_in(d: &Driver, app: &crate::helpers::TestApp, name: &str, password: &str) {
+/// Signs in through the form with a one-time password, as a person would, and sets a password
+/// of one's own when asked (before anything else opens).
+pub async fn sign_in(d: &Driver, app: &crate::helpers::TestApp, name: &str, password: &str) {
     d.goto(&app.url("/login?lang=zh")).await;
     d.type_into("input[name=name]", name).await;
     d.type_into("input[name=password]", password).await;
+    d.click("button[type=submit]").await;
+    d.wait_for("设置新密码").await;
+    assert!(
+        d.current_url().await.contains("/account/password"),
+        "a one-time password leads to the password page first: {}",
+        d.current_url().await
+    );
+    d.type_into("input[name=current]", password).await;
+    d.type_into("input[name=new]", crate::helpers::OWN_PASSWORD)
+        .await;
+    d.type_into("input[name=repeat]", crate::helpers::OWN_PASSWORD)
+        .await;
     d.click("button[type=submit]").await;
     d.wait_for("评估列表").await;
     assert!(

@@ -662,12 +662,13 @@ async fn apistrat_matches_r(backend: Backend) {
     let rows = satisfaction(&app, &key, ev, "by=unit&min_cell=1").await;
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
-    // R, strat_prop: estimate, se and the t interval with degf = 197
+    // R, strat_prop: estimate, se and svyciprop's xlogit interval (the API's default
+    // `ci`, for every rate) with degf = 197
     let (p, se, lo, hi) = (
         0.8279480114158234,
         0.024344780113074775,
-        0.7799381809728808,
-        0.875957841858766,
+        0.774_539_654_746_768_2,
+        0.870_814_854_943_598_7,
     );
     // R's pw is stored in single precision (44.2099990844727 for 4421/100): 1e-6
     for (got, want) in [

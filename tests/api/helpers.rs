@@ -224,6 +224,15 @@ pub async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> 
         pingyi::commands::accounts::create_user(&app.store, name, role, unit, firm.as_deref())
             .await
             .expect("create user");
+    sign_in(app, name, &password).await
+}
+
+/// The password a test user sets in place of its one-time password.
+pub const OWN_PASSWORD: &str = "a password of my own 2026";
+
+/// Signs in through the form with a fresh cookie client; a user still on a one-time password
+/// then sets [`OWN_PASSWORD`], as the service asks before anything else opens.
+pub async fn sign_in(app: &TestApp, name: &str, password: &str) -> reqwest::Client {
     let c = cookie_client();
     let page = c
         .get(app.url("/login"))
@@ -237,7 +246,7 @@ pub async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> 
         .post(app.url("/login"))
         .form(&[
             ("name", name),
-            ("password", password.as_str()),
+            ("password", password),
             ("_nonce", crate::survey::hidden(&page, "_nonce").as_str()),
             ("_sig", crate::survey::hidden(&page, "_sig").as_str()),
         ])
@@ -249,6 +258,32 @@ pub async fn user(app: &TestApp, name: &str, role: &str, unit: Option<&str>) -> 
         "login of {name} answered {}",
         r.status()
     );
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    if location.starts_with("/account/password") {
+        let page = c
+            .get(app.url(&location))
+            .send()
+            .await
+            .expect("password page")
+            .text()
+            .await
+            .expect("body");
+        let r = c
+            .post(app.url("/account/password"))
+            .form(&[
+                ("current", password),
+                ("new", OWN_PASSWORD),
+                ("repeat", OWN_PASSWORD),
+                ("_csrf", crate::survey::hidden(&page, "_csrf").as_str()),
+            ])
+            .send()
+            .await
+            .expect("password change");
+        assert_eq!(r.status(), 303, "password change of {name}");
+    }
     c
 }
 
@@ -271,8 +306,8 @@ pub async fn evaluator_key(app: &TestApp) -> String {
     key
 }
 
-/// `pingyi analyze --input FILE --value overall --by unit,respondent_type --weight weight`
-/// (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
+/// `pingyi analyze --input FILE --value overall --scale 100 --by unit,respondent_type
+/// --weight weight` (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
 /// an export to check the satisfaction API.
 pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
     let args = pingyi::commands::analyze::AnalyzeArgs {
@@ -287,6 +322,7 @@ pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
         poststratify: None,
         rake: vec![],
         ci: "xlogit".into(),
+        scale: Some(100.0),
         level: 0.95,
         min_cell: 5,
         format: "csv".into(),
@@ -313,6 +349,7 @@ pub fn analyze_overall_with_design(input: std::path::PathBuf) -> String {
         poststratify: None,
         rake: vec![],
         ci: "xlogit".into(),
+        scale: Some(100.0),
         level: 0.95,
         min_cell: 1,
         format: "csv".into(),

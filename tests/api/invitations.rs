@@ -592,14 +592,6 @@ both_backends!(
     reminders_reach_only_non_respondents
 );
 
-fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 fn hidden(html: &str, name: &str) -> String {
     let pat = format!("name=\"{name}\" value=\"");
     let start = html.find(&pat).expect("hidden field") + pat.len();
@@ -613,28 +605,7 @@ async fn evaluator(app: &TestApp) -> reqwest::Client {
         pingyi::commands::accounts::create_user(&app.store, "evie", "evaluator", None, None)
             .await
             .expect("create user");
-    let c = cookie_client();
-    let page = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(app.url("/login"))
-        .form(&[
-            ("name", "evie"),
-            ("password", password.as_str()),
-            ("_nonce", hidden(&page, "_nonce").as_str()),
-            ("_sig", hidden(&page, "_sig").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection(), "login answered {}", r.status());
-    c
+    crate::helpers::sign_in(app, "evie", &password).await
 }
 
 async fn evaluator_pages(backend: Backend) {

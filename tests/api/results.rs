@@ -162,6 +162,7 @@ async fn api_rows(backend: Backend) {
     for bad in [
         "?by=unit,salary",
         "?ci=exact",
+        "?ci=wald",
         "?level=2",
         "?by=question,dimension",
     ] {
@@ -179,6 +180,61 @@ async fn api_rows(backend: Backend) {
     assert_eq!(s, 404);
 }
 crate::both_backends!(satisfaction_api_rows, api_rows);
+
+/// Every rate interval is the method the response names and stays inside [0, 1] around its
+/// rate; every index interval stays inside [0, 100] around its index: overall, dimension
+/// and question tables, by unit and by unit × respondent type (leaders' cells are small).
+async fn intervals_in_range(backend: Backend) {
+    let Some(d) = demo(backend).await else { return };
+    let app = &d.app;
+    let key = evaluator_key(app).await;
+    let mut checked = 0;
+    for ci in ["xlogit", "beta", "wilson"] {
+        for by in [
+            "unit",
+            "unit,respondent_type",
+            "unit,dimension",
+            "unit,respondent_type,question",
+        ] {
+            let url = app.url(&format!(
+                "/api/v1/evaluations/{}/satisfaction?by={by}&ci={ci}&min_cell=1",
+                d.open
+            ));
+            let body: serde_json::Value = app
+                .client
+                .get(url)
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(body["ci"].as_str(), Some(ci), "{body}");
+            for r in body["rows"].as_array().expect("rows") {
+                for (what, top) in [("rate", 1.0), ("index", 100.0)] {
+                    let e = &r[what];
+                    let (Some(x), Some(lo), Some(hi)) = (
+                        e["estimate"].as_f64(),
+                        e["ci_low"].as_f64(),
+                        e["ci_high"].as_f64(),
+                    ) else {
+                        continue;
+                    };
+                    // (an interval of SE 0 is the estimate up to rounding)
+                    let eps = 1e-12 * top;
+                    assert!(
+                        0.0 <= lo && lo <= x + eps && x <= hi + eps && hi <= top,
+                        "{ci} by={by} {what}: {lo} {x} {hi} in {r}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
+crate::both_backends!(every_interval_in_its_range, intervals_in_range);
 
 /// Likert score of a cell of the export (codes 1–5; "不了解" and empty are missing).
 fn score_of(q: &pingyi::questionnaire::Questionnaire, code: &str, cell: &str) -> Option<f64> {

@@ -383,10 +383,6 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 409);
-    app.store
-        .set_evaluation_status(eid, EvaluationStatus::Closed, "test")
-        .await
-        .unwrap();
     let (_, key2) =
         pingyi::commands::accounts::create_firm_with_key(&app.store, "示范调查公司", &[eid], "")
             .await
@@ -396,6 +392,13 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
     // rows 1–5 repeat the withdrawn batch only: not duplicates of an active batch
     assert_eq!(receipt2["warnings"]["duplicates_of_other_batches"], 0);
     let bid2 = receipt2["batch_id"].as_i64().unwrap();
+    app.store
+        .set_evaluation_status(eid, EvaluationStatus::Closed, "test")
+        .await
+        .unwrap();
+    // closed: no more uploads, no withdrawals
+    let res = post_csv(&app, eid, &key2, resident_csv(9, None).into_bytes()).await;
+    assert_eq!(res.status(), 409);
     let res = app
         .client
         .post(app.url(&format!(

@@ -1,6 +1,9 @@
 //! Quantiles of the t and beta distributions, accurate to near machine precision
 //! (intervals must agree with R's `qt`/`qbeta` to 1e-7 at the interval ends).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::beta::{beta_reg, ln_beta};
 
@@ -47,7 +50,8 @@ pub fn qbeta(p: f64, a: f64, b: f64) -> f64 {
 }
 
 /// Upper quantile of Student's t: q with P(T > q) = `upper` (0 < upper < 0.5),
-/// for df degrees of freedom; df = infinity gives the normal quantile.
+/// for df degrees of freedom; df = infinity gives the normal quantile. Each thread keeps
+/// the quantiles it computed (a table has few distinct df, one per domain size).
 pub fn qt_upper(upper: f64, df: f64) -> f64 {
     if df.is_nan() || df <= 0.0 {
         return f64::NAN;
@@ -55,9 +59,24 @@ pub fn qt_upper(upper: f64, df: f64) -> f64 {
     if df.is_infinite() || df > 1e12 {
         return qnorm_upper(upper);
     }
+    thread_local! {
+        static SEEN: RefCell<HashMap<(u64, u64), f64>> = RefCell::new(HashMap::new());
+    }
+    let key = (upper.to_bits(), df.to_bits());
+    if let Some(q) = SEEN.with(|m| m.borrow().get(&key).copied()) {
+        return q;
+    }
     // P(|T| > q) = I_{df/(df+q^2)}(df/2, 1/2) = 2 * upper
     let x = qbeta(2.0 * upper, df / 2.0, 0.5);
-    (df * (1.0 - x) / x).sqrt()
+    let q = (df * (1.0 - x) / x).sqrt();
+    SEEN.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() > 4096 {
+            m.clear();
+        }
+        m.insert(key, q);
+    });
+    q
 }
 
 /// Upper standard-normal quantile.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::calibrate::{self, Calibration, CalibrationReport, Cells};
-use super::ci::{self, CiMethod};
+use super::ci::{self, CiMethod, IrlsStart, Profile};
 use super::design::{DesignSpec, Leaf, Psu, Stratum, Structure};
 use super::kernel::{self, Coded};
 use super::sums::{self, CalContext, Context, DomainInfo, Groups};
@@ -47,6 +47,9 @@ pub struct Variable {
     /// (contrasts, composites) needs: 16 bytes per PSU per cell, i.e. per response per
     /// variable when every response is its own PSU
     pub keep_influence: bool,
+    /// record what profile-likelihood intervals need (one more pass over the responses;
+    /// proportions only)
+    pub profile: bool,
 }
 
 impl Variable {
@@ -57,7 +60,14 @@ impl Variable {
             measure,
             missing_codes: Vec::new(),
             keep_influence: true,
+            profile: false,
         }
+    }
+    /// Also record, per cell, the start of R's logistic fit, so
+    /// [`CiMethod::Likelihood`] intervals can be computed (a proportion only).
+    pub fn with_profile(mut self) -> Self {
+        self.profile = true;
+        self
     }
     /// Estimates and SEs only: the cells cannot enter a contrast (it fails with an error
     /// saying so), and the influence totals are dropped as soon as each variance is known.
@@ -76,14 +86,22 @@ impl Variable {
 pub struct Cell {
     /// valid answers in the domain
     pub n: u64,
+    /// valid answers in the domain with a nonzero weight
+    pub n_pos: u64,
     /// rows in the domain (any answer)
     pub rows: u64,
-    /// rows of the design R hands to `svyciprop` for this domain (`nrow(design[domain, ])`):
-    /// the domain's rows, or every row for calibrated designs (their subsets keep all rows)
+    /// rows of the design R hands to `svyciprop` for this domain, `nrow(design[domain, ])`
+    /// of the design of the valid answers (`subset(design, !is.na(y))`): the domain's valid
+    /// answers, or every row of the sample for post-stratified and raked designs (their
+    /// subsets keep all rows, with weight zero)
     pub design_rows: u64,
-    /// the domain's own design df, `degf(design[domain, ])`: PSUs with a nonzero weight
-    /// among the domain's rows minus their strata (used by Korn–Graubard intervals)
+    /// the domain's own design df, `degf(design[domain, ])` of that design: the PSUs with
+    /// a nonzero weight among the domain's valid answers minus the strata they are in.
+    /// Every interval of the cell uses it, as `svyby(..., svyciprop)` does.
     pub degf: f64,
+    /// the first iteration of R's logistic fit on the cell (profile-likelihood intervals;
+    /// recorded for variables made with [`Variable::with_profile`])
+    pub profile: Option<IrlsStart>,
     /// Σ w over valid answers (the weighted total)
     pub total: f64,
     pub estimate: f64,
@@ -123,6 +141,8 @@ pub struct Estimates {
     pub calibration: Option<CalibrationReport>,
     pub(crate) structure: Arc<Structure>,
     pub(crate) calibrated: bool,
+    /// post-stratified or raked (subsets keep every row)
+    pub(crate) keeps_rows: bool,
 }
 
 impl Estimates {
@@ -135,9 +155,11 @@ impl Estimates {
             .iter()
             .position(|d| d.iter().map(String::as_str).eq(key.iter().copied()))
     }
-    /// Interval for one cell as `svyby(..., svyciprop)` / `confint(svyby(...), df = degf)`
-    /// give it: every method uses the design df, except Korn–Graubard (`Beta`), which R
-    /// computes from the domain's own subset design (its rows and its `degf`).
+    /// Interval for one cell as `svyby(..., svyciprop, method = m)` computes it on the
+    /// design of the valid answers: with the domain's own df, `degf(design[domain, ])`, for
+    /// every method (Korn–Graubard also with its `nrow`), and the t interval of a mean
+    /// (`CiMethod::Mean`) with the same df. Likelihood intervals need a variable made with
+    /// [`Variable::with_profile`] (NaN otherwise).
     pub fn interval(
         &self,
         domain: usize,
@@ -146,28 +168,77 @@ impl Estimates {
         level: f64,
     ) -> (f64, f64) {
         let c = self.cell(domain, variable);
-        let df = if method == CiMethod::Beta {
-            c.degf
-        } else {
-            self.degf
-        };
-        ci::interval(method, c.estimate, c.se(), df, level, c.design_rows as f64)
+        self.interval_with_df(domain, variable, method, level, c.degf)
     }
-    /// As [`Estimates::interval`] with `t = qt_upper((1 - level) / 2, self.degf)` given
-    /// (computed once per table); Korn–Graubard still uses the domain's own df.
-    pub fn interval_with_t(
+    /// As [`Estimates::interval`] with the df given, e.g. the design's `degf` as in
+    /// `confint(svyby(...), df = degf(design))`. Korn–Graubard ignores it (R's "beta" uses
+    /// the domain's own `degf` whatever df is passed).
+    pub fn interval_with_df(
         &self,
         domain: usize,
         variable: usize,
         method: CiMethod,
         level: f64,
-        t: f64,
+        df: f64,
     ) -> (f64, f64) {
-        if method == CiMethod::Beta {
-            return self.interval(domain, variable, method, level);
-        }
         let c = self.cell(domain, variable);
-        ci::interval_with_t(method, c.estimate, c.se(), t, level, c.design_rows as f64)
+        match method {
+            CiMethod::Beta => ci::interval(
+                method,
+                c.estimate,
+                c.se(),
+                c.degf,
+                level,
+                c.design_rows as f64,
+            ),
+            CiMethod::Likelihood => {
+                let Some(start) = c.profile else {
+                    return (f64::NAN, f64::NAN);
+                };
+                // the fit drops the rows without an answer; a calibrated design's subset
+                // keeps those of the other domains
+                let fit_rows = if self.keeps_rows {
+                    (0..self.domains.len())
+                        .map(|d| self.cell(d, variable).n)
+                        .sum::<u64>()
+                } else {
+                    c.n
+                };
+                let prof = Profile {
+                    total: c.total,
+                    hits: c.estimate * c.total,
+                    n_pos: c.n_pos as f64,
+                    design_rows: c.design_rows as f64,
+                    fit_rows: fit_rows as f64,
+                    start,
+                };
+                ci::likelihood(c.estimate, c.variance, df, level, &prof)
+            }
+            _ => ci::interval(method, c.estimate, c.se(), df, level, c.design_rows as f64),
+        }
+    }
+    /// As [`Estimates::interval`] for a mean on 0–`scale`, taken as a proportion: the
+    /// method applied to estimate / scale and SE / scale, the ends times scale (R:
+    /// `svyciprop(~I(y / scale), design[domain, ], method = m)`). Likelihood needs a
+    /// yes/no answer and gives NaN here.
+    pub fn interval_on_scale(
+        &self,
+        domain: usize,
+        variable: usize,
+        method: CiMethod,
+        level: f64,
+        scale: f64,
+    ) -> (f64, f64) {
+        let c = self.cell(domain, variable);
+        let (lo, hi) = ci::interval(
+            method,
+            c.estimate / scale,
+            c.se() / scale,
+            c.degf,
+            level,
+            c.design_rows as f64,
+        );
+        (lo * scale, hi * scale)
     }
     /// Variance of a linear combination of cells (covariances included).
     pub fn combination_variance(&self, terms: &[(usize, f64)]) -> Result<f64, AnalysisError> {
@@ -272,10 +343,11 @@ fn check_values(
             .zip(f.f64()?.iter())
             .position(|(present, v)| present == Some(true) && v.is_none_or(f64::is_nan));
         if let Some(i) = bad {
+            let value = s.get(i).map(|v| v.to_string()).unwrap_or_default();
             return Err(AnalysisError::BadValue {
                 column: c.clone(),
                 row: i + 1,
-                msg: "not a number".into(),
+                msg: format!("{value} is not a number"),
             });
         }
     }
@@ -366,6 +438,40 @@ fn first_per(keys: &[u32], card: usize, vals: &[f64]) -> Vec<Option<f64>> {
     out
 }
 
+/// The first iteration of R's logistic fit per cell of every variable that asked for it
+/// ([`Variable::with_profile`]): each valid answer with its weight rescaled as `svyglm`
+/// rescales it on the domain's design (`w · design_rows / Σw`).
+fn profile_starts(
+    df: &DataFrame,
+    vars: &[Variable],
+    dom_codes: &[u32],
+    w: &[f64],
+    cells: &mut [Cell],
+) -> Result<(), AnalysisError> {
+    let nv = vars.len();
+    let nd = cells.len() / nv.max(1);
+    for (k, v) in vars.iter().enumerate().filter(|(_, v)| v.profile) {
+        let vals = kernel::f64_values(df.column(&v.column)?, f64::NAN)?;
+        let scale: Vec<f64> = (0..nd)
+            .map(|d| {
+                let c = &cells[d * nv + k];
+                c.design_rows as f64 / c.total
+            })
+            .collect();
+        let mut acc = vec![IrlsStart::default(); nd];
+        for ((&x, &d), &wi) in vals.iter().zip(dom_codes).zip(w) {
+            if v.is_valid(x) {
+                let d = d as usize;
+                ci::irls_start_add(&mut acc[d], scale[d] * wi, v.quantity(x));
+            }
+        }
+        for (d, a) in acc.into_iter().enumerate() {
+            cells[d * nv + k].profile = Some(a);
+        }
+    }
+    Ok(())
+}
+
 /// Estimate every variable in every domain defined by `by` (an empty `by` is the whole
 /// sample), under `design`, optionally calibrated.
 ///
@@ -388,6 +494,16 @@ pub fn estimate(
         .select(needed.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
         .collect()?;
     check_values(&df, design, &cal_cols, vars)?;
+    if let Some(v) = vars
+        .iter()
+        .find(|v| v.profile && !matches!(v.measure, Measure::Proportion(_)))
+    {
+        return Err(AnalysisError::Invalid(format!(
+            "variable `{}`: likelihood intervals are for proportions (give the satisfied codes)",
+            v.name
+        )));
+    }
+    let keeps_rows = calibration.is_some_and(|c| c.post_strata.is_some() || !c.rake.is_empty());
     ph.mark("collect + checks");
     let nrow = df.height();
     // the value columns are read on another core while this one builds the design
@@ -659,7 +775,8 @@ pub fn estimate(
         drop(bc);
         let nd = domains.len();
         let (g_codes, g_pairs) = kernel::combine(&dom_codes, nd, &leaf_codes, n_leaves);
-        drop(dom_codes);
+        // each row's domain stays only for the profile-likelihood pass
+        let dom_codes = vars.iter().any(|v| v.profile).then_some(dom_codes);
         drop(leaf_codes);
         // (domain, leaf, cell) per group
         let (g_codes, g_triples): (Vec<u32>, Vec<(u32, u32, u32)>) = match &cal_data {
@@ -678,8 +795,7 @@ pub fn estimate(
             None => (g_codes, g_pairs.iter().map(|&(d, l)| (d, l, 0)).collect()),
         };
         let ng = g_triples.len();
-        // group order: each row's position (a stable counting sort), and which groups hold
-        // a nonzero weight
+        // group order: each row's position (a stable counting sort)
         let mut offsets = vec![0usize; ng + 1];
         for &g in &g_codes {
             offsets[g as usize + 1] += 1;
@@ -688,15 +804,12 @@ pub fn estimate(
             offsets[i + 1] += offsets[i];
         }
         let mut next: Vec<u32> = offsets[..ng].iter().map(|&o| o as u32).collect();
-        let mut wnz = vec![false; ng];
         let dest: Vec<u32> = g_codes
             .iter()
-            .zip(w.iter())
-            .map(|(&g, &x)| {
+            .map(|&g| {
                 let slot = &mut next[g as usize];
                 let d = *slot;
                 *slot += 1;
-                wnz[g as usize] |= x != 0.0;
                 d
             })
             .collect();
@@ -709,32 +822,11 @@ pub fn estimate(
         for d in 0..nd {
             dom_groups[d + 1] += dom_groups[d];
         }
-        // per domain: rows and its own degf (PSUs with a nonzero weight, minus their strata)
-        let mut infos = Vec::with_capacity(nd);
-        for d in 0..nd {
-            let gr = dom_groups[d]..dom_groups[d + 1];
-            let rows = (offsets[gr.end] - offsets[gr.start]) as u64;
-            let mut dpsu: Vec<(usize, usize)> = gr
-                .filter(|&gi| wnz[gi])
-                .map(|gi| {
-                    let p = structure.leaves[g_triples[gi].1 as usize].psu;
-                    (structure.psus[p].stratum, p)
-                })
-                .collect();
-            dpsu.sort_unstable();
-            dpsu.dedup();
-            let mut dstrata: Vec<usize> = dpsu.iter().map(|&(h, _)| h).collect();
-            dstrata.dedup();
-            infos.push(DomainInfo {
-                rows,
-                design_rows: if calibration.is_some() {
-                    nrow as u64
-                } else {
-                    rows
-                },
-                degf: dpsu.len() as f64 - dstrata.len() as f64,
-            });
-        }
+        let infos: Vec<DomainInfo> = (0..nd)
+            .map(|d| DomainInfo {
+                rows: (offsets[dom_groups[d + 1]] - offsets[dom_groups[d]]) as u64,
+            })
+            .collect();
         let groups = Groups {
             dest,
             offsets,
@@ -762,15 +854,21 @@ pub fn estimate(
             cal: cal_ctx,
             w: &w[..],
             ratio: ratio.as_deref(),
+            nrow: nrow as u64,
+            keeps_rows,
         };
         let cols = match reader.join() {
             Ok(c) => c?,
             Err(p) => std::panic::resume_unwind(p),
         };
         ph.mark("value columns read (other core)");
-        let cells = sums::domain_cells(cols, &ctx)?;
+        let mut cells = sums::domain_cells(cols, &ctx)?;
         ph.mark("column sums + variances");
         drop(groups);
+        if let Some(dom_codes) = dom_codes {
+            profile_starts(df, vars, &dom_codes, &w, &mut cells)?;
+            ph.mark("profile-likelihood starts");
+        }
         Ok(Estimates {
             by: by.to_vec(),
             domains,
@@ -780,6 +878,7 @@ pub fn estimate(
             nrow: structure.nrow,
             calibration: fitted.map(|f| f.report),
             calibrated: calibration.is_some(),
+            keeps_rows,
             structure,
         })
     })

@@ -6,16 +6,17 @@
 //!   post-stratification, raking, trimming), with Taylor-linearised variances as
 //!   `svyrecvar` (domains keep the full design; calibration residuals are removed as R
 //!   does for `postStratify`/`rake` designs), Kish n_eff and R's `deff`.
-//! * [`ci::interval`]: xlogit (default), logit, beta (Korn–Graubard), Wilson, Wald, asin
-//!   and t intervals with the design df (`degf`).
+//! * [`ci`]: every `svyciprop` method (xlogit, the default; logit; likelihood; beta, i.e.
+//!   Korn–Graubard; mean, here called Wald; asin), a survey Wilson interval and t intervals
+//!   of means; [`Estimates::interval`] gives each domain its own df,
+//!   `degf(design[domain, ])` of the valid answers, as `svyby(..., svyciprop)` does.
 //! * [`contrast`]: composites and differences with covariances (`svycontrast`), wave
 //!   comparisons as independent samples, trend series.
 //! * [`disclosure`]: small-cell and complementary suppression, reliability flags.
 //! * [`table`]: the high-level API for the service and the CLI
 //!   ([`table::satisfaction_table`], [`table::domain_table`]).
 //!
-//! Limits: at most two cluster stages; PSU ids are nested in strata (R's `nest = TRUE`);
-//! svyciprop's "likelihood" method is not implemented.
+//! Limits: at most two cluster stages; PSU ids are nested in strata (R's `nest = TRUE`).
 
 pub mod calibrate;
 pub mod ci;

@@ -27,7 +27,7 @@ use super::AnalysisError;
 impl Variable {
     /// Whether a value (NaN = empty) is a valid answer; mirrors the row filter R sees
     /// after the missing codes are set to NA.
-    fn is_valid(&self, v: f64) -> bool {
+    pub(crate) fn is_valid(&self, v: f64) -> bool {
         if v.is_nan() || self.missing_codes.contains(&v) {
             return false;
         }
@@ -38,7 +38,7 @@ impl Variable {
         }
     }
     /// The quantity averaged for a valid value.
-    fn quantity(&self, v: f64) -> f64 {
+    pub(crate) fn quantity(&self, v: f64) -> f64 {
         match &self.measure {
             Measure::Mean => v,
             Measure::Proportion(set) => f64::from(u8::from(set.contains(&v))),
@@ -69,11 +69,9 @@ pub(crate) struct Groups {
     pub dom_groups: Vec<usize>,
 }
 
-/// Per domain: rows, rows of the design R hands to svyciprop, own degf.
+/// Per domain: its rows (any answer).
 pub(crate) struct DomainInfo {
     pub rows: u64,
-    pub design_rows: u64,
-    pub degf: f64,
 }
 
 /// What the variance of a calibrated design needs.
@@ -93,6 +91,11 @@ pub(crate) struct Context<'a> {
     /// (calibrated) weights and w / w0, in row order
     pub w: &'a [f64],
     pub ratio: Option<&'a [f64]>,
+    /// rows of the sample
+    pub nrow: u64,
+    /// post-stratified or raked: R's subsets of such a design keep every row (weight 0
+    /// outside), so the design a domain's interval sees has all rows
+    pub keeps_rows: bool,
 }
 
 /// Sums of one group for one variable: n, n with w > 0, Σw·x, Σw·y, Σw·y², Σw²·x,
@@ -587,6 +590,25 @@ fn finish_domain(
         }
         let [n, np, wx, wy, wyy, wwx, _, _] = t;
         let r = wy / wx;
+        // degf(design[domain, ]) of the valid answers: their PSUs with a nonzero weight
+        // minus the strata of those PSUs (groups come in leaf order, leaves in PSU order,
+        // PSUs in stratum order)
+        let (mut dpsu, mut dstrata) = (0usize, 0usize);
+        let (mut last_psu, mut last_h) = (usize::MAX, usize::MAX);
+        for (s, gi) in stats.iter().zip(groups.clone()) {
+            if s[1] > 0.0 {
+                let p = ctx.structure.leaves[g.leaf[gi] as usize].psu;
+                if p != last_psu {
+                    dpsu += 1;
+                    last_psu = p;
+                    let h = ctx.structure.psus[p].stratum;
+                    if h != last_h {
+                        dstrata += 1;
+                        last_h = h;
+                    }
+                }
+            }
+        }
         let mut infl: Vec<(u32, f64)> = if let Some(cal) = &ctx.cal {
             let nc = cal.cell_w0.len();
             let mut x0 = vec![0.0; nc];
@@ -644,9 +666,11 @@ fn finish_domain(
         };
         o.push(Cell {
             n: n as u64,
+            n_pos: np as u64,
             rows: info.rows,
-            design_rows: info.design_rows,
-            degf: info.degf,
+            design_rows: if ctx.keeps_rows { ctx.nrow } else { n as u64 },
+            degf: dpsu as f64 - dstrata as f64,
+            profile: None,
             total: wx,
             estimate: r,
             variance,

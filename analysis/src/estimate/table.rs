@@ -120,13 +120,12 @@ pub fn satisfaction_table(frame: LazyFrame, spec: &TableSpec) -> Result<DataFram
         .composite
         .as_ref()
         .and_then(|c| spec.by.iter().position(|b| *b == c.column));
-    let t = super::qt_upper((1.0 - spec.level) / 2.0, est.degf);
     for (d, keys) in est.domains.iter().enumerate() {
         for (k, item) in spec.items.iter().enumerate() {
             let r = est.cell(d, 2 * k);
             let x = est.cell(d, 2 * k + 1);
-            let (rl, rh) = est.interval_with_t(d, 2 * k, spec.ci, spec.level, t);
-            let (il, ih) = est.interval_with_t(d, 2 * k + 1, CiMethod::Mean, spec.level, t);
+            let (rl, rh) = est.interval(d, 2 * k, spec.ci, spec.level);
+            let (il, ih) = est.interval(d, 2 * k + 1, CiMethod::Mean, spec.level);
             let group = group_key(keys, comp_pos, item);
             rows.push(Row {
                 keys: keys.clone(),
@@ -305,13 +304,18 @@ fn build_frame(by: &[String], rows: &[Row], hidden: &[bool]) -> Result<DataFrame
 
 /// One variable's domain estimates as the CLI prints them: the `by` columns, then `n`,
 /// `estimate`, `se`, `ci_low`, `ci_high`, `deff`, `n_eff`, `suppressed` (estimate columns
-/// null when suppressed). Proportions use `method`; means the t interval. df = `degf`.
+/// null when suppressed). Proportions use `method`; means the t interval; each domain with
+/// its own df (`degf(design[domain, ])`, as `svyby(..., svyciprop)`).
+///
+/// `scale`: the variable is a mean on 0–scale (e.g. an index on 0–100) whose interval is
+/// `method` applied to it as a proportion of `scale` ([`Estimates::interval_on_scale`]).
 pub fn domain_table(
     est: &Estimates,
     variable: usize,
     method: CiMethod,
     level: f64,
     min_cell: u64,
+    scale: Option<f64>,
 ) -> Result<DataFrame, AnalysisError> {
     let nd = est.domains.len();
     let cells: Vec<_> = (0..nd).map(|d| est.cell(d, variable)).collect();
@@ -344,9 +348,11 @@ pub fn domain_table(
     let mut hi = Vec::new();
     let mut deff = Vec::new();
     let mut neff = Vec::new();
-    let t = super::qt_upper((1.0 - level) / 2.0, est.degf);
     for (d, (c, &h)) in cells.iter().zip(&hidden).enumerate() {
-        let (l, u) = est.interval_with_t(d, variable, method, level, t);
+        let (l, u) = match scale {
+            Some(top) => est.interval_on_scale(d, variable, method, level, top),
+            None => est.interval(d, variable, method, level),
+        };
         e.push(opt(c.estimate, h));
         se.push(opt(c.se(), h));
         lo.push(opt(l, h));

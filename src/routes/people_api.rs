@@ -1,0 +1,165 @@
+//! `/api/v1` for people, keys and the audit log.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::forms::{csv, json_body};
+use crate::accounts::{self, AuditQuery, KeyInput, UserInput};
+use crate::auth::{Admin, Evaluator};
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::UserId;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/users", web::get().to(users))
+        .route("/api/v1/users", web::post().to(create_user))
+        .route("/api/v1/users/{id}/disable", web::post().to(disable))
+        .route("/api/v1/users/{id}/enable", web::post().to(enable))
+        .route("/api/v1/users/{id}/reset-password", web::post().to(reset))
+        .route("/api/v1/keys", web::get().to(keys))
+        .route("/api/v1/keys", web::post().to(create_key))
+        .route("/api/v1/keys/{prefix}/revoke", web::post().to(revoke_key))
+        .route("/api/v1/audit", web::get().to(audit))
+        .route("/api/v1/audit.csv", web::get().to(audit_csv));
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReasonBody {
+    reason: String,
+}
+
+fn reason_of(body: Option<web::Json<ReasonBody>>) -> String {
+    body.map(|b| b.into_inner().reason).unwrap_or_default()
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "people", responses((status = 200, description = "every user: id, name, role, unit_id, firm_id, disabled", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn users(_a: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.list_users().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "people", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{name, role (admin|evaluator|firm|unit), unit (code, unit users), firm (name, firm users)}"), responses((status = 201, description = "created: user_id and the one-time set_password_url (shown once), expires_at", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn create_user(
+    Admin(user): Admin,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: UserInput = json_body(&body)?;
+    let link = accounts::users::create_user(&state.store, &input, &user.name).await?;
+    Ok(HttpResponse::Created().json(link_json(&state, &link)))
+}
+
+fn link_json(state: &AppState, l: &accounts::PasswordLink) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": l.user_id,
+        "set_password_url": format!("{}{}", state.settings.public_url.trim_end_matches('/'), l.path),
+        "expires_at": l.expires_at,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "people", params(("id" = i64, Path, description = "user id")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why} (optional)"), responses((status = 200, description = "disabled: every session ends", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "the last active admin", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn disable(
+    Admin(user): Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    body: Option<web::Json<ReasonBody>>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        accounts::users::set_disabled(
+            &state.store,
+            UserId(path.into_inner()),
+            true,
+            &reason_of(body),
+            &user.name,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "people", params(("id" = i64, Path, description = "user id")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why} (optional)"), responses((status = 200, description = "enabled", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn enable(
+    Admin(user): Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    body: Option<web::Json<ReasonBody>>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        accounts::users::set_disabled(
+            &state.store,
+            UserId(path.into_inner()),
+            false,
+            &reason_of(body),
+            &user.name,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/reset-password", tag = "people", params(("id" = i64, Path, description = "user id")), responses((status = 200, description = "the old password and sessions stop working: the one-time set_password_url (shown once), expires_at", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn reset(
+    Admin(user): Admin,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let link = accounts::users::reset_password(&state.store, UserId(path.into_inner()), &user.name)
+        .await?;
+    Ok(HttpResponse::Ok().json(link_json(&state, &link)))
+}
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "people", responses((status = 200, description = "API keys by prefix, label, expiry, last use, revoked (one's own; an admin sees everyone's)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn keys(
+    Evaluator(user): Evaluator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(accounts::keys::visible_keys(&state.store, &user).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/keys", tag = "people", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{label, expires_days (default 90)}"), responses((status = 201, description = "the new key (shown once: `key`), its prefix and expiry", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn create_key(
+    Evaluator(user): Evaluator,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: KeyInput = json_body(&body)?;
+    Ok(HttpResponse::Created()
+        .json(accounts::keys::create_key(&state.store, UserId(user.id), &input, &user.name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/keys/{prefix}/revoke", tag = "people", params(("prefix" = String, Path, description = "the key's prefix as listed")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why} (optional)"), responses((status = 200, description = "the revoked key", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "no active key of yours with this prefix", body = crate::openapi::ErrorBody), (status = 422, description = "prefix too short or ambiguous", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn revoke_key(
+    Evaluator(user): Evaluator,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<ReasonBody>>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(
+        accounts::keys::revoke_by_prefix(
+            &state.store,
+            &path,
+            &reason_of(body),
+            Some(&user),
+            &user.name,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "people", params(("actor" = Option<String>, Query, description = "who"), ("action" = Option<String>, Query, description = "action or its start (evaluation.)"), ("target" = Option<String>, Query, description = "part of the target"), ("from" = Option<String>, Query, description = "first day YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day YYYY-MM-DD")), responses((status = 200, description = "audit entries, newest first: at, actor, action, target, reason, detail", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "a date that is not YYYY-MM-DD", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn audit(
+    _a: Admin,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(accounts::audit::search(&state.store, &q, accounts::audit::MAX_ROWS).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit.csv", tag = "people", params(("actor" = Option<String>, Query, description = "who"), ("action" = Option<String>, Query, description = "action or its start"), ("target" = Option<String>, Query, description = "part of the target"), ("from" = Option<String>, Query, description = "first day YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day YYYY-MM-DD")), responses((status = 200, description = "the filtered audit log as CSV", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "a date that is not YYYY-MM-DD", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+async fn audit_csv(
+    _a: Admin,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rows = accounts::audit::search(&state.store, &q, accounts::audit::MAX_ROWS).await?;
+    Ok(csv("audit.csv", accounts::audit::to_csv(&rows)))
+}
