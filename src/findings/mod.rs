@@ -12,6 +12,7 @@ pub mod model;
 pub mod notice;
 pub mod proposals;
 pub mod register;
+pub mod reminders;
 mod service;
 mod view;
 

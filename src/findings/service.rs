@@ -7,18 +7,15 @@ use chrono::NaiveDate;
 
 use super::evidence;
 use super::model::{self, FieldError, Plan, Severity, Source, State, Step};
+use super::reminders::reminder_plan;
 use super::view::FindingView;
 use super::{Actor, ActorRole, FindingsError, Result};
 use crate::calendar::{self, Calendar};
 use crate::store::{
-    queue_time, EvaluationId, FileMeta, FindingId, FindingRow, FindingSettings, NewFile,
-    NewFinding, NewFindingEvent, ReminderPlan, Store, UnitId,
+    EvaluationId, FileMeta, FindingId, FindingRow, FindingSettings, NewFile, NewFinding,
+    NewFindingEvent, ReminderPlan, Store, UnitId,
 };
 
-/// The "before the deadline" reminder goes out this many working days ahead.
-pub const REMIND_BEFORE_WORKING_DAYS: u32 = 3;
-/// Local hour at which reminders of a day go out.
-pub const REMIND_HOUR: u32 = 9;
 /// Deadline of a finding unless the evaluator gives another (working days).
 pub const DEFAULT_DEADLINE_DAYS: i64 = 30;
 
@@ -386,35 +383,6 @@ pub struct StepInput {
     pub contact_email: String,
 }
 
-/// Reminders for a deadline: one [`REMIND_BEFORE_WORKING_DAYS`] working days before (when
-/// that is after the start and not past), one on the first working day after it.
-pub fn reminder_plan(
-    cal: &Calendar,
-    from: NaiveDate,
-    due: NaiveDate,
-    today: NaiveDate,
-) -> ReminderPlan {
-    let mut rows = Vec::new();
-    if let Ok(before) = cal.sub_working_days(due, REMIND_BEFORE_WORKING_DAYS) {
-        if before > from && before >= today {
-            rows.push((
-                "finding_due".to_owned(),
-                queue_time(cal.local_time_utc(before, REMIND_HOUR)),
-            ));
-        }
-    }
-    let after = cal
-        .add_working_days(due, 1)
-        .ok()
-        .or_else(|| due.succ_opt())
-        .unwrap_or(due);
-    rows.push((
-        "finding_overdue".to_owned(),
-        queue_time(cal.local_time_utc(after, REMIND_HOUR)),
-    ));
-    ReminderPlan(Some(rows))
-}
-
 /// Takes one step of the loop. Refused steps (wrong state, wrong party, missing comment,
 /// bad plan, bad files, a deadline outside the calendar) store nothing.
 pub async fn step(
@@ -719,4 +687,93 @@ pub async fn file(
 ) -> Result<(FileMeta, Vec<u8>)> {
     visible(store, actor, id).await?;
     Ok(store.finding_file(id, file_id).await?)
+}
+
+/// Counts per unit of an evaluation's findings (the evaluators' overview).
+pub async fn evaluation_counts(
+    store: &Store,
+    surveys: &Path,
+    evaluation: i64,
+) -> Result<Vec<super::UnitCounts>> {
+    let ev = EvaluationId(evaluation);
+    let today = today_for(store, surveys, ev).await;
+    let rows = store.list_findings(ev, None).await?;
+    let views: Vec<FindingView> = rows
+        .into_iter()
+        .map(|r| FindingView::new(r, today))
+        .collect();
+    Ok(super::counts(&views))
+}
+
+/// A unit's findings in its feedback report: assigned and after, about it or assigned to it.
+pub async fn unit_report_findings(
+    store: &Store,
+    surveys: &Path,
+    evaluation: i64,
+    unit: i64,
+) -> Result<Vec<FindingView>> {
+    let ev = EvaluationId(evaluation);
+    let today = today_for(store, surveys, ev).await;
+    let rows = store.list_findings(ev, Some(UnitId(unit))).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FindingView::new(r, today))
+        .collect())
+}
+
+/// The public page's counts once the rectification status is published: (since, counts).
+pub async fn public_counts(
+    store: &Store,
+    surveys: &Path,
+    evaluation: i64,
+) -> Result<Option<(String, Vec<super::UnitCounts>)>> {
+    let ev = EvaluationId(evaluation);
+    let Some(since) = store
+        .finding_settings(ev)
+        .await?
+        .and_then(|s| s.public_since)
+    else {
+        return Ok(None);
+    };
+    let counts = evaluation_counts(store, surveys, evaluation).await?;
+    Ok(Some((since.get(..10).unwrap_or(&since).to_owned(), counts)))
+}
+
+/// A unit user's home: the unit, the evaluations it takes part in that are closed or
+/// published (their feedback reports), and its findings in all evaluations.
+pub struct UnitHome {
+    pub unit: crate::store::Unit,
+    pub reports: Vec<crate::store::Evaluation>,
+    pub findings: Vec<FindingView>,
+}
+
+pub async fn unit_home(store: &Store, surveys: &Path, unit: UnitId) -> Result<UnitHome> {
+    let u = store.get_unit(unit.get()).await?;
+    let mut reports = Vec::new();
+    for e in store.list_evaluations().await? {
+        let done = matches!(
+            e.status,
+            crate::store::EvaluationStatus::Closed | crate::store::EvaluationStatus::Published
+        );
+        if done
+            && store
+                .evaluation_units(e.id)
+                .await?
+                .iter()
+                .any(|x| x.id == u.id)
+        {
+            reports.push(e);
+        }
+    }
+    reports.sort_by(|a, b| b.year.cmp(&a.year).then(b.id.cmp(&a.id)));
+    let mut findings = Vec::new();
+    for r in store.unit_findings(unit).await? {
+        let today = today_for(store, surveys, r.evaluation_id).await;
+        findings.push(FindingView::new(r, today));
+    }
+    Ok(UnitHome {
+        unit: u,
+        reports,
+        findings,
+    })
 }

@@ -355,20 +355,17 @@ async fn unit_list(
     let (Role::Unit, Some(unit)) = (user.role, user.unit_id) else {
         return Err(WebError::Forbidden(lang));
     };
-    let today = chrono::Utc::now().date_naive();
-    let rows = state
-        .store
-        .unit_findings(crate::store::UnitId(unit))
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
-    let mut views = Vec::new();
-    for r in rows {
-        let day = findings::today_for(&state.store, &state.settings.surveys_dir, r.evaluation_id)
-            .await
-            .max(today);
-        views.push(findings::FindingView::new(r, day));
-    }
-    Ok(html(StatusCode::OK, unit_page(lang, &user, &views)))
+    let home = findings::unit_home(
+        &state.store,
+        &state.settings.surveys_dir,
+        crate::store::UnitId(unit),
+    )
+    .await
+    .map_err(|e| match e {
+        FindingsError::NotFound(_) => WebError::NotFound(lang),
+        other => WebError::internal(lang, other),
+    })?;
+    Ok(html(StatusCode::OK, unit_page(lang, &user, &home)))
 }
 
 async fn render_detail(

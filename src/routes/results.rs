@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::analytics::{AnalyticsError, Level};
 use crate::auth::{AnyUser, Evaluator};
 use crate::error::{ApiError, WebError};
+use crate::findings;
 use crate::i18n::Lang;
 use crate::scoring::{self, ReportError, SatisfactionParams};
 use crate::startup::AppState;
@@ -122,6 +123,10 @@ async fn overview(
     let o = scoring::overview(&state, path.into_inner())
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
+    let findings =
+        findings::evaluation_counts(&state.store, &state.settings.surveys_dir, o.evaluation.id)
+            .await
+            .map_err(|e| WebError::internal(lang, e))?;
     Ok(v::overview(
         lang,
         &user,
@@ -135,6 +140,7 @@ async fn overview(
             warnings: &o.warnings,
             tokens: o.tokens,
             invitations: &o.invitations,
+            findings: &findings,
             progress: &o.progress,
         },
     ))
@@ -188,6 +194,14 @@ async fn unit_report(
             ReportError::Forbidden => WebError::Forbidden(lang),
             ReportError::NotInEvaluation => WebError::NotFound(lang),
         })?;
+    let unit_findings = findings::unit_report_findings(
+        &state.store,
+        &state.settings.surveys_dir,
+        r.evaluation.id,
+        r.unit.id,
+    )
+    .await
+    .map_err(|e| WebError::internal(lang, e))?;
     Ok(v::unit_report(
         lang,
         &user,
@@ -202,6 +216,7 @@ async fn unit_report(
             by_dim: &r.by_dim,
             by_item: &r.by_item,
             changes: &r.changes,
+            findings: &unit_findings,
         },
     ))
 }
@@ -217,6 +232,10 @@ async fn public_results(
         .await
         .map_err(web_err(lang))?
         .ok_or(WebError::NotFound(lang))?;
+    let public =
+        findings::public_counts(&state.store, &state.settings.surveys_dir, p.evaluation.id)
+            .await
+            .map_err(|e| WebError::internal(lang, e))?;
     Ok(v::public_results(
         lang,
         &v::PublicData {
@@ -225,6 +244,7 @@ async fn public_results(
             rows: &p.rows,
             overall: p.overall(),
             grades: &p.grades,
+            findings: public.as_ref().map(|(s, c)| (s.as_str(), c.as_slice())),
         },
     ))
 }

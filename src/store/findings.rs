@@ -174,8 +174,25 @@ const FILE_COLUMNS: &str = "id, finding_id, event_id, file_name, media_type, siz
 const EVENT_COLUMNS: &str =
     "id, finding_id, at, actor, actor_role, action, from_state, to_state, comment, detail";
 
+/// Writes a history entry (and, for an evaluator's step, an audit-log entry: administrative
+/// steps are in the audit log too); evaluates to the entry's id.
 macro_rules! insert_event {
-    ($tx:expr, $id:expr, $at:expr, $e:expr) => {
+    ($tx:expr, $id:expr, $at:expr, $e:expr) => {{
+        if $e.actor_role == "evaluator" {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(now_rfc3339())
+            .bind(&$e.actor)
+            .bind(format!("finding.{}", $e.action))
+            .bind(format!("finding:{}", $id))
+            .bind(
+                serde_json::json!({ "from": $e.from_state, "to": $e.to_state, "comment": $e.comment })
+                    .to_string(),
+            )
+            .execute(&mut *$tx)
+            .await?;
+        }
         sqlx::query_scalar::<_, i64>(
             "INSERT INTO finding_events (finding_id, at, actor, actor_role, action, from_state, \
              to_state, comment, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -191,7 +208,7 @@ macro_rules! insert_event {
         .bind(&$e.detail)
         .fetch_one(&mut *$tx)
         .await?
-    };
+    }};
 }
 
 macro_rules! replace_reminders {

@@ -343,20 +343,39 @@ pub fn register_page(lang: Lang, user: &CurrentUser, d: &RegisterPage<'_>) -> Ma
     )
 }
 
-/// A unit user's findings in every evaluation.
-pub fn unit_page(lang: Lang, user: &CurrentUser, views: &[FindingView]) -> Markup {
-    let title = lang.pick("本单位整改事项", "Our findings to rectify");
+/// A unit user's home: its feedback reports and its findings in every evaluation.
+pub fn unit_page(lang: Lang, user: &CurrentUser, h: &crate::findings::UnitHome) -> Markup {
+    let name = lang.pick(&h.unit.name_zh, &h.unit.name_en);
+    let title = format!(
+        "{name} · {}",
+        lang.pick("反馈报告与整改", "Reports and rectification")
+    );
     page(
         lang,
         user,
-        title,
+        &title,
         "/findings",
         html! {
             h1 { (title) }
-            @if views.is_empty() {
-                p.muted { (lang.pick("目前没有交办给本单位的整改事项。", "No findings are assigned to this unit.")) }
-            } @else {
-                (findings_table(lang, views, false))
+            section.card {
+                h2 { (lang.pick("反馈报告", "Feedback reports")) }
+                @if h.reports.is_empty() {
+                    p.muted { (lang.pick("暂无已结束的评估。", "No evaluation has closed yet.")) }
+                } @else {
+                    ul { @for e in &h.reports { li {
+                        a href=(with_lang(&format!("/admin/evaluations/{}/units/{}/report", e.id, h.unit.code), lang)) {
+                            (lang.pick(&e.title_zh, &e.title_en))
+                        }
+                    } } }
+                }
+            }
+            section.card {
+                h2 { (lang.pick("本单位整改事项", "Our findings to rectify")) }
+                @if h.findings.is_empty() {
+                    p.muted { (lang.pick("目前没有交办给本单位的整改事项。", "No findings are assigned to this unit.")) }
+                } @else {
+                    (findings_table(lang, &h.findings, false))
+                }
             }
         },
     )

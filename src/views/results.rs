@@ -220,6 +220,8 @@ pub struct OverviewData<'a> {
     pub tokens: (i64, i64),
     /// draws (newest first) with their invitations' totals
     pub invitations: &'a [(DrawRecord, InvitationCounts)],
+    /// the rectification loop's counts per unit
+    pub findings: &'a [crate::findings::UnitCounts],
     /// progress against the plan's targets (no cells without a plan)
     pub progress: &'a crate::evaluations::Progress,
 }
@@ -416,6 +418,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                 } }
             }
             (invitations_card(lang, d.units, d.invitations))
+            (crate::views::findings::overview_counts(lang, d.findings, &with_lang(&format!("{path}/findings"), lang)))
         },
     )
 }
@@ -684,6 +687,8 @@ pub struct ReportData<'a> {
     pub by_item: &'a [ScoreRow],
     /// (respondent type or "" for the unit, last year's index, this year's, comparison)
     pub changes: &'a [Change],
+    /// the unit's findings (assigned and after) with their state
+    pub findings: &'a [crate::findings::FindingView],
 }
 
 pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
@@ -815,6 +820,7 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
                     }
                 }
             }
+            (crate::views::findings::report_section(lang, d.findings))
         },
     )
 }
@@ -929,6 +935,8 @@ pub struct PublicData<'a> {
     /// overall index of the whole evaluation
     pub overall: Option<&'a ScoreRow>,
     pub grades: &'a Grades,
+    /// the rectification status per unit, once published: (published since, counts)
+    pub findings: Option<(&'a str, &'a [crate::findings::UnitCounts])>,
 }
 
 /// 公示: the ranking by satisfaction index with intervals, each unit's grade and the overall
@@ -989,6 +997,9 @@ pub fn public_results(lang: Lang, d: &PublicData) -> Markup {
                     } } }
                 }
             } }
+            @if let Some((since, counts)) = d.findings {
+                (crate::views::findings::public_counts(lang, counts, since))
+            }
         },
     )
 }

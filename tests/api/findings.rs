@@ -422,6 +422,26 @@ async fn the_loop(backend: Backend) {
     assert_eq!(v["history"][3]["comment"], "请明确每项措施的完成时间");
     assert_eq!(v["history"][2]["actor"], "u1user");
     assert_eq!(v["history"][2]["actor_role"], "unit");
+    // the evaluator's steps are in the audit log as well
+    let audit: Vec<String> = app
+        .store
+        .audit_log(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.target == format!("finding:{id}"))
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            "finding.verify",
+            "finding.accept_plan",
+            "finding.return_plan",
+            "finding.assign",
+            "finding.created"
+        ]
+    );
 
     // evidence files: attachments, never sniffed; another unit gets nothing
     let file = format!("/api/v1/findings/{id}/files/{file_id}");

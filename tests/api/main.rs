@@ -7,6 +7,7 @@ mod browser;
 mod design;
 mod exports;
 mod findings;
+mod findings_pages;
 mod foundation;
 mod full_disk;
 mod invitations;
