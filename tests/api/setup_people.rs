@@ -284,6 +284,35 @@ async fn users_and_passwords(backend: Backend) {
         .await;
         assert_eq!(st, 200, "{name}: {html}");
     }
+    // the same through /api/v1: field errors named, the link returned once
+    let r = admin
+        .post(app.url("/api/v1/users"))
+        .json(&serde_json::json!({"name": "api user", "role": "auditor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let fields: Vec<&str> = body["error"]["details"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "role"]);
+    let r = admin
+        .post(app.url("/api/v1/users"))
+        .json(&serde_json::json!({"name": "api-user", "role": "evaluator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let url = body["set_password_url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&app.address) && url.contains("/set-password/"),
+        "{body}"
+    );
     let acme = app.store.user_by_name("acme-user").await.unwrap().unwrap();
     assert_eq!(
         app.store
