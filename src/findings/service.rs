@@ -777,3 +777,28 @@ pub async fn unit_home(store: &Store, surveys: &Path, unit: UnitId) -> Result<Un
         findings,
     })
 }
+
+/// The calendars an evaluation may choose, as (file name, name, English name); a calendar that
+/// does not load is offered under its file name with the reason, so the choice fails clearly.
+pub fn calendar_choices(surveys: &Path) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for id in calendar::names_for_surveys(surveys)? {
+        match calendar::load_for_surveys(surveys, &id) {
+            Ok(c) => out.push((
+                id,
+                format!("{}（{}）", c.name, c.years_text()),
+                format!("{} ({})", c.name_en, c.years_text()),
+            )),
+            Err(e) => out.push((id.clone(), format!("{id}：{e}"), format!("{id}: {e}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// A calendar's name in both languages (its file name when it does not load).
+pub fn calendar_name(surveys: &Path, id: &str) -> (String, String) {
+    match calendar::load_for_surveys(surveys, id) {
+        Ok(c) => (c.name, c.name_en),
+        Err(_) => (id.to_owned(), id.to_owned()),
+    }
+}

@@ -126,11 +126,12 @@ async fn render_register(
         .map_err(|e| WebError::internal(lang, e))?;
     let counts = findings::counts(&views);
     let settings = state.store.finding_settings(evid).await.map_err(se)?;
-    let mut calendars = crate::calendar::names_for_surveys(&state.settings.surveys_dir)
+    let mut calendars = findings::calendar_choices(&state.settings.surveys_dir)
         .map_err(|e| WebError::internal(lang, e))?;
     if let Some(s) = &settings {
-        if !calendars.contains(&s.calendar) {
-            calendars.push(s.calendar.clone());
+        if !calendars.iter().any(|c| c.0 == s.calendar) {
+            let (zh, en) = findings::calendar_name(&state.settings.surveys_dir, &s.calendar);
+            calendars.push((s.calendar.clone(), zh, en));
         }
     }
     let units = state.store.evaluation_units(id).await.map_err(se)?;
@@ -392,8 +393,13 @@ async fn render_detail(
         .get_evaluation(row.evaluation_id.get())
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
+    let calendar = row
+        .calendar
+        .as_deref()
+        .map(|c| findings::calendar_name(&state.settings.surveys_dir, c));
     let page = FindingPage {
         v: &v,
+        calendar: calendar.as_ref().map(|(zh, en)| lang.pick(zh, en)),
         evaluation_title: lang.pick(&ev.title_zh, &ev.title_en),
         evaluator: user.is_evaluator(),
         responsible: user.role == Role::Unit && user.unit_id == Some(row.responsible_unit_id.get()),

@@ -97,19 +97,28 @@ pub struct PageParams {
     pub exclude_flagged: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/admin", tag = "pages", responses((status = 200, description = "evaluations list", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(get, path = "/admin", tag = "pages", responses((status = 200, description = "evaluations list", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login; a unit's users: to /findings", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn admin_home(
-    Evaluator(user): Evaluator,
+    AnyUser(user): AnyUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-) -> Result<maud::Markup, WebError> {
+) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
+    if user.role == crate::auth::Role::Unit {
+        // a unit's users land on their own page: feedback reports and findings
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", crate::views::with_lang("/findings", lang)))
+            .finish());
+    }
+    if !user.is_evaluator() {
+        return Err(WebError::Forbidden(lang));
+    }
     let evs = state
         .store
         .list_evaluations()
         .await
         .map_err(|e| WebError::from_store(lang, e))?;
-    Ok(v::admin_home(lang, &user, &evs))
+    Ok(crate::routes::home::html(v::admin_home(lang, &user, &evs)))
 }
 
 #[utoipa::path(get, path = "/admin/evaluations/{id}", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "evaluation overview", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]

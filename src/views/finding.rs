@@ -14,6 +14,8 @@ use crate::i18n::Lang;
 pub struct FindingPage<'a> {
     pub v: &'a FindingView,
     pub evaluation_title: &'a str,
+    /// the name of the calendar the deadline was counted on
+    pub calendar: Option<&'a str>,
     /// an evaluator (admin) looks at it
     pub evaluator: bool,
     /// the user belongs to the responsible unit
@@ -213,7 +215,7 @@ pub fn finding_page(lang: Lang, user: &CurrentUser, d: &FindingPage<'_>) -> Mark
                         (r.deadline_days) (lang.pick(" 个工作日", " working days"))
                         @if let (Some(from), Some(due)) = (&r.assigned_on, &r.due_on) {
                             (lang.pick("，自 ", ", from ")) (from) (lang.pick(" 起，至 ", " to ")) strong { (due) }
-                            @if let Some(c) = &r.calendar { span.muted { (lang.pick("（日历 ", " (calendar ")) (c) (lang.pick("）", ")")) } }
+                            @if let Some(c) = d.calendar { span.muted { (lang.pick("（按", " (")) (c) (lang.pick("工作日历计算）", " working days)")) } }
                             @if r.due_provisional != 0 { " " span.badge.s-returned { (lang.pick("按暂定日历计算，可能调整", "counted on a provisional calendar; may move")) } }
                         }
                     }

@@ -229,7 +229,8 @@ pub fn findings_table(lang: Lang, views: &[FindingView], select: bool) -> Markup
 pub struct RegisterPage<'a> {
     pub ev: &'a Evaluation,
     pub settings: Option<&'a FindingSettings>,
-    pub calendars: &'a [String],
+    /// (file name, name, English name) of every calendar
+    pub calendars: &'a [(String, String, String)],
     pub units: &'a [Unit],
     pub views: &'a [FindingView],
     pub counts: &'a [UnitCounts],
@@ -263,15 +264,16 @@ pub fn register_page(lang: Lang, user: &CurrentUser, d: &RegisterPage<'_>) -> Ma
             section.card {
                 h2 { (lang.pick("整改时限日历", "Working-day calendar")) }
                 @match d.settings {
-                    Some(s) => p { (lang.pick("当前日历：", "Calendar: ")) strong { (s.calendar) }
+                    Some(s) => p { (lang.pick("当前日历：", "Calendar: "))
+                        strong { (d.calendars.iter().find(|c| c.0 == s.calendar).map(|c| lang.pick(&c.1, &c.2)).unwrap_or(&s.calendar)) }
                         @if let Some(p) = &s.public_since { " · " (lang.pick("整改情况已公示（", "status public since ")) (p) (lang.pick("）", "")) } },
                     None => p.muted { (lang.pick("尚未选择日历：交办整改事项前须先选择。", "No calendar chosen yet: choose one before assigning findings.")) },
                 }
                 form.f.row method="post" action=(with_lang(&format!("{base}/settings"), lang)) {
                     input type="hidden" name="_csrf" value=(csrf);
                     label { (lang.pick("日历", "Calendar"))
-                        select name="calendar" { @for c in d.calendars {
-                            option value=(c) selected[d.settings.is_some_and(|s| &s.calendar == c)] { (c) }
+                        select name="calendar" { @for (id, zh, en) in d.calendars {
+                            option value=(id) selected[d.settings.is_some_and(|s| &s.calendar == id)] { (lang.pick(zh, en)) }
                         } } }
                     button type="submit" { (lang.pick("保存", "Save")) }
                 }

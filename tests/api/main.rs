@@ -7,6 +7,7 @@ mod browser;
 mod design;
 mod exports;
 mod findings;
+mod findings_browser;
 mod findings_pages;
 mod foundation;
 mod full_disk;

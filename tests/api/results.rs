@@ -49,7 +49,6 @@ async fn access_per_role(backend: Backend) {
     let unit_other = user(app, "unit-jyj", "unit", Some("jyj")).await;
     let id = d.open;
     let pages = [
-        "/admin".to_owned(),
         format!("/admin/evaluations/{id}"),
         format!("/admin/evaluations/{id}/results"),
         format!("/admin/evaluations/{id}/results?lang=en"),
@@ -69,9 +68,46 @@ async fn access_per_role(backend: Backend) {
         (&unit_other, "unit (other)", 403, 403, 403),
     ];
     for (c, who, page_status, report_status, api_status) in expect {
+        // the signed-in home: a unit's users are sent on to their own page
+        let home = c.get(app.url("/admin")).send().await.expect("home");
+        let (home_status, to) = (
+            home.status().as_u16(),
+            home.headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+        );
+        if who.starts_with("unit") {
+            assert_eq!(
+                (home_status, to.as_str()),
+                (303, "/findings?lang=zh"),
+                "{who} GET /admin"
+            );
+        } else {
+            assert_eq!(home_status, page_status, "{who} GET /admin");
+        }
         for p in &pages {
             assert_eq!(status(c, &app.url(p)).await, page_status, "{who} GET {p}");
         }
+        // the rectification register: evaluators only; the findings API: a unit reads its own
+        let register = format!("/admin/evaluations/{id}/findings");
+        assert_eq!(
+            status(c, &app.url(&register)).await,
+            page_status,
+            "{who} GET {register}"
+        );
+        let findings = format!("/api/v1/evaluations/{id}/findings");
+        let want = if who.starts_with("unit") {
+            200
+        } else {
+            api_status
+        };
+        assert_eq!(
+            status(c, &app.url(&findings)).await,
+            want,
+            "{who} GET {findings}"
+        );
         assert_eq!(
             status(c, &app.url(&report)).await,
             report_status,
