@@ -117,7 +117,7 @@ async fn render_new(
     };
     Ok(html(
         status,
-        view::new_form(lang, user, input, errors, &evs, &frameworks(&state)),
+        view::new_form(lang, user, input, errors, &evs, &frameworks(state)),
     ))
 }
 

@@ -99,6 +99,20 @@ pub fn load_framework_file(dir: &Path, id: &str) -> Result<FrameworkFile, Framew
     })
 }
 
+/// Indicator frameworks read from a folder, as an evaluation's set-up checks them.
+pub struct FrameworksDir(pub PathBuf);
+
+impl crate::evaluations::FrameworkSource for FrameworksDir {
+    fn load(&self, id: &str) -> Result<crate::store::FrameworkFile, String> {
+        let f = load_framework_file(&self.0, id).map_err(|e| e.to_string())?;
+        Ok(crate::store::FrameworkFile {
+            framework_id: f.framework.id,
+            file: f.file,
+            content: f.text,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,19 +126,5 @@ mod tests {
         ));
         let err = load_framework_file(dir, "nope").expect_err("unknown");
         assert!(err.to_string().contains("bureau_division"), "{err}");
-    }
-}
-
-/// Indicator frameworks read from a folder, as an evaluation's set-up checks them.
-pub struct FrameworksDir(pub PathBuf);
-
-impl crate::evaluations::FrameworkSource for FrameworksDir {
-    fn load(&self, id: &str) -> Result<crate::store::FrameworkFile, String> {
-        let f = load_framework_file(&self.0, id).map_err(|e| e.to_string())?;
-        Ok(crate::store::FrameworkFile {
-            framework_id: f.framework.id,
-            file: f.file,
-            content: f.text,
-        })
     }
 }
