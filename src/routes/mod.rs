@@ -14,6 +14,7 @@ pub mod home;
 pub mod invitations;
 pub mod people;
 pub mod people_api;
+pub mod rejections;
 pub mod results;
 pub mod scores;
 pub mod setup_doc;
