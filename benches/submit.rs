@@ -6,6 +6,7 @@
 //!
 //! Knobs: SUBMIT_N (default 20000 submissions), SUBMIT_CLIENTS (default 64), SUBMIT_RATE (the
 //! paced run's rate per second, default 500).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,7 @@
 //!
 //! SQLite (synchronous=FULL) in a temp dir always; PostgreSQL too when
 //! PINGYI_TEST_POSTGRES_URL is set (a scratch database is created and dropped).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};

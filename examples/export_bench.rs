@@ -7,6 +7,7 @@
 //! repeated runs skip the insert. Prints, per export: wall time until the last byte, size,
 //! and the process's peak RSS during that export (VmHWM after resetting it; the client only
 //! counts bytes, so the figure is the server side plus a constant).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

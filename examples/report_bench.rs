@@ -7,6 +7,7 @@
 //! Uses a temporary SQLite database, or DB_FILE (kept, and reused when it already holds the
 //! rows; the export benchmark's file serves both); prints the timings. With `PINGYI_LOG=info` the
 //! service logs the cold report's parts (frame load, estimates per grouping).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

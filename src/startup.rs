@@ -170,12 +170,16 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-/// Only with `Settings::test_routes`: a request that takes `?ms=` milliseconds, so the
-/// shutdown test has something in flight.
-async fn slow(q: web::Query<std::collections::HashMap<String, u64>>) -> &'static str {
+/// Only with `Settings::test_routes`: a response whose headers go out at once and whose body
+/// ("done") follows after `?ms=` milliseconds, so the shutdown test knows the request is in
+/// flight when its headers arrive.
+async fn slow(q: web::Query<std::collections::HashMap<String, u64>>) -> actix_web::HttpResponse {
     let ms = q.get("ms").copied().unwrap_or(1000).min(10_000);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    "done"
+    let body = futures_util::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        Ok::<_, std::convert::Infallible>(web::Bytes::from_static(b"done"))
+    });
+    actix_web::HttpResponse::Ok().streaming(body)
 }
 
 /// Root span per request: request id, method, route *pattern* (never the raw path, which can

@@ -251,6 +251,7 @@ mod keys;
 mod plan;
 mod queries;
 mod results;
+mod schema;
 mod scores;
 mod signin;
 mod units;
@@ -259,7 +260,6 @@ mod uploads;
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
 pub use backup::BackupReport;
-pub(crate) use bulk::BulkRow;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
 pub use findings::{
@@ -275,7 +275,8 @@ pub use invitations::{
 pub use keys::{KeyRow, NewKey, NewPasswordLink, NewUser};
 pub use plan::{PlanRow, SourceCount};
 pub use queries::now_rfc3339;
-pub use results::{AnalysisRow, BatchFlagCount};
+pub use results::{AnalysisRow, BatchFlagCount, FrameRow};
+pub use schema::SchemaShape;
 pub use scores::{
     now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
     ScoresWritten,

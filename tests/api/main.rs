@@ -1,5 +1,6 @@
 //! Integration tests: the app on port 0 with a fresh database per test, on SQLite always and
 //! on PostgreSQL when PINGYI_TEST_POSTGRES_URL is set. One test binary keeps link time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 
@@ -18,6 +19,7 @@ mod invitations;
 mod invitations_once;
 mod openapi;
 mod results;
+mod schema;
 mod scores;
 mod setup_access;
 mod setup_audit;
