@@ -32,6 +32,14 @@ pub fn same_origin_post(req: &HttpRequest, public_url: &str) -> bool {
         return false;
     };
     let origin = origin.trim_end_matches('/');
+    if origin == "null" {
+        // Survey and token pages send no referrer, so their own form posts carry `Origin:
+        // null`; believed only with the browser's word that the post is same-origin (a
+        // sandboxed frame or a file elsewhere says cross-site or nothing).
+        return headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"same-origin");
+    }
     if origin_of(public_url).is_some_and(|o| o.eq_ignore_ascii_case(origin)) {
         return true;
     }
@@ -53,6 +61,20 @@ mod tests {
             r = r.insert_header((*k, *v));
         }
         r.to_http_request()
+    }
+
+    #[test]
+    fn a_null_origin_needs_the_browsers_same_origin_word() {
+        let public = "https://pingyi.example.gov.cn/";
+        assert!(same_origin_post(
+            &post(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            public
+        ));
+        assert!(!same_origin_post(&post(&[("origin", "null")]), public));
+        assert!(!same_origin_post(
+            &post(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+            public
+        ));
     }
 
     #[test]
