@@ -157,7 +157,7 @@ pub async fn spawn_app_with(
     let store = Store::open(&db.url, &settings.store)
         .await
         .expect("open store");
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .expect("register questionnaires");
     let app = Application::build_with_store(settings, store.clone(), qs)

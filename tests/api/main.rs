@@ -14,6 +14,7 @@ mod foundation;
 mod full_disk;
 mod invitations;
 mod openapi;
+mod questionnaire_library;
 mod results;
 mod schema;
 mod scores;

@@ -436,7 +436,7 @@ async fn killed_import_leaves_nothing(backend: Backend) {
         return;
     };
     let store = db.store().await;
-    pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .unwrap();
     pingyi::demo::load(&store).await.unwrap();
