@@ -4,6 +4,7 @@
 mod helpers;
 
 mod browser;
+mod compare;
 mod design;
 mod exports;
 mod findings;
@@ -14,6 +15,7 @@ mod full_disk;
 mod invitations;
 mod openapi;
 mod results;
+mod roundtrip;
 mod scores;
 mod setup_access;
 mod setup_audit;
