@@ -209,6 +209,7 @@ pub struct ImportArgs {
     /// The firm's API key.
     #[arg(long, env = "PINGYI_FIRM_KEY")]
     pub firm: String,
+    /// Questionnaire: id (its newest version) or id@version, as `pingyi links` prints it.
     #[arg(long)]
     pub questionnaire: String,
     #[arg(long, default_value = "")]

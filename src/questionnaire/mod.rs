@@ -15,6 +15,7 @@ mod load;
 mod model;
 pub mod score;
 mod scrub;
+mod spec;
 pub mod xlsform;
 
 pub use answers::{
@@ -28,6 +29,7 @@ pub use model::{
     DEFAULT_SATISFIED, DONT_KNOW_EN, DONT_KNOW_ZH, LIKERT_LABELS,
 };
 pub use scrub::{scrub, HIDDEN};
+pub use spec::{QuestionnaireRef, RefError};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

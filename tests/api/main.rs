@@ -6,6 +6,7 @@ mod helpers;
 
 mod backup;
 mod browser;
+mod compare;
 mod design;
 mod edge_limits;
 mod exports;
@@ -20,6 +21,7 @@ mod invitations_once;
 mod openapi;
 mod questionnaire_library;
 mod results;
+mod roundtrip;
 mod schema;
 mod scores;
 mod setup_access;
