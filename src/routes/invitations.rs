@@ -120,7 +120,14 @@ async fn status_page(
         .invitation_statuses(id)
         .await
         .map_err(store_err(lang))?;
-    let mut res = html_response(view::status_page(lang, &d, &counts, &rows, &user));
+    let mut res = html_response(view::status_page(
+        lang,
+        &d,
+        &counts,
+        &rows,
+        &user,
+        state.settings.smtp.is_some(),
+    ));
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
@@ -257,6 +264,7 @@ async fn form_page(
             values,
             errors,
             user,
+            mail_configured: state.settings.smtp.is_some(),
         },
     ))
 }

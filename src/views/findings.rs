@@ -4,7 +4,7 @@
 
 use maud::{html, Markup};
 
-use super::{account_bar, layout, with_lang};
+use super::{layout, with_lang};
 use crate::auth::CurrentUser;
 use crate::findings::{FindingView, Severity, Source, State, UnitCounts};
 use crate::i18n::Lang;
@@ -32,7 +32,7 @@ pub(crate) fn page(
         lang,
         title,
         &with_lang(path, lang.other()),
-        html! { style { (CSS) } (account_bar(lang, user)) (body) },
+        html! { style { (CSS) } (super::signed_in_header(lang, user, None)) (body) },
     )
 }
 

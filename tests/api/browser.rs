@@ -271,6 +271,16 @@ impl Driver {
         .await
     }
 
+    /// Runs a script with arguments (`arguments[0]`, …); a returned promise is awaited.
+    pub async fn eval_args(&self, script: &str, args: Vec<Value>) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     /// Saves a PNG of the viewport to the artifacts directory and returns its bytes.
     pub async fn screenshot(&self, name: &str) -> Vec<u8> {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;

@@ -13,6 +13,8 @@ mod foundation;
 mod full_disk;
 mod invitations;
 mod openapi;
+mod pages;
+mod pages_browser;
 mod results;
 mod scores;
 mod setup_access;

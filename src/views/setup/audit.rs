@@ -57,7 +57,7 @@ pub fn page_of(
                     th { (lang.pick("对象", "Target")) } th { (lang.pick("原因", "Reason")) } th { (lang.pick("详情", "Detail")) }
                 } }
                 tbody { @for r in rows { tr {
-                    td { (r.at) } td { (r.actor) } td { code { (r.action) } } td { (r.target) } td { (r.reason) }
+                    td { (crate::timefmt::local(&r.at)) } td { (r.actor) } td { code { (r.action) } } td { (r.target) } td { (r.reason) }
                     td { small { (r.detail) } }
                 } } }
             } }

@@ -137,7 +137,7 @@ fn status_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
             @if !p.history.is_empty() {
                 details { summary { (lang.pick("状态变更记录", "Status history")) }
                     table { tbody { @for h in p.history { tr {
-                        td { (h.at) } td { (status_label(&h.from_status, lang)) " → " (status_label(&h.to_status, lang)) } td { (h.actor) } td { (h.reason) }
+                        td { (crate::timefmt::local(&h.at)) } td { (status_label(&h.from_status, lang)) " → " (status_label(&h.to_status, lang)) } td { (h.actor) } td { (h.reason) }
                     } } } }
                 }
             }
