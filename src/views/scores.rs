@@ -51,6 +51,7 @@ fn binding_label(key: &str, lang: Lang) -> String {
     let measure = match measure {
         "satisfaction_index" => lang.pick("满意度指数", "satisfaction index"),
         "satisfaction_rate" => lang.pick("满意率", "satisfaction rate"),
+        "composite" => lang.pick("组合满意度", "composite satisfaction"),
         other => other,
     };
     if types.is_empty() {

@@ -523,7 +523,7 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
             [
                 "各单位回收进度",
                 "抽样与邀请",
-                "单位排名与等次",
+                "综合评价排名与等次",
                 "综合得分与等次",
                 "结果公示",
                 "总体满意度",
@@ -534,7 +534,7 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
             [
                 "Responses per unit",
                 "Draws and invitations",
-                "Unit ranking and grades",
+                "Framework ranking and grades",
                 "Composite score and grade",
                 "Published results",
                 "Overall satisfaction",
@@ -573,9 +573,12 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
         )))
         .await;
         let html = d.wait_for(words[3]).await;
-        assert!(html.contains("<svg"), "report {lang} has charts");
+        assert!(
+            html.contains("class=\"chart dotplot\""),
+            "report {lang} has charts"
+        );
         let charts = d
-            .eval("return document.querySelectorAll('svg.chart').length")
+            .eval("return document.querySelectorAll('.chart').length")
             .await
             .as_i64()
             .unwrap();
@@ -596,7 +599,7 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
             pdf.len()
         );
         // the charts are in it: the same page printed without its SVG charts is smaller
-        d.eval("document.querySelectorAll('svg').forEach(e => e.remove()); return 1")
+        d.eval("document.querySelectorAll('svg, .chart').forEach(e => e.remove()); return 1")
             .await;
         let bare = d.print_pdf(&format!("report-{lang}-without-charts")).await;
         assert!(

@@ -883,7 +883,9 @@ async fn composite_explained_on_the_page(s: &Setup) {
         .await
         .expect("html");
     assert!(
-        html.contains("composite:five_in_one") && html.contains("service_user 40% · 65 · 3"),
+        html.contains("title=\"composite:five_in_one\"")
+            && html.contains("组合满意度")
+            && html.contains("管理服务对象 40% · 65.0 · 3"),
         "the page explains the composite"
     );
 }
