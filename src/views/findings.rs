@@ -91,7 +91,7 @@ pub fn counts_table(lang: Lang, counts: &[UnitCounts], show_proposed: bool) -> M
         State::Verified,
     ];
     html! {
-        div.wide { table.counts {
+        div.wide tabindex="0" { table.counts {
             thead { tr {
                 th { (lang.pick("单位", "Unit")) }
                 @if show_proposed { th.num { (lang.pick("待确认", "Proposed")) } }
@@ -197,7 +197,7 @@ pub fn public_counts(lang: Lang, counts: &[UnitCounts], since: &str) -> Markup {
 /// A table of findings with their unit, source, severity, state and due date.
 pub fn findings_table(lang: Lang, views: &[FindingView], select: bool) -> Markup {
     html! {
-        div.wide { table.findings {
+        div.wide tabindex="0" { table.findings {
             thead { tr {
                 @if select { th { (lang.pick("合并", "Merge")) } }
                 th { "#" }

@@ -109,7 +109,7 @@ pub(super) fn framework_card(
                 "Ranked by the composite score of the indicator framework; grades band the composite score, not the satisfaction index.")) }
             (grades_note(lang, ev, g, evaluator))
             @if let Some(outcome) = scored {
-                table {
+                table.stack {
                     thead { tr {
                         th.num { (lang.pick("综合名次", "Composite rank")) }
                         th { (lang.pick("单位", "Unit")) }
@@ -117,10 +117,10 @@ pub(super) fn framework_card(
                         th { (lang.pick("等次", "Grade")) }
                     } }
                     tbody { @for r in &outcome.units { tr {
-                        td.num { (r.rank) }
-                        td { (name(&r.unit)) }
-                        td.num { (f1(Some(r.total))) small.muted { " / " (fmt_num(outcome.max_total)) } }
-                        td {
+                        td.num data-label=(lang.pick("综合名次", "Composite rank")) { (r.rank) }
+                        td.name { (name(&r.unit)) }
+                        td.num data-label=(lang.pick("综合得分", "Composite score")) { (f1(Some(r.total))) small.muted { " / " (fmt_num(outcome.max_total)) } }
+                        td data-label=(lang.pick("等次", "Grade")) {
                             span.grade { (g.grade_name(&r.grade, lang)) }
                             @if r.grade != r.grade_before {
                                 " " small.warn {
@@ -165,7 +165,7 @@ pub(super) fn satisfaction_card(
                 "按总体满意度指数（0–100）排序。满意度只是综合评价的一项指标：此名次不是综合名次，不对应等次。",
                 "Ordered by the overall satisfaction index (0–100). Satisfaction is one indicator of the framework: this order is not the composite ranking and carries no grade.")) }
             (dot_plot(lang, lang.pick("各单位总体满意度指数及 95% 置信区间", "Overall satisfaction index by unit, with 95% confidence intervals"), &bars, sup_label(lang)))
-            table {
+            table.stack {
                 thead { tr {
                     th.num { (lang.pick("满意度名次", "Satisfaction rank")) }
                     th { (lang.pick("单位", "Unit")) }
@@ -175,14 +175,14 @@ pub(super) fn satisfaction_card(
                     @if with_n { th.num { "n" } }
                 } }
                 tbody { @for (rank, u, r) in ranked { tr {
-                    td.num { (rank.map(|k| k.to_string()).unwrap_or_else(|| "—".into())) }
-                    td { (lang.pick(&u.name_zh, &u.name_en)) }
+                    td.num data-label=(lang.pick("满意度名次", "Satisfaction rank")) { (rank.map(|k| k.to_string()).unwrap_or_else(|| "—".into())) }
+                    td.name { (lang.pick(&u.name_zh, &u.name_en)) }
                     @match r {
                         Some(r) if !r.suppressed => {
-                            td.num { (f1(r.index.estimate)) }
-                            td.num { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) }
-                            td.num { (pct(r.rate.estimate)) }
-                            @if with_n { td.num { (r.n) } }
+                            td.num data-label=(lang.pick("满意度指数", "Index")) { (f1(r.index.estimate)) }
+                            td.num data-label=(lang.pick("95% 置信区间", "95% CI")) { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) }
+                            td.num data-label=(lang.pick("满意率", "Rate")) { (pct(r.rate.estimate)) }
+                            @if with_n { td.num data-label="n" { (r.n) } }
                         }
                         _ => { td.sup colspan=(if with_n { 4 } else { 3 }) { (sup_label(lang)) } }
                     }

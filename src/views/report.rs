@@ -295,7 +295,7 @@ fn composite_card(lang: Lang, ev: &Evaluation, unit: &str, g: &Grades, evaluator
                     @if r.advanced { p { span.badge.published { (lang.pick("入选年度先进", "Selected as advanced")) } } }
                     @if r.rectification { p.warn { (lang.pick("列为重点整改单位。", "On the rectification list.")) } }
                     (grades_note(lang, ev, g, evaluator))
-                    div.wide { table {
+                    div.wide tabindex="0" { table {
                         thead { tr {
                             th { (lang.pick("指标", "Indicator")) }
                             th.num { (lang.pick("分值", "Points")) }

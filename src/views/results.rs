@@ -31,7 +31,14 @@ nav.crumbs{font-size:.9rem;margin:.5rem 0}\
 td.ind1{padding-left:1.4rem}td.ind2{padding-left:2.6rem}td.ind3{padding-left:3.8rem}\
 .warn{color:#7a4f00}.wide{overflow-x:auto}\
 h1,h2,h3{overflow-wrap:break-word}\
-.legend{font-size:.9rem;color:#444}";
+.legend{font-size:.9rem;color:#444}\
+@media (max-width:560px){table.stack thead{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\
+table.stack tr{display:grid;grid-template-columns:auto 1fr;column-gap:.75rem;border-bottom:1px solid #ddd;padding:.35rem 0}\
+table.stack td{display:flex;justify-content:space-between;gap:.5rem;border:0;padding:.1rem .2rem;text-align:right;grid-column:1/3}\
+table.stack td.name{font-weight:700;text-align:left;grid-column:2/3;grid-row:1}\
+table.stack td:first-child{grid-column:1/2;grid-row:1;font-weight:700}table.stack td:first-child::before{content:none}\
+table.stack td::before{content:attr(data-label);font-weight:400;color:#444;text-align:left}\
+table.stack td.sup{justify-content:flex-start}}";
 
 pub(super) fn page(lang: Lang, title: &str, path: &str, body: Markup) -> Markup {
     layout(
@@ -279,7 +286,7 @@ fn invitations_card(lang: Lang, units: &[Unit], rows: &[(DrawRecord, InvitationC
                 "邀请码与答卷互不关联：只显示已答/未答的合计，不显示谁已作答。",
                 "Tokens are never linked to answers: only totals of answered / not answered are shown, never who answered.")) }
             @if rows.is_empty() { p.muted { (lang.pick("暂无抽样。", "No draws yet.")) } }
-            @else { div.wide { table {
+            @else { div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("抽样", "Draw")) }
                     th.num { (lang.pick("总体", "Population")) } th.num { (lang.pick("抽中", "Drawn")) }

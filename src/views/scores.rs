@@ -79,7 +79,7 @@ fn survey_table(lang: Lang, s: &Snapshot) -> Markup {
     html! {
         @if !s.survey.is_empty() {
             h2 { (lang.pick("满意度调查结果（来自当前答卷）", "Survey values (from the current responses)")) }
-            div.wide { table {
+            div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("单位", "Unit")) }
                     th { (lang.pick("调查指标", "Binding")) }
@@ -246,7 +246,7 @@ fn scored(lang: Lang, user: &CurrentUser, ev: &Evaluation, s: &Snapshot, title: 
         h2 { (lang.pick("结果", "Results")) }
         @match &s.outcome {
             Ok(o) => {
-                div.wide { table {
+                div.wide tabindex="0" { table {
                     thead { tr {
                         th.num { (lang.pick("名次", "Rank")) }
                         th { (lang.pick("单位", "Unit")) }
@@ -305,7 +305,7 @@ fn scored(lang: Lang, user: &CurrentUser, ev: &Evaluation, s: &Snapshot, title: 
         }
         (survey_table(lang, s))
         h2 { (lang.pick("当前分数", "Current scores")) }
-        div.wide { table {
+        div.wide tabindex="0" { table {
             thead { tr {
                 th { (lang.pick("单位", "Unit")) }
                 @for c in &cols { th.num title=(c.indicator) { (c.label) } }
@@ -424,7 +424,7 @@ pub fn history(
             }
             " " button type="submit" { (lang.pick("筛选", "Filter")) }
         }
-        div.wide { table {
+        div.wide tabindex="0" { table {
             thead { tr {
                 th { (lang.pick("时间", "When")) }
                 th { (lang.pick("单位", "Unit")) }

@@ -43,11 +43,13 @@ pub const LARGE_FIELD: &str = "_large";
 /// `:has()`), the 0–10 scale in one row at 360 px.
 const FORM_CSS: &str = "\
 body{font-size:17px}\
+html{scroll-padding-bottom:6rem}\
 form.survey{counter-reset:answered}\
 form.survey fieldset.q:has(input:checked),form.survey fieldset.q:has(textarea:not(:placeholder-shown)),\
 form.survey fieldset.q:has(input[type=number]:not(:placeholder-shown)){counter-increment:answered}\
 .stickybar{position:sticky;bottom:0;z-index:2;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;\
 background:#fff;border-top:2px solid #8b1a1a;padding:.5rem .75rem;margin:1rem -0.25rem 0;box-shadow:0 -2px 6px rgba(0,0,0,.12)}\
+.stickybar{pointer-events:none}.stickybar button{pointer-events:auto}\
 .stickybar .count::before{content:counter(answered)}\
 .stickybar button{min-height:44px;padding:.4rem .9rem;font-size:1rem;background:#fff;color:#8b1a1a;border:1px solid #8b1a1a}\
 .errsum{border:2px solid #b02a1e;background:#fff}\

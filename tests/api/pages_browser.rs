@@ -46,7 +46,8 @@ async fn axe(d: &Driver, axe: &str) -> Vec<Value> {
 }
 
 /// Text that runs past its box or the viewport horizontally (text nodes measured with a range
-/// against their nearest block box; the honeypot is off-screen by design).
+/// against their nearest block box). Text wholly left of the screen is hidden on purpose (the
+/// honeypot, table headers read only by screen readers on phones), not overflow.
 async fn overflowing_text(d: &Driver) -> Vec<Value> {
     let v = d
         .eval(
@@ -57,7 +58,7 @@ async fn overflowing_text(d: &Driver) -> Vec<Value> {
                if (!el || el.closest('.hp, style, script, title')) continue;\
                const cs = getComputedStyle(el); if (cs.display === 'none' || cs.visibility === 'hidden') continue;\
                const r = document.createRange(); r.selectNodeContents(n); const t = r.getBoundingClientRect();\
-               if (t.width === 0) continue;\
+               if (t.width === 0 || t.right <= 0) continue;\
                let box = el; while (box && getComputedStyle(box).display === 'inline') box = box.parentElement;\
                const b = box.getBoundingClientRect();\
                if (t.right > b.right + 1 || t.right > vw + 1 || t.left < -1)\
@@ -120,6 +121,10 @@ async fn walk(width: u32) {
             );
         }
         d.screenshot(&format!("pages-form-{lang}-{width}")).await;
+        d.eval("const r = document.querySelector('.rating'); if (r) r.scrollIntoView(); return 1")
+            .await;
+        d.screenshot(&format!("pages-form-scale-{lang}-{width}"))
+            .await;
         answer_all(&d, &q).await;
         d.click("form.survey > button[type=submit]").await;
         d.wait_for("/thanks").await;
@@ -156,6 +161,10 @@ async fn walk(width: u32) {
             );
         }
         d.screenshot(&format!("pages-public-{lang}-{width}")).await;
+        d.eval("document.getElementById('satisfaction').scrollIntoView(); return 1")
+            .await;
+        d.screenshot(&format!("pages-public-ranking-{lang}-{width}"))
+            .await;
     }
 
     // signed in: the unit report (axe) and the other pages (screenshots)

@@ -51,7 +51,7 @@ pub fn page_of(
                 button type="submit" { (lang.pick("筛选", "Filter")) }
                 " " a href={ "/admin/audit.csv?" (query) } { (lang.pick("导出 CSV", "Export CSV")) }
             }
-            div.card { div.wide { table.audit {
+            div.card { div.wide tabindex="0" { table.audit {
                 thead { tr {
                     th { (lang.pick("时间", "When")) } th { (lang.pick("操作人", "Who")) } th { (lang.pick("操作", "Action")) }
                     th { (lang.pick("对象", "Target")) } th { (lang.pick("原因", "Reason")) } th { (lang.pick("详情", "Detail")) }

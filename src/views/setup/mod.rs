@@ -174,7 +174,7 @@ pub fn errors_table(lang: Lang, errors: &[FieldError]) -> Markup {
         @if !errors.is_empty() {
             div.card role="alert" {
                 h2.error { (lang.pick("未保存：请修正以下问题后重试。", "Nothing was stored: fix these problems and try again.")) }
-                div.wide { table {
+                div.wide tabindex="0" { table {
                     thead { tr {
                         th { (lang.pick("行", "Row")) } th { (lang.pick("列", "Column")) }
                         th { (lang.pick("值", "Value")) } th { (lang.pick("原因", "Reason")) }

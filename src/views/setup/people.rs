@@ -87,7 +87,7 @@ pub fn users(lang: Lang, user: &CurrentUser, p: &UsersPage) -> Markup {
             h1 { (title) }
             (flash(p.message, p.refused))
             @if let Some((who, l, sent)) = p.link { (link_shown(lang, p.public_url, who, l, sent)) }
-            div.card { div.wide { table {
+            div.card { div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("用户名", "Name")) } th { (lang.pick("角色", "Role")) } th { (lang.pick("单位 / 机构", "Unit / firm")) }
                     th { (lang.pick("状态", "Status")) } th {}
@@ -201,7 +201,7 @@ pub fn keys(lang: Lang, user: &CurrentUser, p: &KeysPage) -> Markup {
                     p.secret.api-key { (k.key) }
                 }
             }
-            div.card { div.wide { table {
+            div.card { div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("前缀", "Prefix")) } th { (lang.pick("名称", "Name")) }
                     @if user.role == Role::Admin { th { (lang.pick("用户", "User")) } }
