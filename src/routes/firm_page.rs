@@ -38,7 +38,7 @@ fn form(
         title,
         &with_lang("/firm/upload", lang.other()),
         html! {
-            (crate::views::account_bar(lang, user))
+            (crate::views::signed_in_header(lang, user, None))
             h1 { (title) }
             p { a href=(with_lang("/firm/progress", lang)) { (lang.pick("查看采集进度", "See the collection progress")) } }
             @if let Some(r) = result { (r) }

@@ -19,6 +19,8 @@ mod hardening;
 mod invitations;
 mod invitations_once;
 mod openapi;
+mod pages;
+mod pages_browser;
 mod questionnaire_library;
 mod results;
 mod roundtrip;
