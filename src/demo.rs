@@ -19,8 +19,8 @@ use crate::evaluations::evaluation::NoFrameworks;
 use crate::evaluations::{self, EvaluationInput, PlanInput, Transition, UnitInput};
 use crate::questionnaire::{self, Question, QuestionKind, Questionnaire, RespondentType};
 use crate::store::{
-    EvaluationId, EvaluationStatus, InvitationPlan, NewResponse, ResponseSource, Store,
-    Submission, SubmitOutcome, UnitKind,
+    EvaluationId, EvaluationStatus, InvitationPlan, NewResponse, ResponseSource, Store, Submission,
+    SubmitOutcome, UnitKind,
 };
 
 pub const DEMO_SERIES: &str = "demo-city";

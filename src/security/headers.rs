@@ -119,14 +119,29 @@ mod tests {
     #[test]
     fn only_the_questionnaire_preview_may_be_framed_and_only_by_this_site() {
         for (path, ancestors, xfo) in [
-            ("/admin/questionnaires/resident/2/preview", "frame-ancestors 'self'", "SAMEORIGIN"),
-            ("/admin/questionnaires/resident/2", "frame-ancestors 'none'", "DENY"),
+            (
+                "/admin/questionnaires/resident/2/preview",
+                "frame-ancestors 'self'",
+                "SAMEORIGIN",
+            ),
+            (
+                "/admin/questionnaires/resident/2",
+                "frame-ancestors 'none'",
+                "DENY",
+            ),
             ("/s/abc", "frame-ancestors 'none'", "DENY"),
         ] {
             let mut h = HeaderMap::new();
             apply(path, &mut h);
-            let csp = h.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
-            assert!(csp.contains(ancestors) && csp.contains("script-src 'none'"), "{path}: {csp}");
+            let csp = h
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert!(
+                csp.contains(ancestors) && csp.contains("script-src 'none'"),
+                "{path}: {csp}"
+            );
             assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), xfo, "{path}");
         }
     }
