@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     }
     for (label, url) in &targets {
         let store = Store::open(url, &StoreOptions::default()).await?;
-        pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
         let e = store
             .create_evaluation(&NewEvaluation {
                 series: "bench".into(),

@@ -153,7 +153,9 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::Store(s) => s.into(),
             IngestError::NotContracted { .. } => ApiError::Forbidden(e.to_string()),
-            IngestError::UnknownMethod(_) => ApiError::BadRequest(e.to_string()),
+            IngestError::UnknownMethod(_) | IngestError::BadQuestionnaire(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
             IngestError::UnknownQuestionnaire(_) => ApiError::NotFound(e.to_string()),
             IngestError::InProgress
             | IngestError::NotCollecting(_)

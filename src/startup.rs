@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::collect::{FormSigner, RateLimiter};
 use crate::config::Settings;
-use crate::questionnaire::{Questionnaire, Questionnaires};
+use crate::questionnaire::{Questionnaire, Registry};
 use crate::store::{Store, SubmissionWriter};
 
 /// Shared state of every handler.
@@ -24,7 +24,7 @@ pub struct AppState {
     pub writer: SubmissionWriter,
     pub signer: FormSigner,
     pub limiter: RateLimiter,
-    pub questionnaires: Questionnaires,
+    pub questionnaires: Registry,
     /// Analysis frames and tables per evaluation and data version.
     pub analytics: crate::analytics::Cache,
     /// Grades of the results pages per analysis frame and scores version.
@@ -33,7 +33,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn questionnaire(&self, id: &str, version: i64) -> Option<Arc<Questionnaire>> {
-        self.questionnaires.get(&(id.to_owned(), version)).cloned()
+        self.questionnaires.get(id, version)
     }
 }
 
@@ -46,8 +46,8 @@ impl Application {
     /// Opens (and migrates) the store, registers the built-in questionnaires, then binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::open(&settings.database_url, &settings.store).await?;
-        let qs =
-            crate::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+        let qs = crate::library::register_questionnaires(&store, std::path::Path::new("surveys"))
+            .await?;
         Self::build_with_store(settings, store, qs).await
     }
 
@@ -85,7 +85,7 @@ impl Application {
                 settings.submit_rate_per_minute,
                 std::time::Duration::from_secs(60),
             ),
-            questionnaires: crate::questionnaire::registry(questionnaires),
+            questionnaires: Registry::new(questionnaires),
             analytics: Default::default(),
             grades: Default::default(),
             store,

@@ -30,14 +30,15 @@ fn form(
     result: Option<Markup>,
 ) -> Markup {
     let title = lang.pick("上传调查数据", "Upload survey data");
-    let mut qs: Vec<_> = state.questionnaires.values().collect();
+    let all = state.questionnaires.all();
+    let mut qs: Vec<_> = all.values().collect();
     qs.sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
     layout(
         lang,
         title,
         &with_lang("/firm/upload", lang.other()),
         html! {
-            (crate::views::account_bar(lang, user))
+            (crate::views::signed_in_header(lang, user, None))
             h1 { (title) }
             p { a href=(with_lang("/firm/progress", lang)) { (lang.pick("查看采集进度", "See the collection progress")) } }
             @if let Some(r) = result { (r) }
@@ -203,7 +204,7 @@ async fn submit(
         .map_err(|e| WebError::from_store(lang, e))?;
     let outcome = ingest(
         &state.store,
-        &state.questionnaires,
+        &state.questionnaires.all(),
         &firm,
         evaluation_id,
         UploadInput {

@@ -163,6 +163,25 @@ pub fn status_of(e: &SetupError) -> StatusCode {
 }
 
 /// A CSV file download.
+/// `?bom=1`: a CSV download for people starts with a UTF-8 byte order mark, so Excel (on
+/// Chinese Windows above all) reads it as UTF-8 instead of mojibake. Without it the bytes are
+/// plain UTF-8 for programs, as before.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Bom {
+    /// `1`: start the CSV with a UTF-8 byte order mark (for Excel)
+    pub bom: Option<String>,
+}
+
+impl Bom {
+    pub fn wanted(&self) -> bool {
+        matches!(self.bom.as_deref(), Some("1" | "true" | "yes"))
+    }
+}
+
+/// The UTF-8 byte order mark.
+pub const UTF8_BOM: &str = "\u{feff}";
+
 pub fn csv(name: &str, body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

@@ -134,6 +134,7 @@ async fn status_page(
         &rows,
         &user,
         query.reminded,
+        state.settings.smtp.is_some(),
     ));
     res.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -283,6 +284,7 @@ async fn form_page(
             values,
             errors,
             user,
+            mail_configured: state.settings.smtp.is_some(),
         },
     ))
 }

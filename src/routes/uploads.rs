@@ -39,14 +39,15 @@ struct TemplateQuery {
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version (default latest)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire: id (newest version) or id@version, as `pingyi links` prints it"), ("version" = Option<i64>, Query, description = "version (default latest; or give id@version)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
 async fn template(
     path: web::Path<i64>,
     q: web::Query<TemplateQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let evaluation = state.store.get_evaluation(path.into_inner()).await?;
-    let questionnaire = find_questionnaire(&state.questionnaires, &q.questionnaire, q.version)?;
+    let questionnaire =
+        find_questionnaire(&state.questionnaires.all(), &q.questionnaire, q.version)?;
     let name = format!(
         "pingyi-{}-{}-{}",
         evaluation.year, questionnaire.id, questionnaire.version
@@ -187,7 +188,7 @@ async fn read_body(
         web::Bytes::from(buf)
     };
     Ok(UploadInput {
-        questionnaire: meta.questionnaire.ok_or_else(|| ApiError::BadRequest("say which questionnaire the file answers: ?questionnaire=ID (or a multipart field)".into()))?,
+        questionnaire: meta.questionnaire.ok_or_else(|| ApiError::BadRequest("say which questionnaire the file answers: ?questionnaire=ID or ID@VERSION (or a multipart field)".into()))?,
         version: meta.version,
         wave: meta.wave.unwrap_or_default(),
         method: meta.method.ok_or_else(|| ApiError::BadRequest("say how the interviews were done: ?method=door_to_door|phone|online|intercept|focus_group".into()))?,
@@ -196,7 +197,7 @@ async fn read_body(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"), params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = Option<String>, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version"), ("wave" = Option<String>, Query, description = "wave"), ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"), ("file_name" = Option<String>, Query, description = "original file name")), responses((status = 201, description = "receipt of the committed batch", body = crate::openapi::AnyJson), (status = 200, description = "receipt of an identical earlier upload", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"), params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = Option<String>, Query, description = "questionnaire: id (newest version) or id@version"), ("version" = Option<i64>, Query, description = "version (or give id@version)"), ("wave" = Option<String>, Query, description = "wave"), ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"), ("file_name" = Option<String>, Query, description = "original file name")), responses((status = 201, description = "receipt of the committed batch", body = crate::openapi::AnyJson), (status = 200, description = "receipt of an identical earlier upload", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn upload(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -218,7 +219,7 @@ async fn upload(
     };
     let input = read_body(&req, payload, state.settings.max_upload_bytes, query).await?;
     let id = path.into_inner();
-    match ingest(&state.store, &state.questionnaires, &firm, id, input).await? {
+    match ingest(&state.store, &state.questionnaires.all(), &firm, id, input).await? {
         Ingested::Stored(receipt) => Ok(HttpResponse::Created().json(receipt)),
         Ingested::Duplicate(receipt) => Ok(HttpResponse::Ok().json(receipt)),
         // Nothing stored: the errors as the CSV the receipt advertises, for Excel.

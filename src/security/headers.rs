@@ -15,6 +15,17 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'none'
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The same policy for the questionnaire preview, which the version page shows in a phone-sized
+/// frame: only this site may frame it.
+pub const PREVIEW_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'none'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+
+/// The questionnaire preview (`/admin/questionnaires/{id}/{version}/preview`).
+fn framed_by_this_site(path: &str) -> bool {
+    path.starts_with("/admin/questionnaires/") && path.ends_with("/preview")
+}
+
 /// Paths whose address holds a secret or identifies a respondent's survey: a link followed
 /// from them must not tell the next site where the respondent came from.
 fn referrer_free(path: &str) -> bool {
@@ -37,11 +48,19 @@ pub fn apply(path: &str, headers: &mut HeaderMap) {
             "same-origin"
         }),
     );
+    let framed = framed_by_this_site(path);
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(if framed {
+            PREVIEW_CONTENT_SECURITY_POLICY
+        } else {
+            CONTENT_SECURITY_POLICY
+        }),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static(if framed { "SAMEORIGIN" } else { "DENY" }),
+    );
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -95,5 +114,35 @@ mod tests {
             .unwrap();
         assert!(csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("script-src 'self' 'unsafe-inline'"));
+    }
+
+    #[test]
+    fn only_the_questionnaire_preview_may_be_framed_and_only_by_this_site() {
+        for (path, ancestors, xfo) in [
+            (
+                "/admin/questionnaires/resident/2/preview",
+                "frame-ancestors 'self'",
+                "SAMEORIGIN",
+            ),
+            (
+                "/admin/questionnaires/resident/2",
+                "frame-ancestors 'none'",
+                "DENY",
+            ),
+            ("/s/abc", "frame-ancestors 'none'", "DENY"),
+        ] {
+            let mut h = HeaderMap::new();
+            apply(path, &mut h);
+            let csp = h
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert!(
+                csp.contains(ancestors) && csp.contains("script-src 'none'"),
+                "{path}: {csp}"
+            );
+            assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), xfo, "{path}");
+        }
     }
 }

@@ -250,6 +250,7 @@ mod invitations;
 mod keys;
 mod plan;
 mod queries;
+mod questionnaires;
 mod results;
 mod schema;
 mod scores;
@@ -275,6 +276,7 @@ pub use invitations::{
 pub use keys::{KeyRow, NewKey, NewPasswordLink, NewUser};
 pub use plan::{PlanRow, SourceCount};
 pub use queries::now_rfc3339;
+pub use questionnaires::StoreImport;
 pub use results::{AnalysisRow, BatchFlagCount, FrameRow};
 pub use schema::SchemaShape;
 pub use scores::{

@@ -32,21 +32,18 @@ pub fn parse_method(s: &str) -> Result<&'static str, IngestError> {
         .ok_or_else(|| IngestError::UnknownMethod(t.to_owned()))
 }
 
-/// Questionnaire `id` in `version`, or its latest version.
+/// The questionnaire named `id` or `id@version` (or `id` with `version` given apart; both only
+/// when they agree); without a version its newest.
 pub fn find_questionnaire(
     qs: &Questionnaires,
-    id: &str,
+    spec: &str,
     version: Option<i64>,
 ) -> Result<Arc<Questionnaire>, IngestError> {
-    let found = match version {
-        Some(v) => qs.get(&(id.to_owned(), v)).cloned(),
-        None => qs
-            .iter()
-            .filter(|((qid, _), _)| qid == id)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|(_, q)| q.clone()),
-    };
-    found.ok_or_else(|| IngestError::UnknownQuestionnaire(id.to_owned()))
+    let r = crate::questionnaire::QuestionnaireRef::parse_with(spec, version)
+        .map_err(|e| IngestError::BadQuestionnaire(e.to_string()))?;
+    let v = r.pick(qs.keys().filter(|(qid, _)| *qid == r.id).map(|(_, v)| *v));
+    v.and_then(|v| qs.get(&(r.id.clone(), v)).cloned())
+        .ok_or_else(|| IngestError::UnknownQuestionnaire(r.to_string()))
 }
 
 /// Metadata and content of one uploaded file.
@@ -170,6 +167,9 @@ pub enum IngestError {
     UnknownMethod(String),
     #[error("questionnaire {0:?} not found; see GET /api/v1/questionnaires")]
     UnknownQuestionnaire(String),
+    /// A questionnaire name that is not `id` or `id@version`.
+    #[error("{0}")]
+    BadQuestionnaire(String),
     #[error("the same file is being uploaded right now; try again")]
     InProgress,
     /// The evaluation does not collect answers now (draft, closed or published).

@@ -116,7 +116,7 @@ async fn sqlite_backup_under_load_is_consistent() {
     let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
     settings.test_routes = true;
     let store = Store::open(&url, &settings.store).await.unwrap();
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .unwrap();
     let restored = Application::build_with_store(settings, store.clone(), qs)

@@ -255,12 +255,12 @@ async fn changed_questionnaire_with_responses_is_refused(backend: Backend) {
             std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
         }
     }
-    pingyi::demo::register_questionnaires(&store, dir.path())
+    pingyi::library::register_questionnaires(&store, dir.path())
         .await
         .unwrap();
     pingyi::demo::load(&store).await.unwrap(); // responses to every questionnaire v1
                                                // Same content again: fine.
-    pingyi::demo::register_questionnaires(&store, dir.path())
+    pingyi::library::register_questionnaires(&store, dir.path())
         .await
         .unwrap();
     // Change a question's wording without a new version: refused, naming the file's id.
@@ -269,7 +269,7 @@ async fn changed_questionnaire_with_responses_is_refused(backend: Backend) {
     let changed = text.replacen("text = { zh = \"", "text = { zh = \"（修改）", 1);
     assert_ne!(text, changed);
     std::fs::write(&path, changed).unwrap();
-    let err = pingyi::demo::register_questionnaires(&store, dir.path())
+    let err = pingyi::library::register_questionnaires(&store, dir.path())
         .await
         .unwrap_err()
         .to_string();

@@ -157,7 +157,7 @@ pub async fn spawn_app_with(
     let store = Store::open(&db.url, &settings.store)
         .await
         .expect("open store");
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .expect("register questionnaires");
     let app = Application::build_with_store(settings, store.clone(), qs)
@@ -311,19 +311,20 @@ pub async fn evaluator_key(app: &TestApp) -> String {
     key
 }
 
-/// `pingyi analyze --input FILE --value overall --scale 100 --by unit,respondent_type
-/// --weight weight` (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
-/// an export to check the satisfaction API.
+/// `pingyi analyze --input FILE --value index_score --scale 100 --by unit,respondent_type
+/// --weight design_weight --strata design_stratum --fpc design_fpc --lonely-psu adjust` (the
+/// defaults otherwise) on a responses export (or a file with those columns), as CSV text:
+/// what an evaluator would run on an export to check the satisfaction API.
 pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
     let args = pingyi::commands::analyze::AnalyzeArgs {
         input,
-        value: "overall".into(),
+        value: "index_score".into(),
         satisfied: None,
         by: vec!["unit".into(), "respondent_type".into()],
-        weight: Some("weight".into()),
-        strata: None,
+        weight: Some("design_weight".into()),
+        strata: Some("design_stratum".into()),
         cluster: None,
-        fpc: None,
+        fpc: Some("design_fpc".into()),
         poststratify: None,
         rake: vec![],
         ci: "xlogit".into(),
@@ -332,7 +333,7 @@ pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
         min_cell: 5,
         format: "csv".into(),
         output: None,
-        lonely_psu: "fail".into(),
+        lonely_psu: "adjust".into(),
         missing: vec![],
     };
     pingyi::commands::analyze::render(&args).expect("analyze")

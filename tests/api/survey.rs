@@ -259,6 +259,8 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
         .await
         .unwrap();
     let audit_before = app.store.audit_log(1000).await.unwrap().len();
+    // the demo's draws issued (and used) tokens of their own
+    let (issued, used) = app.store.token_counts(eid).await.unwrap();
     let before = count_values(&app.store.dump_all_text().await.unwrap());
     let ids_before: Vec<i64> = app
         .store
@@ -292,7 +294,10 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
         "a replay of the same form finds the invitation used"
     );
     assert!(res.text().await.unwrap().contains("已使用"));
-    assert_eq!(app.store.token_counts(eid).await.unwrap(), (1, 1));
+    assert_eq!(
+        app.store.token_counts(eid).await.unwrap(),
+        (issued, used + 1)
+    );
 
     // Unlinkability: inspect every column of every table.
     let dump = app.store.dump_all_text().await.unwrap();
@@ -355,6 +360,9 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
         "age_group",
         "answers",
         "batch_id",
+        // a drawn invitee's draw and stratum (never the invitation, token or person)
+        "design_draw_id",
+        "design_stratum",
         "district",
         "duration_seconds",
         "evaluation_id",

@@ -440,7 +440,7 @@ async fn killed_import_leaves_nothing(backend: Backend) {
         return;
     };
     let store = db.store().await;
-    pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .unwrap();
     pingyi::demo::load(&store).await.unwrap();
@@ -574,3 +574,58 @@ async fn firm_web_upload(backend: Backend) {
     );
 }
 both_backends!(firm_page, firm_web_upload);
+
+/// A questionnaire is named `id` or `id@version` (as `pingyi links` prints it) by the upload
+/// template and upload routes alike.
+async fn questionnaire_id_at_version(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+    let (eid, key) = setup(&app).await;
+    let version = pingyi::questionnaire::builtin()
+        .unwrap()
+        .into_iter()
+        .filter(|q| q.id == "resident")
+        .map(|q| q.version)
+        .max()
+        .unwrap();
+    let template = |q: String| {
+        let url = app.url(&format!(
+            "/api/v1/evaluations/{eid}/upload-template?questionnaire={q}"
+        ));
+        let c = app.client.clone();
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let plain = template("resident".into()).await.text().await.unwrap();
+    let r = template(format!("resident@{version}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), plain);
+    assert_eq!(
+        template(format!("resident@{}", version + 50))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(template("resident@x".into()).await.status(), 400);
+    assert_eq!(
+        template(format!("resident@{version}&version={}", version + 1))
+            .await
+            .status(),
+        400
+    );
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/evaluations/{eid}/uploads?questionnaire=resident@{version}&method=phone"
+        )))
+        .bearer_auth(&key)
+        .header("Content-Type", "text/csv")
+        .body(resident_csv(7, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let receipt: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(receipt["rows"], 7);
+}
+both_backends!(questionnaire_at_version, questionnaire_id_at_version);
