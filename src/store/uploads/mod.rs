@@ -60,6 +60,9 @@ pub struct UploadedRow {
     pub row_hash: String,
 }
 
+/// A loading SQLite upload batch with no progress for this long is taken as abandoned.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 const BATCH_COLUMNS: &str = "id, evaluation_id, firm_id, questionnaire_id, questionnaire_version, wave, method, \
      file_sha256, file_name, rows, uploaded_at, receipt, status, withdrawn_at, withdrawn_by, withdrawn_reason";
 
@@ -69,14 +72,15 @@ impl Store {
         evaluation_id: i64,
         sha256: &str,
     ) -> StoreResult<Option<BatchRow>> {
-        let sql = format!("SELECT {BATCH_COLUMNS} FROM upload_batches WHERE evaluation_id = $1 AND file_sha256 = $2");
+        let sql = format!("SELECT {BATCH_COLUMNS} FROM upload_batches WHERE evaluation_id = $1 AND file_sha256 = $2 AND loading = 0");
         Ok(
             with_pool!(self, p => sqlx::query_as(&sql).bind(evaluation_id).bind(sha256).fetch_optional(p).await?),
         )
     }
 
     pub async fn get_batch(&self, id: i64) -> StoreResult<BatchRow> {
-        let sql = format!("SELECT {BATCH_COLUMNS} FROM upload_batches WHERE id = $1");
+        let sql =
+            format!("SELECT {BATCH_COLUMNS} FROM upload_batches WHERE id = $1 AND loading = 0");
         let r: Option<BatchRow> =
             with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         r.ok_or_else(|| StoreError::NotFound(format!("upload batch {id}")))
@@ -84,7 +88,7 @@ impl Store {
 
     pub async fn list_batches(&self, evaluation_id: i64) -> StoreResult<Vec<BatchRow>> {
         let sql = format!(
-            "SELECT {BATCH_COLUMNS} FROM upload_batches WHERE evaluation_id = $1 ORDER BY id"
+            "SELECT {BATCH_COLUMNS} FROM upload_batches WHERE evaluation_id = $1 AND loading = 0 ORDER BY id"
         );
         Ok(with_pool!(self, p => sqlx::query_as(&sql).bind(evaluation_id).fetch_all(p).await?))
     }
@@ -121,11 +125,29 @@ impl Store {
                 let file = self.sqlite_file.as_ref().ok_or_else(|| {
                     StoreError::Internal("SQLite store without its database file".into())
                 })?;
+                // an upload that died long ago leaves its invisible rows: remove them first
+                let stale = file.clone();
+                let _ = bulk::blocking(move || {
+                    sqlite::abandon_loading_batches(&stale, ABANDONED_AFTER)
+                })
+                .await;
                 store_batch_sqlite(file, batch, next_chunk, valid, receipt).await
             }
             Pool::Pg(p) => store_batch_pg(p, batch, next_chunk, valid, receipt).await,
         };
         self.writes.observe(stored)
+    }
+
+    /// Removes SQLite upload batches left invisible by a process that stopped while appending
+    /// (no progress for `idle`). PostgreSQL never leaves one (its upload is one transaction).
+    pub async fn clean_abandoned_uploads(&self, idle: std::time::Duration) -> StoreResult<usize> {
+        match &self.sqlite_file {
+            Some(file) => {
+                let file = file.clone();
+                bulk::blocking(move || sqlite::abandon_loading_batches(&file, idle)).await
+            }
+            None => Ok(0),
+        }
     }
 
     /// Marks a batch withdrawn (kept, audited); refused once the evaluation is closed.
