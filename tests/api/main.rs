@@ -13,6 +13,7 @@ mod exports;
 mod findings;
 mod findings_browser;
 mod findings_pages;
+mod followup;
 mod foundation;
 mod full_disk;
 mod hardening;
