@@ -34,7 +34,10 @@ pub fn same_origin_post(req: &HttpRequest, public_url: &str) -> bool {
     let origin = origin.trim_end_matches('/');
     // A page sent with `Referrer-Policy: no-referrer` (the survey pages) makes the browser
     // post with `Origin: null`: that says nothing about the site, so it is judged like a post
-    // without the header (Sec-Fetch-Site above has refused other sites already).
+    // without the header (Sec-Fetch-Site above has refused other sites already). Browsers
+    // too old to send Sec-Fetch-Site (iOS before 16.4) still post such forms with Origin null;
+    // refusing them would lock their owners out of the survey, and the form's signature
+    // still has to hold.
     if origin == "null" {
         return true;
     }

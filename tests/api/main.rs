@@ -5,6 +5,7 @@
 mod helpers;
 
 mod backup;
+mod big_upload;
 mod browser;
 mod compare;
 mod design;
