@@ -58,6 +58,9 @@ pub enum Command {
     Key(crate::commands::keys::KeyCommand),
     /// Working days on a holiday calendar: a due date N working days on, or a month's days.
     Workdays(crate::commands::workdays::WorkdaysArgs),
+    /// Questionnaire versions: import an XLSForm workbook, export, list, compare versions.
+    #[command(subcommand)]
+    Questionnaire(crate::commands::questionnaire::QuestionnaireCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +154,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => runtime()?.block_on(crate::commands::accounts::run_import(args)),
         Command::Invite(args) => runtime()?.block_on(crate::commands::invite::run(args)),
         Command::Units(cmd) => runtime()?.block_on(crate::commands::units::run(cmd)),
+        Command::Questionnaire(cmd) => {
+            runtime()?.block_on(crate::commands::questionnaire::run(cmd))
+        }
         Command::Evaluation(cmd) => runtime()?.block_on(crate::commands::evaluation::run(cmd)),
         Command::Key(cmd) => runtime()?.block_on(crate::commands::keys::run(cmd)),
         Command::Workdays(args) => crate::commands::workdays::run(args),
@@ -170,7 +176,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.surveys_dir = args.surveys.clone();
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
     let store = Store::open(&url, &settings.store).await?;
-    let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;
+    let questionnaires = crate::library::register_questionnaires(&store, &args.surveys).await?;
     if args.demo {
         let report = crate::demo::load_with_frameworks(&store, &settings.frameworks_dir).await?;
         println!("{report}");

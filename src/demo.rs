@@ -19,46 +19,14 @@ use crate::evaluations::evaluation::NoFrameworks;
 use crate::evaluations::{self, EvaluationInput, PlanInput, Transition, UnitInput};
 use crate::questionnaire::{self, Question, QuestionKind, Questionnaire, RespondentType};
 use crate::store::{
-    EvaluationId, EvaluationStatus, InvitationPlan, NewResponse, ResponseSource, Store,
-    StoredQuestionnaire, Submission, SubmitOutcome, UnitKind,
+    EvaluationId, EvaluationStatus, InvitationPlan, NewResponse, ResponseSource, Store, Submission,
+    SubmitOutcome, UnitKind,
 };
 
 pub const DEMO_SERIES: &str = "demo-city";
 /// Who the demo's set-up appears as in the audit log.
 const DEMO_ACTOR: &str = "demo";
 const DEMO_MARKER: &str = "demo_loaded";
-
-/// Loads questionnaires from `dir` when it exists, otherwise the built-in set, and registers
-/// them. A changed definition of a version that already has responses stops the start.
-pub async fn register_questionnaires(
-    store: &Store,
-    dir: &Path,
-) -> anyhow::Result<Vec<Questionnaire>> {
-    let list = if dir.is_dir() {
-        questionnaire::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?
-    } else {
-        questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?
-    };
-    for q in &list {
-        store
-            .upsert_questionnaire(&to_stored(q)?)
-            .await
-            .map_err(|e| anyhow::anyhow!("questionnaire {}: {e}", q.id))?;
-    }
-    Ok(list)
-}
-
-pub fn to_stored(q: &Questionnaire) -> anyhow::Result<StoredQuestionnaire> {
-    Ok(StoredQuestionnaire {
-        id: q.id.clone(),
-        version: i64::from(q.version),
-        respondent_type: q.respondent_type.as_str().to_owned(),
-        title_zh: q.title.zh.clone(),
-        title_en: q.title.en.clone(),
-        content_hash: q.content_hash.clone(),
-        definition: serde_json::to_string(q)?,
-    })
-}
 
 struct DemoUnit {
     code: &'static str,
@@ -206,7 +174,9 @@ pub async fn load_with_frameworks(store: &Store, frameworks: &Path) -> anyhow::R
     }
     let questionnaires = questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
     for q in &questionnaires {
-        store.upsert_questionnaire(&to_stored(q)?).await?;
+        store
+            .upsert_questionnaire(&crate::library::to_stored(q)?)
+            .await?;
     }
     let register: Vec<UnitInput> = UNITS
         .iter()

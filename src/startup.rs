@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::collect::{FormSigner, RateLimiter};
 use crate::config::Settings;
-use crate::questionnaire::{Questionnaire, Questionnaires};
+use crate::questionnaire::{Questionnaire, Registry};
 use crate::store::{Store, SubmissionWriter};
 
 /// Shared state of every handler.
@@ -23,7 +23,7 @@ pub struct AppState {
     pub writer: SubmissionWriter,
     pub signer: FormSigner,
     pub limiter: RateLimiter,
-    pub questionnaires: Questionnaires,
+    pub questionnaires: Registry,
     /// Analysis frames and tables per evaluation and data version.
     pub analytics: crate::analytics::Cache,
     /// Grades of the results pages per analysis frame and scores version.
@@ -32,7 +32,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn questionnaire(&self, id: &str, version: i64) -> Option<Arc<Questionnaire>> {
-        self.questionnaires.get(&(id.to_owned(), version)).cloned()
+        self.questionnaires.get(id, version)
     }
 }
 
@@ -45,8 +45,8 @@ impl Application {
     /// Opens (and migrates) the store, registers the built-in questionnaires, then binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::open(&settings.database_url, &settings.store).await?;
-        let qs =
-            crate::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+        let qs = crate::library::register_questionnaires(&store, std::path::Path::new("surveys"))
+            .await?;
         Self::build_with_store(settings, store, qs).await
     }
 
@@ -84,7 +84,7 @@ impl Application {
                 settings.submit_rate_per_minute,
                 std::time::Duration::from_secs(60),
             ),
-            questionnaires: crate::questionnaire::registry(questionnaires),
+            questionnaires: Registry::new(questionnaires),
             analytics: Default::default(),
             grades: Default::default(),
             store,
@@ -151,12 +151,16 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-/// Only with `Settings::test_routes`: a request that takes `?ms=` milliseconds, so the
-/// shutdown test has something in flight.
-async fn slow(q: web::Query<std::collections::HashMap<String, u64>>) -> &'static str {
+/// Only with `Settings::test_routes`: a response whose headers go out at once and whose body
+/// ("done") follows after `?ms=` milliseconds, so the shutdown test knows the request is in
+/// flight when its headers arrive.
+async fn slow(q: web::Query<std::collections::HashMap<String, u64>>) -> actix_web::HttpResponse {
     let ms = q.get("ms").copied().unwrap_or(1000).min(10_000);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    "done"
+    let body = futures_util::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        Ok::<_, std::convert::Infallible>(web::Bytes::from_static(b"done"))
+    });
+    actix_web::HttpResponse::Ok().streaming(body)
 }
 
 /// Root span per request: request id, method, route *pattern* (never the raw path, which can

@@ -244,7 +244,7 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         size as f64 / 1e6
     );
     let qs = crate::questionnaire::registry(
-        crate::demo::register_questionnaires(&store, &args.surveys).await?,
+        crate::library::register_questionnaires(&store, &args.surveys).await?,
     );
     let started = std::time::Instant::now();
     let progress = spinner(started);

@@ -7,6 +7,7 @@ pub mod evaluation;
 pub mod invite;
 pub mod keys;
 pub mod links;
+pub mod questionnaire;
 pub mod sample;
 pub mod score;
 pub mod units;

@@ -168,7 +168,7 @@ pub async fn responses(
         }
     }
     let design = DesignTable::new(&state.store.design_strata(ev.id).await?);
-    let cols = Arc::new(Columns::new(Arc::new(state.questionnaires.clone()), design));
+    let cols = Arc::new(Columns::new(state.questionnaires.all(), design));
     let (page_tx, mut page_rx) = mpsc::channel::<Vec<AnalysisRow>>(2);
     let failed = Arc::new(AtomicBool::new(false));
     let store = state.store.clone();

@@ -30,7 +30,8 @@ fn form(
     result: Option<Markup>,
 ) -> Markup {
     let title = lang.pick("上传调查数据", "Upload survey data");
-    let mut qs: Vec<_> = state.questionnaires.values().collect();
+    let all = state.questionnaires.all();
+    let mut qs: Vec<_> = all.values().collect();
     qs.sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
     layout(
         lang,
@@ -201,7 +202,7 @@ async fn submit(
         .map_err(|e| WebError::from_store(lang, e))?;
     let outcome = ingest(
         &state.store,
-        &state.questionnaires,
+        &state.questionnaires.all(),
         &firm,
         evaluation_id,
         UploadInput {

@@ -42,7 +42,8 @@ async fn template(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let evaluation = state.store.get_evaluation(path.into_inner()).await?;
-    let questionnaire = find_questionnaire(&state.questionnaires, &q.questionnaire, q.version)?;
+    let questionnaire =
+        find_questionnaire(&state.questionnaires.all(), &q.questionnaire, q.version)?;
     let name = format!(
         "pingyi-{}-{}-{}",
         evaluation.year, questionnaire.id, questionnaire.version
@@ -199,7 +200,7 @@ async fn upload(
     )
     .await?;
     let id = path.into_inner();
-    match ingest(&state.store, &state.questionnaires, &firm, id, input).await? {
+    match ingest(&state.store, &state.questionnaires.all(), &firm, id, input).await? {
         Ingested::Stored(receipt) => Ok(HttpResponse::Created().json(receipt)),
         Ingested::Duplicate(receipt) => Ok(HttpResponse::Ok().json(receipt)),
         Ingested::Rejected(r) => Err(ApiError::Unprocessable {

@@ -251,7 +251,7 @@ impl Store {
                         continue;
                     }
                 }
-                // The draw design the token came through (issue 6): only the draw and its
+                // The draw design the token came through: only the draw and its
                 // stratum (none for strata of fewer than MIN_DESIGN_STRATUM invitees) are
                 // kept, never the invitation, the drawn row or the token.
                 let design: Option<(i64, String, i64)> = match &s.token_hash {

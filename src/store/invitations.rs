@@ -1,4 +1,4 @@
-//! Recorded sample draws, invitations and the persistent e-mail queue (issue 6).
+//! Recorded sample draws, invitations and the persistent e-mail queue.
 //!
 //! # Tokens and messages: who holds which token
 //!

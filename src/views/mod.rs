@@ -5,6 +5,7 @@ pub mod finding;
 pub mod findings;
 pub mod home;
 pub mod invitations;
+pub mod questionnaires;
 pub mod results;
 pub mod scores;
 pub mod setup;

@@ -1,5 +1,5 @@
-//! Design weights and fpc from a draw feed the analysis of the responses it produced
-//! (issue 6): token responses of a recorded draw are analysed with the draw's weights, strata
+//! Design weights and fpc from a draw feed the analysis of the responses it produced:
+//! token responses of a recorded draw are analysed with the draw's weights, strata
 //! and population sizes, everything else as one weighted with-replacement stratum; the API's
 //! numbers equal the analysis engine run directly on that design, and R's `survey` on the
 //! apistrat fixture; the response keeps only the draw and stratum, never who answered.

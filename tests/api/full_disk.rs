@@ -352,7 +352,7 @@ async fn sqlite_full_disk_loses_nothing_and_recovers() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let (eid, path, key, limit) = {
         let store = db.store().await;
-        pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
             .await
             .unwrap();
         let (eid, path, key) = demo_setup(&store).await;
@@ -378,7 +378,7 @@ async fn sqlite_full_disk_loses_nothing_and_recovers() {
     // writers give up on a held lock after a second (the freeing below holds it longer)
     settings.store.busy_timeout = Duration::from_secs(1);
     let store = Store::open(&db.url, &settings.store).await.unwrap();
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .unwrap();
     let app = Application::build_with_store(settings, store.clone(), qs)

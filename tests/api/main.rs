@@ -1,5 +1,6 @@
 //! Integration tests: the app on port 0 with a fresh database per test, on SQLite always and
 //! on PostgreSQL when PINGYI_TEST_POSTGRES_URL is set. One test binary keeps link time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 
@@ -14,8 +15,10 @@ mod foundation;
 mod full_disk;
 mod invitations;
 mod openapi;
+mod questionnaire_library;
 mod results;
 mod roundtrip;
+mod schema;
 mod scores;
 mod setup_access;
 mod setup_audit;

@@ -1,4 +1,4 @@
-//! Objective scores under an indicator framework: the seed's worked example through the API
+//! Objective scores under an indicator framework: the evaluation rules' worked example through the API
 //! (survey values from real stored responses), history and `as_of` replay, access per role,
 //! bad rows refused whole, missing indicators named, the evaluator page and its form.
 

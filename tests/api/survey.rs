@@ -205,6 +205,7 @@ async fn link_flow(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = svg.bytes().await.unwrap();
     let png = app
         .client
         .get(app.url(&format!("{path}/qr.png")))
@@ -215,6 +216,13 @@ async fn link_flow(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
+    // both images decode back to the link's address
+    if let Some(url) = crate::helpers::decode_qr(&png, "png") {
+        assert_eq!(url, app.url(&path), "the PNG QR code encodes the link");
+    }
+    if let Some(url) = crate::helpers::decode_qr(&svg, "svg") {
+        assert_eq!(url, app.url(&path), "the SVG QR code encodes the link");
+    }
 
     // closing the link
     app.store
