@@ -2,6 +2,7 @@
 //! built-in questionnaires and indicator frameworks load, so the demo evaluations get their
 //! framework and objective scores. `pingyi tokens` then takes the questionnaire as
 //! `pingyi links` prints it (`id@version`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
