@@ -30,8 +30,11 @@
 //! cached with the frame; a new data version drops them all. After a load the groupings
 //! the report pages need are computed in the background, on the other core.
 
+mod classify;
 pub mod design;
 mod load;
+
+pub use classify::classify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -414,33 +417,6 @@ fn variables(
     // comparisons are between independent samples): without the per-PSU influence totals a
     // grouping of 1M responses keeps ~16 MB per variable less (one PSU per response).
     vars.into_iter().map(Variable::without_influence).collect()
-}
-
-/// Keywords that place a free-text suggestion under a dimension (text questions carry no
-/// dimension of their own). First match wins; "other" otherwise.
-const KEYWORDS: [(&str, &[&str]); 6] = [
-    (
-        "efficiency",
-        &[
-            "流程", "跑腿", "等待", "效率", "卡顿", "窗口", "时间", "慢", "系统",
-        ],
-    ),
-    (
-        "attitude",
-        &["态度", "推诿", "热情", "耐心", "作风", "事难办"],
-    ),
-    ("integrity", &["廉洁", "吃拿卡要", "收费", "腐败"]),
-    ("lawful", &["执法", "依法", "规范", "违法"]),
-    ("coordination", &["协调", "配合", "部门之间"]),
-    ("performance", &["政策", "宣传", "职责", "落实", "解读"]),
-];
-
-pub fn classify(text: &str) -> &'static str {
-    KEYWORDS
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| text.contains(w)))
-        .map(|(d, _)| *d)
-        .unwrap_or("other")
 }
 
 /// The engine's estimates of every variable for one grouping, computed once per loaded

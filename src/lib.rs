@@ -24,6 +24,7 @@ pub mod security;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod timefmt;
 pub mod upload;
 pub mod views;
 pub mod workbook;

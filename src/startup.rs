@@ -5,6 +5,7 @@ use std::net::TcpListener;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder, TracingLogger};
@@ -124,17 +125,26 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let shutdown = state.settings.shutdown_timeout;
     let max_body = state.settings.max_body_bytes;
     let test_routes = state.settings.test_routes;
-    let guards = web::Data::new(crate::security::Guards::new(
-        crate::security::client::TrustedProxies::new(state.settings.trusted_proxies.clone()),
-    ));
+    let proxies =
+        crate::security::client::TrustedProxies::new(state.settings.trusted_proxies.clone());
+    let guards = web::Data::new(crate::security::Guards::new(proxies.clone()));
+    let mut edge = state.settings.edge;
+    // One ceiling for every request body: what the upload routes accept.
+    edge.max_request_bytes = state.settings.max_upload_bytes.max(max_body);
+    let edge_data = web::Data::new(edge);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let connections = std::sync::Arc::new(crate::security::limits::ConnectionCounter::default());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(crate::security::limits::guard_body))
+            .wrap(from_fn(crate::routes::rejections::api_error_shape))
+            .wrap(from_fn(crate::security::headers::security_headers))
             .wrap(TracingLogger::<AnonymousSpan>::new())
             .app_data(state.clone())
             .app_data(guards.clone())
-            .app_data(web::FormConfig::default().limit(max_body))
-            .app_data(web::JsonConfig::default().limit(max_body))
+            .app_data(edge_data.clone())
+            .configure(|cfg| crate::routes::rejections::configure_extractors(cfg, max_body))
             .app_data(web::PayloadConfig::default().limit(max_body))
             .configure(crate::routes::configure)
             .configure(|cfg| {
@@ -146,6 +156,15 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     })
     // actix handles SIGTERM/SIGINT itself: stop accepting, let in-flight requests finish.
     .shutdown_timeout(shutdown.as_secs())
+    .workers(workers)
+    // actix counts per worker; the total is what the operator set.
+    .max_connections((edge.max_connections / workers).max(1))
+    // A request head must arrive within 5 s; a body is timed by `guard_body`.
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .on_connect(move |conn, ext| {
+        crate::security::limits::on_connect(&connections, &edge, &proxies, conn, ext)
+    })
     .listen(listener)?
     .run();
     Ok(server)

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod analyze;
+pub mod backup;
 pub mod evaluation;
 pub mod invite;
 pub mod keys;

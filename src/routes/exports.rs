@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use crate::auth::Evaluator;
 use crate::error::ApiError;
 use crate::export::{self, ExportFormat};
+use crate::routes::forms::{Bom, UTF8_BOM};
 use crate::scoring::SatisfactionParams;
 use crate::startup::AppState;
 use crate::store::Evaluation;
@@ -61,12 +62,17 @@ async fn responses_export(
     state: &AppState,
     id: i64,
     format: ExportFormat,
+    bom: bool,
 ) -> Result<HttpResponse, ApiError> {
     let export::ResponsesExport {
         evaluation,
         mut body,
     } = export::responses(state, id, format).await?;
+    let mut first = bom.then(|| Bytes::from_static(UTF8_BOM.as_bytes()));
     let stream = futures_util::stream::poll_fn(move |cx| {
+        if let Some(b) = first.take() {
+            return std::task::Poll::Ready(Some(Ok(b)));
+        }
         body.poll_recv(cx).map(|c| c.map(|c| c.map(Bytes::from)))
     });
     Ok(HttpResponse::Ok()
@@ -80,8 +86,12 @@ async fn satisfaction_export(
     id: i64,
     p: &SatisfactionParams,
     format: ExportFormat,
+    bom: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let (ev, bytes) = export::satisfaction(state, id, p, format).await?;
+    let (ev, mut bytes) = export::satisfaction(state, id, p, format).await?;
+    if bom {
+        bytes.splice(0..0, UTF8_BOM.bytes());
+    }
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header(attachment(&ev, "satisfaction", format))
@@ -92,13 +102,14 @@ async fn satisfaction_export(
 
 /// Anonymous responses of the evaluation as CSV, streamed page by page (withdrawn batches
 /// excluded). No response id, token or time of day leaves the service.
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/responses.csv", tag = "exports", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "anonymous responses, streamed (withdrawn batches excluded)", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/responses.csv", tag = "exports", params(("id" = i64, Path, description = "evaluation id"), Bom), responses((status = 200, description = "anonymous responses, streamed (withdrawn batches excluded)", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn responses_csv(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
     path: web::Path<i64>,
+    bom: web::Query<Bom>,
 ) -> Result<HttpResponse, ApiError> {
-    responses_export(&state, path.into_inner(), ExportFormat::Csv).await
+    responses_export(&state, path.into_inner(), ExportFormat::Csv, bom.wanted()).await
 }
 
 /// Anonymous responses as an XLSX workbook: sheet `responses` (one row per response) and
@@ -124,7 +135,7 @@ async fn responses_xlsx(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    responses_export(&state, path.into_inner(), ExportFormat::Xlsx).await
+    responses_export(&state, path.into_inner(), ExportFormat::Xlsx, false).await
 }
 
 /// Anonymous responses as Parquet (Snappy; row groups of 65,536 responses; answer columns
@@ -148,7 +159,7 @@ async fn responses_parquet(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    responses_export(&state, path.into_inner(), ExportFormat::Parquet).await
+    responses_export(&state, path.into_inner(), ExportFormat::Parquet, false).await
 }
 
 /// Anonymous responses as one JSON array streamed one object per line: `[`, then
@@ -175,7 +186,7 @@ async fn responses_json(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    responses_export(&state, path.into_inner(), ExportFormat::Json).await
+    responses_export(&state, path.into_inner(), ExportFormat::Json, false).await
 }
 
 /// The satisfaction table as CSV (parameters as `GET …/satisfaction`).
@@ -183,7 +194,7 @@ async fn responses_json(
     get,
     path = "/api/v1/evaluations/{id}/satisfaction.csv",
     tag = "exports",
-    params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery),
+    params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery, Bom),
     responses(
         (status = 200, description = "CSV table", content_type = "text/csv"),
         (status = 400, description = "bad parameters", body = crate::openapi::ErrorBody),
@@ -198,8 +209,16 @@ async fn satisfaction_csv(
     state: web::Data<AppState>,
     path: web::Path<i64>,
     q: web::Query<SatisfactionParams>,
+    bom: web::Query<Bom>,
 ) -> Result<HttpResponse, ApiError> {
-    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Csv).await
+    satisfaction_export(
+        &state,
+        path.into_inner(),
+        &q,
+        ExportFormat::Csv,
+        bom.wanted(),
+    )
+    .await
 }
 
 /// The satisfaction table as XLSX (sheets `satisfaction` and `about`).
@@ -224,7 +243,7 @@ async fn satisfaction_xlsx(
     path: web::Path<i64>,
     q: web::Query<SatisfactionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Xlsx).await
+    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Xlsx, false).await
 }
 
 /// The satisfaction table as Parquet.
@@ -248,7 +267,7 @@ async fn satisfaction_parquet(
     path: web::Path<i64>,
     q: web::Query<SatisfactionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Parquet).await
+    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Parquet, false).await
 }
 
 /// The satisfaction table as a JSON array of flat row objects.
@@ -272,5 +291,5 @@ async fn satisfaction_json(
     path: web::Path<i64>,
     q: web::Query<SatisfactionParams>,
 ) -> Result<HttpResponse, ApiError> {
-    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Json).await
+    satisfaction_export(&state, path.into_inner(), &q, ExportFormat::Json, false).await
 }

@@ -38,7 +38,7 @@ fn form(
         title,
         &with_lang("/firm/upload", lang.other()),
         html! {
-            (crate::views::account_bar(lang, user))
+            (crate::views::signed_in_header(lang, user, None))
             h1 { (title) }
             p { a href=(with_lang("/firm/progress", lang)) { (lang.pick("查看采集进度", "See the collection progress")) } }
             @if let Some(r) = result { (r) }
@@ -153,6 +153,8 @@ async fn submit(
     );
     let mut file: Option<(String, web::Bytes)> = None;
     let limit = state.settings.max_upload_bytes;
+    // One limit over all parts together.
+    let mut total: usize = 0;
     while let Some(field) = mp.next().await {
         let mut field = field.map_err(|e| bad(format!("malformed form: {e}")))?;
         let name = field.name().unwrap_or("").to_owned();
@@ -161,10 +163,11 @@ async fn submit(
             .and_then(|cd| cd.get_filename())
             .unwrap_or("")
             .to_owned();
-        let mut buf = web::BytesMut::new();
+        let mut buf = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| bad(format!("malformed form: {e}")))?;
-            if buf.len() + chunk.len() > limit {
+            total += chunk.len();
+            if total > limit || !crate::security::limits::append_within(&mut buf, &chunk, limit) {
                 return Err(WebError::BadRequest {
                     lang,
                     zh: format!(
@@ -177,7 +180,6 @@ async fn submit(
                     ),
                 });
             }
-            buf.extend_from_slice(&chunk);
         }
         let text = String::from_utf8_lossy(&buf).trim().to_owned();
         match name.as_str() {
@@ -186,7 +188,7 @@ async fn submit(
             "questionnaire" => questionnaire = text,
             "method" => method = text,
             "wave" => wave = text,
-            "file" => file = Some((filename, buf.freeze())),
+            "file" => file = Some((filename, web::Bytes::from(buf))),
             _ => {}
         }
     }

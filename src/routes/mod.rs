@@ -15,6 +15,7 @@ pub mod invitations;
 pub mod people;
 pub mod people_api;
 pub mod questionnaires;
+pub mod rejections;
 pub mod results;
 pub mod scores;
 pub mod setup_doc;

@@ -305,6 +305,7 @@ async fn preview(
             values: &values,
             errors: &errors,
             unsaved: false,
+            large: req.query_string().split('&').any(|kv| kv == "size=large"),
         }),
     ))
 }
@@ -379,6 +380,7 @@ async fn preview_submit(
                     values: &answers,
                     errors: &errors,
                     unsaved: false,
+                    large: one(form_view::LARGE_FIELD) == Some("1"),
                 }),
             ))
         }

@@ -161,6 +161,12 @@ async fn overview(
             invitations: &o.invitations,
             findings: &findings,
             progress: &o.progress,
+            questionnaire_title: &|id, version, lang| {
+                state
+                    .questionnaire(id, version)
+                    .map(|q| format!("{} v{version}", lang.pick(&q.title.zh, &q.title.en)))
+                    .unwrap_or_else(|| format!("{id} v{version}"))
+            },
         },
     ))
 }
@@ -264,6 +270,8 @@ async fn public_results(
             overall: p.overall(),
             grades: &p.grades,
             findings: public.as_ref().map(|(s, c)| (s.as_str(), c.as_slice())),
+            published_at: p.published_at.as_deref(),
+            fieldwork: p.fieldwork,
         },
     ))
 }

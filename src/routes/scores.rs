@@ -555,5 +555,6 @@ async fn history_page(
         unit,
         &h.changes,
         &h.events,
+        h.framework.as_ref(),
     ))
 }

@@ -179,12 +179,18 @@ struct Kept<'a> {
     unsaved: bool,
 }
 
+/// `?size=large` on the form's address opens it with larger text.
+fn large_requested(req: &HttpRequest) -> bool {
+    req.query_string().split('&').any(|kv| kv == "size=large")
+}
+
 fn render_form(
     state: &AppState,
     lang: Lang,
     s: &Scope,
     action: &str,
     kept: Option<Kept<'_>>,
+    large: bool,
 ) -> String {
     let issued;
     let empty_values = BTreeMap::new();
@@ -212,8 +218,18 @@ fn render_form(
         values: kept.values,
         errors: kept.errors,
         unsaved: kept.unsaved,
+        large,
     })
     .into_string()
+}
+
+/// A form shown again in answer to a POST (its problems, or the other text size): kept in the
+/// browser's own cache only (`private`, never a shared cache), so that Back to it later shows it
+/// again instead of asking to resubmit the form.
+fn private_page(mut b: actix_web::HttpResponseBuilder, page: String) -> HttpResponse {
+    b.insert_header((header::CACHE_CONTROL, "private, max-age=0"))
+        .content_type("text/html; charset=utf-8")
+        .body(page)
 }
 
 fn no_store(mut res: HttpResponse) -> HttpResponse {
@@ -245,7 +261,12 @@ pub async fn link_form(
             &n.en,
         )),
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
-            &state, lang, &s, &action, None,
+            &state,
+            lang,
+            &s,
+            &action,
+            None,
+            large_requested(&req),
         )))),
     }
 }
@@ -271,7 +292,12 @@ pub async fn token_form(
             &n.en,
         )),
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
-            &state, lang, &s, &action, None,
+            &state,
+            lang,
+            &s,
+            &action,
+            None,
+            large_requested(&req),
         )))),
     }
 }
@@ -410,6 +436,26 @@ async fn submit(
                 .map(|code| (code.to_owned(), v.clone()))
         })
         .collect();
+    let large = one(view::LARGE_FIELD) == Some("1");
+    // The 大字 switch: the same form in the other text size, with what was typed so far;
+    // nothing is checked or stored.
+    if let Some(size) = one(view::SIZE_SWITCH) {
+        let page = render_form(
+            &state,
+            lang,
+            &s,
+            &action,
+            Some(Kept {
+                nonce,
+                sig,
+                values: &answers_raw,
+                errors: &BTreeMap::new(),
+                unsaved: false,
+            }),
+            size == "large",
+        );
+        return Ok(private_page(HttpResponse::Ok(), page));
+    }
     let answers = match validate_answers(&s.q, &answers_raw) {
         Ok(a) => a,
         Err(errors) => {
@@ -425,12 +471,9 @@ async fn submit(
                     errors: &errors,
                     unsaved: false,
                 }),
+                large,
             );
-            return Ok(no_store(
-                HttpResponse::UnprocessableEntity()
-                    .content_type("text/html; charset=utf-8")
-                    .body(page),
-            ));
+            return Ok(private_page(HttpResponse::UnprocessableEntity(), page));
         }
     };
     let submission = Submission {
@@ -480,6 +523,7 @@ async fn submit(
                     errors: &BTreeMap::new(),
                     unsaved: true,
                 }),
+                large,
             );
             Ok(no_store(
                 HttpResponse::ServiceUnavailable()

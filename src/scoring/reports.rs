@@ -501,6 +501,10 @@ pub struct PublicResults {
     /// the whole evaluation: one row over every response
     pub all: Arc<Vec<ScoreRow>>,
     pub grades: Arc<Grades>,
+    /// when it was last published (RFC 3339, UTC)
+    pub published_at: Option<String>,
+    /// the survey period, when set
+    pub fieldwork: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 impl PublicResults {
@@ -524,11 +528,23 @@ pub async fn public_results(
     // "year" is constant within an evaluation
     let all = analytics::table_by(&l, &["year"], Level::Overall).await?;
     let grades = grades(state, evaluation.id).await?;
+    let eid = crate::store::EvaluationId(evaluation.id);
+    let detail = state.store.evaluation_detail(eid).await?;
+    let published_at = state
+        .store
+        .status_history(eid)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|c| c.to_status == EvaluationStatus::Published.as_str())
+        .map(|c| c.at);
     Ok(Some(PublicResults {
         evaluation,
         units,
         rows,
         all,
         grades,
+        published_at,
+        fieldwork: detail.fieldwork_start.zip(detail.fieldwork_end),
     }))
 }

@@ -166,6 +166,8 @@ pub struct History {
     pub units: Vec<Unit>,
     pub changes: Vec<ScoreChangeRow>,
     pub events: Vec<ScoreEventRow>,
+    /// the attached framework, when it parses (for indicator names)
+    pub framework: Option<Framework>,
 }
 
 pub async fn history(
@@ -174,7 +176,9 @@ pub async fn history(
     unit: Option<&str>,
 ) -> Result<History, StoreError> {
     let evaluation = store.get_evaluation(evaluation_id).await?;
+    let framework = framework_of(store, evaluation_id).await.ok().map(|x| x.1);
     Ok(History {
+        framework,
         changes: store.score_changes(evaluation.id, unit).await?,
         events: store.score_events(evaluation.id, unit).await?,
         units: store.evaluation_units(evaluation.id).await?,

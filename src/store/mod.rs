@@ -239,6 +239,7 @@ impl Store {
 
 pub(crate) mod audit;
 mod auth;
+mod backup;
 mod bulk;
 mod collection;
 mod evaluations;
@@ -259,6 +260,7 @@ mod uploads;
 
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
+pub use backup::BackupReport;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
 pub use findings::{

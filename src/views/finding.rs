@@ -46,7 +46,7 @@ fn history(lang: Lang, v: &FindingView) -> Markup {
                     th { (lang.pick("意见", "Comment")) }
                 } }
                 tbody { @for e in &v.history { tr {
-                    td { (e.at.get(..19).unwrap_or(&e.at).replace('T', " ")) }
+                    td { (crate::timefmt::local(&e.at)) }
                     td { (e.actor) " " span.muted { "(" (e.actor_role) ")" } }
                     td { (action_label(lang, &e.action)) }
                     td { (e.to_state.parse::<State>().map(|s| s.label(lang)).unwrap_or(&e.to_state)) }

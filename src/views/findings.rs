@@ -4,7 +4,7 @@
 
 use maud::{html, Markup};
 
-use super::{account_bar, layout, with_lang};
+use super::{layout, with_lang};
 use crate::auth::CurrentUser;
 use crate::findings::{FindingView, Severity, Source, State, UnitCounts};
 use crate::i18n::Lang;
@@ -32,7 +32,7 @@ pub(crate) fn page(
         lang,
         title,
         &with_lang(path, lang.other()),
-        html! { style { (CSS) } (account_bar(lang, user)) (body) },
+        html! { style { (CSS) } (super::signed_in_header(lang, user, None)) (body) },
     )
 }
 
@@ -91,7 +91,7 @@ pub fn counts_table(lang: Lang, counts: &[UnitCounts], show_proposed: bool) -> M
         State::Verified,
     ];
     html! {
-        div.wide { table.counts {
+        div.wide tabindex="0" { table.counts {
             thead { tr {
                 th { (lang.pick("单位", "Unit")) }
                 @if show_proposed { th.num { (lang.pick("待确认", "Proposed")) } }
@@ -197,7 +197,7 @@ pub fn public_counts(lang: Lang, counts: &[UnitCounts], since: &str) -> Markup {
 /// A table of findings with their unit, source, severity, state and due date.
 pub fn findings_table(lang: Lang, views: &[FindingView], select: bool) -> Markup {
     html! {
-        div.wide { table.findings {
+        div.wide tabindex="0" { table.findings {
             thead { tr {
                 @if select { th { (lang.pick("合并", "Merge")) } }
                 th { "#" }

@@ -144,6 +144,21 @@ pub struct DrawFormPage<'a> {
     pub values: &'a DrawFormValues,
     pub errors: &'a [FieldError],
     pub user: &'a CurrentUser,
+    /// SMTP is configured: e-mail invitations go out
+    pub mail_configured: bool,
+}
+
+/// Said where invitations are made and followed when e-mail is not configured: the e-mails
+/// stay queued until it is.
+pub fn mail_warning(lang: Lang) -> Markup {
+    html! {
+        div.card.mailwarn role="alert" style="border:2px solid #8a5a00;background:#fff8e1" {
+            strong { (lang.pick("未配置电子邮件发送：", "E-mail is not configured: ")) }
+            (lang.pick(
+                "电子邮件邀请会一直排队，不会发出。请管理员设置 PINGYI_SMTP_HOST 等 SMTP 参数后重启服务，或改用纸质邀请卡。",
+                "e-mail invitations stay queued and are not sent. Ask the administrator to set PINGYI_SMTP_HOST and the other SMTP settings and restart the service, or use paper invitation cards."))
+        }
+    }
 }
 
 /// The options of the draw form, with the CLI flag each one stands for.
@@ -204,8 +219,9 @@ pub fn draw_form_page(lang: Lang, p: &DrawFormPage<'_>) -> Markup {
         &title,
         &with_lang(&path, lang.other()),
         html! {
-            (super::account_bar(lang, p.user))
+            (super::signed_in_header(lang, p.user, None))
             h1 { (title) }
+            @if !p.mail_configured { (mail_warning(lang)) }
             @if !p.draws.is_empty() {
                 table {
                     tr { th { "#" } th { (lang.pick("日期", "Date")) } th { (lang.pick("总体", "Population")) } th { (lang.pick("抽中", "Drawn")) } th {} }
@@ -365,6 +381,8 @@ pub fn status_page(
     counts: &InvitationCounts,
     rows: &[InvitationStatus],
     user: &CurrentUser,
+    reminded: Option<i64>,
+    mail_configured: bool,
 ) -> Markup {
     let csrf = user.csrf.as_str();
     let title = match lang {
@@ -377,9 +395,21 @@ pub fn status_page(
         &title,
         &with_lang(&path, lang.other()),
         html! {
-            (super::account_bar(lang, user))
+            (super::signed_in_header(lang, user, None))
             h1 { (title) }
-            p { a href=(with_lang(&format!("/draws/{}", draw.id), lang)) { (lang.pick("公开抽样记录", "Public draw record")) } }
+            @if let Some(n) = reminded {
+                p.notice role="status" {
+                    @match lang {
+                        Lang::Zh => { "已将 " (n) " 封提醒邮件加入发送队列（只发给尚未回答、邀请已送达的人）。" }
+                        Lang::En => { (n) " reminder(s) queued (only to people who have not answered and whose invitation went out)." }
+                    }
+                }
+            }
+            @if !mail_configured { (mail_warning(lang)) }
+            p {
+                a href=(with_lang(&format!("/admin/evaluations/{}", draw.evaluation_id), lang)) { (lang.pick("返回评估概览", "Back to the evaluation")) }
+                " · " a href=(with_lang(&format!("/draws/{}", draw.id), lang)) { (lang.pick("公开抽样记录", "Public draw record")) }
+            }
             table.counts {
                 tr { th { (lang.pick("电子邮件邀请", "E-mail invitations")) } td { (counts.email) } }
                 tr { th { (lang.pick("纸质邀请（已打印）", "Paper invitations (printed)")) } td { (counts.paper) " (" (counts.paper_printed) ")" } }
@@ -387,7 +417,7 @@ pub fn status_page(
                 tr { th { (lang.pick("已发送", "Sent")) } td { (counts.sent) } }
                 tr { th { (lang.pick("失败", "Failed")) } td { (counts.failed) } }
                 tr { th { (lang.pick("退信", "Bounced")) } td { (counts.bounced) } }
-                tr { th { (lang.pick("投递情况不明（需处理）", "Delivery unknown (needs an operator)")) } td { (counts.unknown) } }
+                tr { th { (lang.pick("投递情况不明（需处理）", "Delivery unknown (needs an operator)")) } td { (counts.unknown + counts.reminders_unknown) } }
                 tr { th { (lang.pick("提醒：排队 / 已发送 / 失败", "Reminders: queued / sent / failed")) } td { (counts.reminders_queued) " / " (counts.reminders_sent) " / " (counts.reminders_failed) } }
                 tr { th { (lang.pick("已回答（合计）", "Answered (total)")) } td { (counts.answered) } }
                 tr { th { (lang.pick("未回答（合计）", "Not answered (total)")) } td { (counts.not_answered) } }

@@ -5,7 +5,10 @@ pub mod finding;
 pub mod findings;
 pub mod home;
 pub mod invitations;
+pub mod public;
 pub mod questionnaires;
+pub mod ranking;
+pub mod report;
 pub mod results;
 pub mod scores;
 pub mod setup;
@@ -58,6 +61,15 @@ pub fn account_bar(lang: Lang, user: &CurrentUser) -> Markup {
                 button type="submit" { (lang.pick("退出登录", "Sign out")) }
             }
         }
+    }
+}
+
+/// The header of every signed-in page: who is signed in with the sign-out button, then the
+/// navigation of the sections the role may open (`here` marked).
+pub fn signed_in_header(lang: Lang, user: &CurrentUser, here: Option<setup::Section>) -> Markup {
+    html! {
+        (account_bar(lang, user))
+        (setup::admin_nav(lang, user, here))
     }
 }
 

@@ -1,61 +1,68 @@
 //! Evaluators' pages, the unit feedback report (反馈报告) and the public results (公示).
 //! Every chart has its table beside it; suppressed cells say so instead of showing a number.
 
-use std::collections::BTreeMap;
-
 use maud::{html, Markup};
 use pingyi_analysis::estimate::contrast::Comparison;
-use pingyi_analysis::scoring::framework::fmt_num;
 
-use super::charts::{bar_chart, progress, sparkline, Bar};
+use super::charts::{dot_plot, progress, sparkline, Bar};
+pub use super::public::{public_results, PublicData};
+use super::ranking::{framework_card, ranking, satisfaction_card};
+pub use super::report::{unit_report, ReportData};
 use super::{layout, with_lang};
 use crate::analytics::{Loaded, ScoreRow};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
-use crate::scoring::{target, Change, Grades, TrendRow, MIN_CELL};
+use crate::scoring::{target, Grades, TrendRow, MIN_CELL};
 use crate::store::{
     BatchFlagCount, BatchRow, DrawRecord, Evaluation, InvitationCounts, Link, ResponseCount, Unit,
 };
 
-/// Extra CSS of these pages: chart + table side by side on screen, stacked on paper.
-const CSS: &str = "\
-.fig{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}\
-.fig svg{max-width:100%;height:auto;background:#fff}\
-.fig table{flex:1;min-width:260px;font-size:.9rem}\
+/// Extra CSS of these pages: charts above their tables, tables full width.
+pub(super) const CSS: &str = "\
+.fig{display:block}\
+.fig table{width:100%}\
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
-.sup{color:#888;font-style:italic}\
+.sup{color:#595959;font-style:italic}\
 .sig{color:#8b1a1a;font-weight:700}\
 nav.crumbs{font-size:.9rem;margin:.5rem 0}\
 .suggestion{margin:.2rem 0;padding:.2rem .5rem;border-left:3px solid #e5c0c0}\
 .grade{display:inline-block;border-radius:4px;padding:0 .4rem;background:#e3ecf8;color:#1d4b8b;font-weight:600}\
 .big{font-size:1.6rem;font-weight:700}\
 td.ind1{padding-left:1.4rem}td.ind2{padding-left:2.6rem}td.ind3{padding-left:3.8rem}\
-.warn{color:#8a5a00}.wide{overflow-x:auto}\
-@media print{.fig{display:block}.fig svg{width:100%;height:auto}.fig table{width:100%}}";
+.warn{color:#7a4f00}.wide{overflow-x:auto}\
+h1,h2,h3{overflow-wrap:break-word}\
+.legend{font-size:.9rem;color:#444}\
+@media (max-width:560px){table.stack thead{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\
+table.stack tr{display:grid;grid-template-columns:auto 1fr;column-gap:.75rem;border-bottom:1px solid #ddd;padding:.35rem 0}\
+table.stack td{display:flex;justify-content:space-between;gap:.5rem;border:0;padding:.1rem .2rem;text-align:right;grid-column:1/3}\
+table.stack td.name{font-weight:700;text-align:left;grid-column:2/3;grid-row:1}\
+table.stack td:first-child{grid-column:1/2;grid-row:1;font-weight:700}table.stack td:first-child::before{content:none}\
+table.stack td::before{content:attr(data-label);font-weight:400;color:#444;text-align:left}\
+table.stack td.sup{justify-content:flex-start}}";
 
-fn page(lang: Lang, title: &str, path: &str, body: Markup) -> Markup {
+pub(super) fn page(lang: Lang, title: &str, path: &str, body: Markup) -> Markup {
     layout(
         lang,
         title,
         &with_lang(path, lang.other()),
-        html! { style { (CSS) } (body) },
+        html! { style { (CSS) (super::charts::CSS) } (body) },
     )
 }
 
-fn f1(x: Option<f64>) -> String {
+pub(super) fn f1(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into())
 }
 
-fn pct(x: Option<f64>) -> String {
+pub(super) fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "—".into())
 }
 
-fn sup_label(lang: Lang) -> &'static str {
+pub(super) fn sup_label(lang: Lang) -> &'static str {
     lang.pick("样本不足，不予显示", "suppressed (too few answers)")
 }
 
-fn unit_name(units: &[Unit], code: &str, lang: Lang) -> String {
+pub(super) fn unit_name(units: &[Unit], code: &str, lang: Lang) -> String {
     units
         .iter()
         .find(|u| u.code == code)
@@ -63,13 +70,13 @@ fn unit_name(units: &[Unit], code: &str, lang: Lang) -> String {
         .unwrap_or_else(|| code.to_owned())
 }
 
-fn rtype_name(code: &str, lang: Lang) -> String {
+pub(super) fn rtype_name(code: &str, lang: Lang) -> String {
     code.parse::<crate::questionnaire::RespondentType>()
         .map(|r| lang.pick(r.label_zh(), r.label_en()).to_owned())
         .unwrap_or_else(|_| code.to_owned())
 }
 
-fn dim_name(l: &Loaded, code: &str, lang: Lang) -> String {
+pub(super) fn dim_name(l: &Loaded, code: &str, lang: Lang) -> String {
     match l.dimension_names.get(code) {
         Some((zh, en)) => lang.pick(zh, en).to_owned(),
         None if code == "other" => lang.pick("其他", "Other").to_owned(),
@@ -77,11 +84,11 @@ fn dim_name(l: &Loaded, code: &str, lang: Lang) -> String {
     }
 }
 
-fn title_of(ev: &Evaluation, lang: Lang) -> String {
+pub(super) fn title_of(ev: &Evaluation, lang: Lang) -> String {
     lang.pick(&ev.title_zh, &ev.title_en).to_owned()
 }
 
-fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
+pub(super) fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
     match r {
         Some(r) if !r.suppressed => Bar {
             label,
@@ -103,7 +110,7 @@ fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
 }
 
 /// Table of index, interval, rate and n; suppressed rows say so and show no numbers.
-fn score_table(lang: Lang, head: &str, rows: &[(String, Option<&ScoreRow>)]) -> Markup {
+pub(super) fn score_table(lang: Lang, head: &str, rows: &[(String, Option<&ScoreRow>)]) -> Markup {
     html! {
         table {
             thead { tr {
@@ -133,22 +140,36 @@ fn score_table(lang: Lang, head: &str, rows: &[(String, Option<&ScoreRow>)]) -> 
     }
 }
 
-fn figure(lang: Lang, title: &str, head: &str, rows: &[(String, Option<&ScoreRow>)]) -> Markup {
+pub(super) fn figure(
+    lang: Lang,
+    title: &str,
+    head: &str,
+    rows: &[(String, Option<&ScoreRow>)],
+) -> Markup {
     let bars: Vec<Bar> = rows.iter().map(|(l, r)| bar(l.clone(), *r)).collect();
     html! {
         div.fig {
-            (bar_chart(title, &bars, 0.0, 100.0, sup_label(lang)))
+            (dot_plot(lang, title, &bars, sup_label(lang)))
             (score_table(lang, head, rows))
         }
     }
 }
 
-fn change_cell(lang: Lang, c: &Option<Comparison>) -> Markup {
+/// A p-value to three decimals; below 0.001 as "<0.001" (never "0.000").
+pub(super) fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+pub(super) fn change_cell(lang: Lang, c: &Option<Comparison>) -> Markup {
     html! {
         @match c {
             Some(c) => {
                 td.num { (format!("{:+.1}", c.difference)) }
-                td.num { (format!("{:.3}", c.p_value)) }
+                td.num { (fmt_p(c.p_value)) }
                 td { @if c.significant { span.sig { (lang.pick("显著 *", "significant *")) } } @else { (lang.pick("不显著", "not significant")) } }
             }
             None => { td.sup colspan="3" { (lang.pick("无可比数据", "no comparable data")) } }
@@ -156,7 +177,7 @@ fn change_cell(lang: Lang, c: &Option<Comparison>) -> Markup {
     }
 }
 
-fn crumbs(lang: Lang, ev: Option<&Evaluation>) -> Markup {
+pub(super) fn crumbs(lang: Lang, ev: Option<&Evaluation>) -> Markup {
     html! {
         nav.crumbs.noprint {
             a href=(with_lang("/admin", lang)) { (lang.pick("评估列表", "Evaluations")) }
@@ -168,10 +189,8 @@ fn crumbs(lang: Lang, ev: Option<&Evaluation>) -> Markup {
     }
 }
 
-fn who(lang: Lang, user: &CurrentUser) -> Markup {
-    html! {
-        (super::account_bar(lang, user))
-    }
+pub(super) fn who(lang: Lang, user: &CurrentUser) -> Markup {
+    super::signed_in_header(lang, user, None)
 }
 
 pub fn admin_home(lang: Lang, user: &CurrentUser, evs: &[Evaluation]) -> Markup {
@@ -180,8 +199,7 @@ pub fn admin_home(lang: Lang, user: &CurrentUser, evs: &[Evaluation]) -> Markup 
         lang.pick("评估列表", "Evaluations"),
         "/admin",
         html! {
-            (who(lang, user))
-            (super::setup::admin_nav(lang, user, Some(super::setup::Section::Evaluations)))
+            (super::signed_in_header(lang, user, Some(super::setup::Section::Evaluations)))
             h1 { (lang.pick("评估列表", "Evaluations")) }
             div.card { table {
                 thead { tr {
@@ -224,6 +242,8 @@ pub struct OverviewData<'a> {
     pub findings: &'a [crate::findings::UnitCounts],
     /// progress against the plan's targets (no cells without a plan)
     pub progress: &'a crate::evaluations::Progress,
+    /// a questionnaire's title by (id, version), for the links table
+    pub questionnaire_title: &'a dyn Fn(&str, i64, Lang) -> String,
 }
 
 fn warning_label(kind: &str, lang: Lang) -> &'static str {
@@ -266,7 +286,7 @@ fn invitations_card(lang: Lang, units: &[Unit], rows: &[(DrawRecord, InvitationC
                 "邀请码与答卷互不关联：只显示已答/未答的合计，不显示谁已作答。",
                 "Tokens are never linked to answers: only totals of answered / not answered are shown, never who answered.")) }
             @if rows.is_empty() { p.muted { (lang.pick("暂无抽样。", "No draws yet.")) } }
-            @else { div.wide { table {
+            @else { div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("抽样", "Draw")) }
                     th.num { (lang.pick("总体", "Population")) } th.num { (lang.pick("抽中", "Drawn")) }
@@ -278,7 +298,7 @@ fn invitations_card(lang: Lang, units: &[Unit], rows: &[(DrawRecord, InvitationC
                 tbody {
                     @for (d, c) in rows { tr {
                         td {
-                            (d.title)
+                            a href=(with_lang(&format!("/draws/{}/invitations", d.id), lang)) { (d.title) }
                             small.muted {
                                 " · " (d.drawn_on)
                                 @if let Some(t) = &d.respondent_type { " · " (rtype_name(t, lang)) }
@@ -298,6 +318,42 @@ fn invitations_card(lang: Lang, units: &[Unit], rows: &[(DrawRecord, InvitationC
                     } }
                 }
             } } }
+        }
+    }
+}
+
+/// Every tool of an evaluation, one link each (only pages an evaluator may open).
+fn tools_card(lang: Lang, ev: &Evaluation, links: &[Link]) -> Markup {
+    let base = format!("/admin/evaluations/{}", ev.id);
+    let mut questionnaires: Vec<&str> = links.iter().map(|l| l.questionnaire_id.as_str()).collect();
+    questionnaires.sort_unstable();
+    questionnaires.dedup();
+    let tool = |href: String, zh: &str, en: &str| {
+        html! { li { a href=(with_lang(&href, lang)) { (lang.pick(zh, en)) } } }
+    };
+    html! {
+        nav.card.tools.noprint aria-label=(lang.pick("本评估的工具", "Tools of this evaluation")) {
+            h2 { (lang.pick("工具", "Tools")) }
+            ul {
+                (tool(format!("{base}/results"), "评议结果", "Results"))
+                (tool(format!("{base}/setup"), "设置、计划与状态", "Set-up, plan and status"))
+                (tool(format!("/evaluations/{}/draws", ev.id), "抽样、邀请与邀请卡", "Draws, invitations and cards"))
+                (tool(format!("{base}/scores"), "客观指标评分与指标体系", "Indicator scores and framework"))
+                (tool(format!("{base}/scores/history"), "评分修改记录", "Score history"))
+                (tool(format!("{base}/findings"), "问题整改", "Findings and rectification"))
+                @if ev.status.as_str() == "published" {
+                    (tool(format!("/public/evaluations/{}", ev.id), "结果公示（公开页面）", "Published results (public page)"))
+                }
+                @if !questionnaires.is_empty() {
+                    li {
+                        (lang.pick("第三方上传模板：", "Upload templates for survey firms: "))
+                        @for (i, q) in questionnaires.iter().enumerate() {
+                            @if i > 0 { " · " }
+                            a href={ "/api/v1/evaluations/" (ev.id) "/upload-template?questionnaire=" (q) "&format=xlsx" } { (rtype_name(q, lang)) " (XLSX)" }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -346,18 +402,15 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                 " · " (lang.pick("数据版本", "data version")) " " (ev.data_version)
                 " · " (lang.pick("邀请码已用/已发", "tokens used/issued")) " " (d.tokens.1) "/" (d.tokens.0)
             }
+            (tools_card(lang, ev, d.links))
             p.noprint {
-                a.button href=(with_lang(&format!("{path}/results"), lang)) { (lang.pick("查看结果", "Results")) }
-                " "
-                a.button href=(with_lang(&format!("{path}/setup"), lang)) { (lang.pick("设置、计划与状态", "Set-up, plan and status")) }
-                " "
-                a href={ "/api/v1/evaluations/" (ev.id) "/responses.csv" } { (lang.pick("导出答卷 (CSV)", "Export responses (CSV)")) }
+                a href={ "/api/v1/evaluations/" (ev.id) "/responses.csv?bom=1" } { (lang.pick("导出答卷 (CSV)", "Export responses (CSV)")) }
                 @for ext in ["xlsx", "parquet", "json"] {
                     " · " a href={ "/api/v1/evaluations/" (ev.id) "/responses." (ext) } { (ext.to_uppercase()) }
                 }
                 " · " (lang.pick("满意度表", "Satisfaction table"))
                 @for ext in ["csv", "xlsx", "parquet", "json"] {
-                    " " a href={ "/api/v1/evaluations/" (ev.id) "/satisfaction." (ext) "?by=unit,respondent_type,dimension" } { (ext.to_uppercase()) }
+                    " " a href={ "/api/v1/evaluations/" (ev.id) "/satisfaction." (ext) "?by=unit,respondent_type,dimension" @if ext == "csv" { "&bom=1" } } { (ext.to_uppercase()) }
                 }
             }
             @if !d.progress.cells.is_empty() { (super::setup::progress::card(lang, d.progress, true)) }
@@ -384,8 +437,8 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                     thead { tr { th { (lang.pick("单位", "Unit")) } th { (lang.pick("问卷", "Questionnaire")) } th { (lang.pick("状态", "Status")) } th { (lang.pick("链接", "Link")) } } }
                     tbody { @for l in d.links { tr {
                         td { (d.units.iter().find(|u| u.id == l.unit_id).map(|u| lang.pick(&u.name_zh, &u.name_en).to_owned()).unwrap_or_default()) }
-                        td { (l.questionnaire_id) " v" (l.questionnaire_version) }
-                        td { (l.status) }
+                        td { ((d.questionnaire_title)(&l.questionnaire_id, l.questionnaire_version, lang)) }
+                        td { @if l.is_open() { (lang.pick("开放中", "open")) } @else { (lang.pick("已关闭", "closed")) } }
                         td { a href={ "/s/" (l.code) } { "/s/" (l.code) } " · " a href={ "/s/" (l.code) "/qr.svg" } { (lang.pick("二维码", "QR code")) } }
                     } } }
                 } }
@@ -413,7 +466,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                             }
                         }
                         td { @if b.status == "withdrawn" { span.sup { (lang.pick("已撤回", "withdrawn")) } } @else { (lang.pick("有效", "active")) } }
-                        td { (b.uploaded_at) }
+                        td { (crate::timefmt::local(&b.uploaded_at)) }
                     } } }
                 } }
             }
@@ -433,152 +486,6 @@ pub struct ResultsData<'a> {
     pub by_dim: &'a [ScoreRow],
     pub by_type_dim: &'a [ScoreRow],
     pub trends: &'a [TrendRow],
-}
-
-/// Units ordered by index (suppressed last), with rank numbers for the reportable ones.
-fn ranking<'a>(
-    units: &'a [Unit],
-    rows: &'a [ScoreRow],
-) -> Vec<(Option<usize>, &'a Unit, Option<&'a ScoreRow>)> {
-    let mut v: Vec<(&Unit, Option<&ScoreRow>)> = units
-        .iter()
-        .map(|u| {
-            (
-                u,
-                crate::analytics::find(rows, &[u.code.as_str()], "overall"),
-            )
-        })
-        .collect();
-    let key = |r: &Option<&ScoreRow>| {
-        r.filter(|r| !r.suppressed)
-            .and_then(|r| r.index.estimate)
-            .unwrap_or(f64::NEG_INFINITY)
-    };
-    v.sort_by(|a, b| key(&b.1).total_cmp(&key(&a.1)));
-    let mut rank = 0;
-    v.into_iter()
-        .map(|(u, r)| {
-            let shown = r.is_some_and(|r| !r.suppressed && r.index.estimate.is_some());
-            if shown {
-                rank += 1;
-            }
-            (shown.then_some(rank), u, r)
-        })
-        .collect()
-}
-
-/// What the grade column means, or why there is none (see [`Grades`]).
-fn grades_note(lang: Lang, ev: &Evaluation, g: &Grades, evaluator: bool) -> Markup {
-    let scores = with_lang(&format!("/admin/evaluations/{}/scores", ev.id), lang);
-    html! {
-        @match g {
-            Grades::Scored { outcome, .. } => p.muted {
-                (lang.pick("等次依据指标体系《", "Grades are bands of the composite score of the framework “"))
-                (g.framework_name(lang).unwrap_or_default())
-                (lang.pick("》的综合得分（满分 ", "” (out of "))
-                (fmt_num(outcome.max_total))
-                (lang.pick(" 分，优秀 ≥90、良好 80–<90、达标 70–<80、诫勉 <70，违纪等情形降一等次），满意度是其中一项指标。",
-                           "; 优秀 excellent ≥90, 良好 good 80–<90, 达标 pass 70–<80, 诫勉 admonished <70; a violation lowers the grade one band). Satisfaction is one indicator of it."))
-                @if evaluator { " " a.noprint href=(scores) { (lang.pick("评分明细", "Score details")) } }
-            },
-            Grades::Incomplete { problems, message, .. } => {
-                p.warn {
-                    (lang.pick("指标体系《", "The framework “")) (g.framework_name(lang).unwrap_or_default())
-                    (lang.pick("》的评分尚不完整（", "” is not fully scored yet ("))
-                    (problems) (lang.pick(" 个问题），暂不评定等次。", " problem(s)); no grades until it is."))
-                    @if evaluator { " " a.noprint href=(scores) { (lang.pick("补录评分", "Enter the scores")) } }
-                }
-                @if evaluator {
-                    details.noprint { summary { (lang.pick("缺少的评分", "What is missing")) } pre style="white-space:pre-wrap;font-size:.8rem" { (message) } }
-                }
-            },
-            Grades::NoFramework => p.muted {
-                (lang.pick("本评估未关联指标体系，不评定等次（“—”）：等次是综合得分的分档，不能仅凭满意度指数确定。",
-                           "This evaluation has no indicator framework, so no grades (“—”): a grade bands the composite score and is not set from the satisfaction index alone."))
-                @if evaluator { " " a.noprint href=(scores) { (lang.pick("关联指标体系", "Attach a framework")) } }
-            },
-        }
-    }
-}
-
-fn grade_cell(lang: Lang, g: &Grades, code: &str) -> Markup {
-    html! {
-        @match g.grade_of(code, lang) {
-            Some(name) => td { span.grade { (name) } },
-            None => td.muted { "—" },
-        }
-    }
-}
-
-/// The unit ranking: satisfaction index with 95% whiskers (chart) and, beside it, the table
-/// with the composite score, its rank and the grade.
-fn ranking_card(
-    lang: Lang,
-    ev: &Evaluation,
-    ranked: &[(Option<usize>, &Unit, Option<&ScoreRow>)],
-    g: &Grades,
-) -> Markup {
-    let bars: Vec<Bar> = ranked
-        .iter()
-        .map(|(rank, u, r)| Bar {
-            note: g.grade_of(&u.code, lang),
-            ..bar(
-                format!(
-                    "{} {}",
-                    rank.map(|k| format!("{k}.")).unwrap_or_default(),
-                    lang.pick(&u.name_zh, &u.name_en)
-                ),
-                *r,
-            )
-        })
-        .collect();
-    let max = match g {
-        Grades::Scored { outcome, .. } => Some(outcome.max_total),
-        _ => None,
-    };
-    html! {
-        div.card #ranking {
-            h2 { (lang.pick("单位排名与等次", "Unit ranking and grades")) }
-            (grades_note(lang, ev, g, true))
-            div.fig {
-                (bar_chart(lang.pick("单位排名（总体满意度指数）", "Unit ranking (overall satisfaction index)"), &bars, 0.0, 100.0, sup_label(lang)))
-                table {
-                    thead { tr {
-                        th.num { (lang.pick("名次", "Rank")) }
-                        th { (lang.pick("单位", "Unit")) }
-                        th.num { (lang.pick("满意度指数", "Index")) }
-                        th.num { (lang.pick("95% 置信区间", "95% CI")) }
-                        th.num { (lang.pick("满意率", "Rate")) }
-                        th.num { "n" }
-                        th.num { (lang.pick("综合得分", "Composite")) }
-                        th.num { (lang.pick("综合名次", "Composite rank")) }
-                        th { (lang.pick("等次", "Grade")) }
-                    } }
-                    tbody { @for (rank, u, r) in ranked { tr {
-                        td.num { (rank.map(|k| k.to_string()).unwrap_or_default()) }
-                        td { (lang.pick(&u.name_zh, &u.name_en)) }
-                        @match r {
-                            Some(r) if !r.suppressed => {
-                                td.num { (f1(r.index.estimate)) }
-                                td.num { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) }
-                                td.num { (pct(r.rate.estimate)) }
-                                td.num { (r.n) }
-                            }
-                            _ => { td.sup colspan="4" { (sup_label(lang)) } }
-                        }
-                        @match g.unit(&u.code) {
-                            Some(c) => {
-                                td.num { (f1(Some(c.total))) @if let Some(m) = max { small.muted { " / " (fmt_num(m)) } } }
-                                td.num { (c.rank) }
-                            }
-                            None => { td.num.muted { "—" } td.num.muted { "—" } }
-                        }
-                        (grade_cell(lang, g, &u.code))
-                    } } }
-                }
-            }
-        }
-    }
 }
 
 pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
@@ -625,7 +532,8 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
                 (lang.pick("满意度指数 0–100（加权），区间为 95% 置信区间；样本少于 ", "Satisfaction index 0–100 (weighted), intervals are 95% confidence intervals; cells with fewer than "))
                 (MIN_CELL) (lang.pick(" 份的单元格不予显示。", " answers are suppressed."))
             }
-            (ranking_card(lang, ev, &ranked, d.grades))
+            (framework_card(lang, ev, d.units, d.grades, true))
+            (satisfaction_card(lang, &ranked, true))
             div.card {
                 h2 { (lang.pick("各类评议对象的满意度", "Satisfaction by respondent type")) }
                 (figure(lang, lang.pick("各类评议对象", "By respondent type"), lang.pick("评议对象", "Respondent type"), &type_rows))
@@ -670,335 +578,6 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
                         (change_cell(lang, &t.change))
                     } } }
                 }
-            }
-        },
-    )
-}
-
-pub struct ReportData<'a> {
-    pub ev: &'a Evaluation,
-    pub grades: &'a Grades,
-    pub unit: &'a Unit,
-    pub prev: Option<&'a Evaluation>,
-    pub loaded: &'a Loaded,
-    pub overall: Option<&'a ScoreRow>,
-    pub by_type: &'a [ScoreRow],
-    pub by_dim: &'a [ScoreRow],
-    pub by_item: &'a [ScoreRow],
-    /// (respondent type or "" for the unit, last year's index, this year's, comparison)
-    pub changes: &'a [Change],
-    /// the unit's findings (assigned and after) with their state
-    pub findings: &'a [crate::findings::FindingView],
-}
-
-pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
-    let ev = d.ev;
-    let u = d.unit.code.as_str();
-    let l = d.loaded;
-    let path = format!("/admin/evaluations/{}/units/{}/report", ev.id, u);
-    let name = lang.pick(&d.unit.name_zh, &d.unit.name_en).to_owned();
-    let mine: Vec<&ScoreRow> = d.by_type.iter().filter(|r| r.keys[0] == u).collect();
-    let types: Vec<String> = mine.iter().map(|r| r.keys[1].clone()).collect();
-    let type_rows: Vec<(String, Option<&ScoreRow>)> = mine
-        .iter()
-        .map(|r| (rtype_name(&r.keys[1], lang), Some(*r)))
-        .collect();
-    // strengths and weaknesses: reportable items ranked by index
-    let mut items: Vec<&ScoreRow> = d
-        .by_item
-        .iter()
-        .filter(|r| r.keys[0] == u && !r.suppressed && r.index.estimate.is_some())
-        .collect();
-    items.sort_by(|a, b| {
-        b.index
-            .estimate
-            .unwrap_or(0.0)
-            .total_cmp(&a.index.estimate.unwrap_or(0.0))
-    });
-    let k = 5.min(items.len() / 2);
-    let strengths = &items[..k];
-    let weaknesses: Vec<&ScoreRow> = items.iter().rev().take(k).copied().collect();
-    let item_label = |r: &ScoreRow| -> String {
-        match l.item_text.get(&(r.keys[1].clone(), r.item.clone())) {
-            Some((zh, en, _)) => lang.pick(zh, en).to_owned(),
-            None => r.item.clone(),
-        }
-    };
-    // suggestions grouped by dimension
-    let mut groups: BTreeMap<String, Vec<&crate::analytics::Suggestion>> = BTreeMap::new();
-    for s in l.suggestions.iter().filter(|s| s.unit == u) {
-        groups.entry(s.dimension.clone()).or_default().push(s);
-    }
-    let mut groups: Vec<(String, Vec<&crate::analytics::Suggestion>)> =
-        groups.into_iter().collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
-    let signed_in_unit = user.role == crate::auth::Role::Unit;
-    page(
-        lang,
-        &format!("{name} · {}", lang.pick("反馈报告", "Feedback report")),
-        &path,
-        html! {
-            (who(lang, user))
-            @if !signed_in_unit { (crumbs(lang, Some(ev))) }
-            h1 { (name) " · " (lang.pick("满意度评价反馈报告", "Satisfaction feedback report")) }
-            p.muted { (title_of(ev, lang)) }
-            (composite_card(lang, ev, u, d.grades, !signed_in_unit))
-            div.card {
-                h2 { (lang.pick("总体满意度", "Overall satisfaction")) }
-                @match d.overall {
-                    Some(r) if !r.suppressed => {
-                        p { (lang.pick("满意度指数", "Satisfaction index")) " " strong { (f1(r.index.estimate)) }
-                            " (" (lang.pick("95% 置信区间", "95% CI")) " " (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) ")"
-                            " · " (lang.pick("满意率", "satisfaction rate")) " " strong { (pct(r.rate.estimate)) }
-                            " · n = " (r.n) }
-                    }
-                    _ => { p.sup { (sup_label(lang)) } }
-                }
-            }
-            div.card {
-                h2 { (lang.pick("各类评议对象的满意度", "Satisfaction by respondent type")) }
-                (figure(lang, lang.pick("各类评议对象", "By respondent type"), lang.pick("评议对象", "Respondent type"), &type_rows))
-            }
-            div.card {
-                h2 { (lang.pick("满意度画像（维度 × 评议对象）", "Satisfaction profile (dimension × respondent type)")) }
-                table {
-                    thead { tr { th { (lang.pick("维度", "Dimension")) } @for t in &types { th.num { (rtype_name(t, lang)) } } } }
-                    tbody { @for c in &l.dimensions { tr {
-                        td { (dim_name(l, c, lang)) }
-                        @for t in &types {
-                            @match crate::analytics::find(d.by_dim, &[u, t], c) {
-                                Some(r) if !r.suppressed => td.num { (f1(r.index.estimate)) " " small.muted { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) } },
-                                Some(_) => td.num.sup { (lang.pick("不予显示", "suppressed")) },
-                                None => td.num { "" },
-                            }
-                        }
-                    } } }
-                }
-            }
-            div.card {
-                h2 { (lang.pick("优势与不足", "Strengths and weaknesses")) }
-                @if items.is_empty() { p.sup { (sup_label(lang)) } }
-                @else {
-                    h3 { (lang.pick("评价最高的题目", "Highest-rated items")) }
-                    (item_table(lang, strengths, &item_label))
-                    h3 { (lang.pick("评价最低的题目（需改进）", "Lowest-rated items (to improve)")) }
-                    (item_table(lang, &weaknesses, &item_label))
-                }
-            }
-            div.card {
-                h2 { (lang.pick("与上年度比较", "Change since last year")) }
-                @match d.prev {
-                    None => p.muted { (lang.pick("本系列没有上一年度的评估。", "There is no earlier evaluation in this series.")) },
-                    Some(p) => {
-                        p.muted { (p.year) " → " (ev.year) (lang.pick("；独立样本比较，α = 0.05。", "; independent samples, α = 0.05.")) }
-                        table {
-                            thead { tr {
-                                th { (lang.pick("评议对象", "Respondent type")) }
-                                th.num { (p.year) } th.num { (ev.year) }
-                                th.num { (lang.pick("变化", "Change")) } th.num { "p" } th { (lang.pick("显著性", "Significance")) }
-                            } }
-                            tbody { @for (t, before, now, c) in d.changes { tr {
-                                td { @if t.is_empty() { strong { (lang.pick("总体", "Overall")) } } @else { (rtype_name(t, lang)) } }
-                                td.num { (f1(*before)) } td.num { (f1(*now)) }
-                                (change_cell(lang, c))
-                            } } }
-                        }
-                    }
-                }
-            }
-            div.card {
-                h2 { (lang.pick("意见建议", "Suggestions")) }
-                p.muted { (lang.pick("已去除电话、身份证号、电子邮箱等个人信息；按维度归类。", "Phone numbers, ID numbers and e-mail addresses were removed; grouped by dimension.")) }
-                @if groups.is_empty() { p.muted { (lang.pick("暂无意见建议。", "No suggestions.")) } }
-                @for (dim, list) in &groups {
-                    h3 { (dim_name(l, dim, lang)) " (" (list.len()) ")" }
-                    @for s in list.iter().take(100) {
-                        p.suggestion { (s.text) " " small.muted { "— " (rtype_name(&s.respondent_type, lang)) } }
-                    }
-                    @if list.len() > 100 {
-                        p.muted { (lang.pick("另有 ", "and ")) (list.len() - 100) (lang.pick(" 条未显示。", " more not shown.")) }
-                    }
-                }
-            }
-            (crate::views::findings::report_section(lang, d.findings))
-        },
-    )
-}
-
-/// The unit's composite score and grade with the indicator breakdown (points earned of the
-/// maximum per indicator, deductions after their caps, rules applied).
-fn composite_card(lang: Lang, ev: &Evaluation, unit: &str, g: &Grades, evaluator: bool) -> Markup {
-    let name = |zh: &str, en: &Option<String>| match lang {
-        Lang::Zh => zh.to_owned(),
-        Lang::En => en.clone().unwrap_or_else(|| zh.to_owned()),
-    };
-    html! {
-        div.card #composite {
-            h2 { (lang.pick("综合得分与等次", "Composite score and grade")) }
-            @match (g, g.unit(unit)) {
-                (Grades::Scored { fw, outcome }, Some(r)) => {
-                    p {
-                        (lang.pick("综合得分", "Composite score")) " "
-                        span.big { (format!("{:.1}", r.total)) } " / " (fmt_num(outcome.max_total))
-                        " · " (lang.pick("等次", "grade")) " " span.grade.big { (g.grade_name(&r.grade, lang)) }
-                        " · " (lang.pick("第 ", "rank ")) (r.rank) (lang.pick(" 名，共 ", " of ")) (outcome.units.len())
-                        (lang.pick(" 个单位", " units"))
-                    }
-                    @if r.grade != r.grade_before {
-                        p.warn {
-                            (lang.pick("按分数为“", "By points “")) (g.grade_name(&r.grade_before, lang))
-                            (lang.pick("”，因", "”, lowered by ")) (r.rules_applied.join("、"))
-                            (lang.pick("降为“", " to “")) (g.grade_name(&r.grade, lang)) (lang.pick("”。", "”."))
-                        }
-                    }
-                    @if r.advanced { p { span.badge.published { (lang.pick("入选年度先进", "Selected as advanced")) } } }
-                    @if r.rectification { p.warn { (lang.pick("列为重点整改单位。", "On the rectification list.")) } }
-                    (grades_note(lang, ev, g, evaluator))
-                    div.wide { table {
-                        thead { tr {
-                            th { (lang.pick("指标", "Indicator")) }
-                            th.num { (lang.pick("分值", "Points")) }
-                            th.num { (lang.pick("得分", "Earned")) }
-                            th.num { (lang.pick("得分率", "Score %")) }
-                        } }
-                        tbody {
-                            @for (ind, p) in fw.indicators.iter().zip(&r.indicators) {
-                                tr {
-                                    td class={ "ind" (ind.depth.min(3)) } {
-                                        @if ind.depth == 0 { strong { (name(&ind.name, &ind.name_en)) } }
-                                        @else { (name(&ind.name, &ind.name_en)) }
-                                    }
-                                    td.num { (fmt_num(p.max_points)) }
-                                    td.num { (format!("{:.1}", p.points)) }
-                                    td.num { (format!("{:.1}%", p.score)) }
-                                }
-                            }
-                            tr {
-                                td { strong { (lang.pick("小计", "Subtotal")) } }
-                                td.num { (fmt_num(fw.total)) }
-                                td.num { strong { (format!("{:.1}", r.gross)) } }
-                                td {}
-                            }
-                            @for dp in r.deductions.iter().filter(|d| d.entered > 0.0) {
-                                @let dd = fw.deductions.iter().find(|d| d.id == dp.id);
-                                tr {
-                                    td.ind1 { (lang.pick("扣分：", "Deduction: ")) (dd.map_or(dp.id.as_str(), |d| d.name.as_str())) }
-                                    td.num { @if let Some(m) = dd.and_then(|d| d.max) { "≤ " (fmt_num(m)) } }
-                                    td.num.warn { "−" (format!("{:.1}", dp.applied)) }
-                                    td { @if dp.applied < dp.entered { small.muted { (lang.pick("已按上限", "capped")) } } }
-                                }
-                            }
-                            @for gp in r.deduction_groups.iter().filter(|x| x.applied < x.entered) {
-                                tr {
-                                    td.ind1 { (lang.pick("扣分合计上限：", "Deduction cap: ")) (fw.deduction_groups.iter().find(|x| x.id == gp.id).map_or(gp.id.as_str(), |x| x.name.as_str())) }
-                                    td {} td.num { (format!("{:.1}", gp.entered)) " → " (format!("{:.1}", gp.applied)) } td {}
-                                }
-                            }
-                            tr {
-                                td { strong { (lang.pick("综合得分", "Composite score")) } }
-                                td.num { (fmt_num(outcome.max_total)) }
-                                td.num { strong { (format!("{:.1}", r.total)) } }
-                                td {}
-                            }
-                        }
-                    } }
-                }
-                _ => { p.muted { "—" } (grades_note(lang, ev, g, evaluator)) }
-            }
-        }
-    }
-}
-
-fn item_table(lang: Lang, rows: &[&ScoreRow], label: &dyn Fn(&ScoreRow) -> String) -> Markup {
-    html! {
-        table {
-            thead { tr {
-                th { (lang.pick("题目", "Item")) } th { (lang.pick("评议对象", "Respondent type")) }
-                th.num { (lang.pick("满意度指数", "Index")) } th.num { (lang.pick("满意率", "Rate")) } th.num { "n" }
-            } }
-            tbody { @for r in rows { tr {
-                td { (label(r)) }
-                td { (rtype_name(&r.keys[1], lang)) }
-                td.num { (f1(r.index.estimate)) }
-                td.num { (pct(r.rate.estimate)) }
-                td.num { (r.n) }
-            } } }
-        }
-    }
-}
-
-pub struct PublicData<'a> {
-    pub ev: &'a Evaluation,
-    pub units: &'a [Unit],
-    /// overall index per unit
-    pub rows: &'a [ScoreRow],
-    /// overall index of the whole evaluation
-    pub overall: Option<&'a ScoreRow>,
-    pub grades: &'a Grades,
-    /// the rectification status per unit, once published: (published since, counts)
-    pub findings: Option<(&'a str, &'a [crate::findings::UnitCounts])>,
-}
-
-/// 公示: the ranking by satisfaction index with intervals, each unit's grade and the overall
-/// satisfaction; no counts, no per-type or per-item cells, nothing below the threshold.
-pub fn public_results(lang: Lang, d: &PublicData) -> Markup {
-    let (ev, g) = (d.ev, d.grades);
-    let ranked = ranking(d.units, d.rows);
-    let bars: Vec<Bar> = ranked
-        .iter()
-        .map(|(_, u, r)| Bar {
-            note: g.grade_of(&u.code, lang),
-            ..bar(lang.pick(&u.name_zh, &u.name_en).to_owned(), *r)
-        })
-        .collect();
-    page(
-        lang,
-        &format!(
-            "{} · {}",
-            title_of(ev, lang),
-            lang.pick("结果公示", "Published results")
-        ),
-        &format!("/public/evaluations/{}", ev.id),
-        html! {
-            h1 { (title_of(ev, lang)) " · " (lang.pick("结果公示", "Published results")) }
-            div.card #overall {
-                h2 { (lang.pick("总体满意度", "Overall satisfaction")) }
-                @match d.overall {
-                    Some(r) if !r.suppressed => p {
-                        (lang.pick("满意度指数", "Satisfaction index")) " " span.big { (f1(r.index.estimate)) }
-                        " (" (lang.pick("95% 置信区间", "95% CI")) " " (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) ")"
-                        " · " (lang.pick("满意率", "satisfaction rate")) " " strong { (pct(r.rate.estimate)) }
-                    },
-                    _ => p.sup { (sup_label(lang)) },
-                }
-            }
-            p.muted { (lang.pick("总体满意度指数（0–100）及 95% 置信区间。样本不足的单位不予公布数值。", "Overall satisfaction index (0–100) with 95% confidence intervals. Units with too few answers are not given a number.")) }
-            (grades_note(lang, ev, g, false))
-            div.card #ranking { div.fig {
-                (bar_chart(lang.pick("单位排名", "Unit ranking"), &bars, 0.0, 100.0, sup_label(lang)))
-                table {
-                    thead { tr {
-                        th.num { (lang.pick("名次", "Rank")) } th { (lang.pick("单位", "Unit")) }
-                        th.num { (lang.pick("满意度指数", "Index")) } th.num { (lang.pick("95% 置信区间", "95% CI")) } th.num { (lang.pick("满意率", "Rate")) }
-                        th { (lang.pick("等次", "Grade")) }
-                    } }
-                    tbody { @for (rank, u, r) in &ranked { tr {
-                        td.num { (rank.map(|k| k.to_string()).unwrap_or_default()) }
-                        td { (lang.pick(&u.name_zh, &u.name_en)) }
-                        @match r {
-                            Some(r) if !r.suppressed => {
-                                td.num { (f1(r.index.estimate)) }
-                                td.num { (f1(r.index.ci_low)) "–" (f1(r.index.ci_high)) }
-                                td.num { (pct(r.rate.estimate)) }
-                            }
-                            _ => { td.sup colspan="3" { (sup_label(lang)) } }
-                        }
-                        (grade_cell(lang, g, &u.code))
-                    } } }
-                }
-            } }
-            @if let Some((since, counts)) = d.findings {
-                (crate::views::findings::public_counts(lang, counts, since))
             }
         },
     )

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use maud::{html, Markup};
 use pingyi_analysis::scoring::framework::fmt_num;
+use pingyi_analysis::scoring::framework::Framework;
 use pingyi_analysis::scoring::IndicatorKind;
 
 use super::{layout, with_lang};
@@ -38,18 +39,47 @@ fn unit_name(units: &[Unit], code: &str, lang: Lang) -> String {
         .unwrap_or_else(|| code.to_owned())
 }
 
+/// Points and scores on pages: one decimal (the API and exports keep full precision).
 fn num(x: f64) -> String {
-    fmt_num(x)
+    format!("{x:.1}")
+}
+
+/// A survey binding such as `satisfaction_index:resident+service_user` as people read it:
+/// "满意度指数（居民、服务对象）".
+fn binding_label(key: &str, lang: Lang) -> String {
+    let (measure, types) = key.split_once(':').unwrap_or((key, ""));
+    let measure = match measure {
+        "satisfaction_index" => lang.pick("满意度指数", "satisfaction index"),
+        "satisfaction_rate" => lang.pick("满意率", "satisfaction rate"),
+        "composite" => lang.pick("组合满意度", "composite satisfaction"),
+        other => other,
+    };
+    if types.is_empty() {
+        return measure.to_owned();
+    }
+    let names: Vec<String> = types.split('+').map(|t| rtype_label(t, lang)).collect();
+    format!(
+        "{measure}{}{}{}",
+        lang.pick("（", " ("),
+        names.join(lang.pick("、", ", ")),
+        lang.pick("）", ")")
+    )
+}
+
+fn rtype_label(code: &str, lang: Lang) -> String {
+    code.parse::<crate::questionnaire::RespondentType>()
+        .map(|r| lang.pick(r.label_zh(), r.label_en()).to_owned())
+        .unwrap_or_else(|_| code.to_owned())
 }
 
 /// Survey values the framework uses, from the current responses: per unit and binding the
 /// value on 0–100; composites with their standard error and each weighted part.
 fn survey_table(lang: Lang, s: &Snapshot) -> Markup {
-    let round2 = |x: f64| fmt_num((x * 100.0).round() / 100.0);
+    let round2 = |x: f64| format!("{x:.1}");
     html! {
         @if !s.survey.is_empty() {
             h2 { (lang.pick("满意度调查结果（来自当前答卷）", "Survey values (from the current responses)")) }
-            div.wide { table {
+            div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("单位", "Unit")) }
                     th { (lang.pick("调查指标", "Binding")) }
@@ -62,11 +92,11 @@ fn survey_table(lang: Lang, s: &Snapshot) -> Markup {
                         @let c = s.composites.values.get(&(unit.clone(), key.clone()));
                         tr {
                             td { (unit_name(&s.units, unit, lang)) }
-                            td { code { (key) } }
+                            td title=(key) { (binding_label(key, lang)) }
                             td.num { (round2(*v)) }
                             td.num { @if let Some(c) = c { (round2(c.se)) } }
                             td { @if let Some(c) = c {
-                                (c.parts.iter().zip(crate::scoring::shown_parts(&c.parts, crate::scoring::MIN_CELL)).map(|((t, w, e, n), shown)| if shown { format!("{t} {}% · {} · {n}", fmt_num(*w), round2(*e)) } else { format!("{t} {}% · – · {n}", fmt_num(*w)) }).collect::<Vec<_>>().join("；"))
+                                (c.parts.iter().zip(crate::scoring::shown_parts(&c.parts, crate::scoring::MIN_CELL)).map(|((t, w, e, n), shown)| if shown { format!("{} {}% · {} · {n}", rtype_label(t, lang), fmt_num(*w), round2(*e)) } else { format!("{} {}% · – · {n}", rtype_label(t, lang), fmt_num(*w)) }).collect::<Vec<_>>().join("；"))
                             } }
                         }
                     }
@@ -76,7 +106,7 @@ fn survey_table(lang: Lang, s: &Snapshot) -> Markup {
         @if !s.composites.incomplete.is_empty() {
             p.muted {
                 (lang.pick("以下单位缺少组合指标所需的某类答卷：", "These units lack answers of a type a composite weights: "))
-                (s.composites.incomplete.iter().map(|((u, k), types)| format!("{} {k} ({})", unit_name(&s.units, u, lang), types.join(", "))).collect::<Vec<_>>().join("；"))
+                (s.composites.incomplete.iter().map(|((u, k), types)| format!("{} {} ({})", unit_name(&s.units, u, lang), binding_label(k, lang), types.iter().map(|t| rtype_label(t, lang)).collect::<Vec<_>>().join(lang.pick("、", ", ")))).collect::<Vec<_>>().join("；"))
             }
         }
     }
@@ -181,7 +211,7 @@ pub fn page(
         },
         Some(s) => scored(lang, user, ev, s, &title),
     };
-    let body = html! { (super::account_bar(lang, user)) (body) };
+    let body = html! { (super::signed_in_header(lang, user, None)) (body) };
     page_of(lang, &title, &path, body)
 }
 
@@ -216,7 +246,7 @@ fn scored(lang: Lang, user: &CurrentUser, ev: &Evaluation, s: &Snapshot, title: 
         h2 { (lang.pick("结果", "Results")) }
         @match &s.outcome {
             Ok(o) => {
-                div.wide { table {
+                div.wide tabindex="0" { table {
                     thead { tr {
                         th.num { (lang.pick("名次", "Rank")) }
                         th { (lang.pick("单位", "Unit")) }
@@ -275,7 +305,7 @@ fn scored(lang: Lang, user: &CurrentUser, ev: &Evaluation, s: &Snapshot, title: 
         }
         (survey_table(lang, s))
         h2 { (lang.pick("当前分数", "Current scores")) }
-        div.wide { table {
+        div.wide tabindex="0" { table {
             thead { tr {
                 th { (lang.pick("单位", "Unit")) }
                 @for c in &cols { th.num title=(c.indicator) { (c.label) } }
@@ -346,7 +376,28 @@ pub fn history(
     unit: Option<&str>,
     changes: &[ScoreChangeRow],
     events: &[ScoreEventRow],
+    fw: Option<&Framework>,
 ) -> Markup {
+    // indicator and deduction names, never their ids
+    let indicator = |id: &str| -> String {
+        let Some(fw) = fw else { return id.to_owned() };
+        if let Some(i) = fw.indicator_index(id) {
+            let ind = &fw.indicators[i];
+            return match lang {
+                Lang::Zh => ind.name.clone(),
+                Lang::En => ind.name_en.clone().unwrap_or_else(|| ind.name.clone()),
+            };
+        }
+        fw.deduction_index(id)
+            .map(|i| {
+                format!(
+                    "{}{}",
+                    lang.pick("扣分：", "Deduction: "),
+                    fw.deductions[i].name
+                )
+            })
+            .unwrap_or_else(|| id.to_owned())
+    };
     let title = format!(
         "{} · {}",
         lang.pick("评分修改记录", "Score history"),
@@ -373,9 +424,9 @@ pub fn history(
             }
             " " button type="submit" { (lang.pick("筛选", "Filter")) }
         }
-        div.wide { table {
+        div.wide tabindex="0" { table {
             thead { tr {
-                th { (lang.pick("时间 (UTC)", "When (UTC)")) }
+                th { (lang.pick("时间", "When")) }
                 th { (lang.pick("单位", "Unit")) }
                 th { (lang.pick("指标", "Indicator")) }
                 th { (lang.pick("期间/案件", "Period / case")) }
@@ -388,9 +439,9 @@ pub fn history(
             tbody {
                 @for c in changes.iter().rev() {
                     tr {
-                        td { (c.at) }
+                        td { (crate::timefmt::local(&c.at)) }
                         td { (unit_name(units, &c.unit, lang)) }
-                        td { code { (c.indicator) } }
+                        td title=(c.indicator) { (indicator(&c.indicator)) }
                         td { (c.period) }
                         td.num { (score_cell(c.old_score)) }
                         td.num { (score_cell(c.new_score)) }
@@ -405,7 +456,7 @@ pub fn history(
             h2 { (lang.pick("事件（违纪违法、重大事故等）", "Events (violations, major accidents, …)")) }
             table {
                 thead { tr {
-                    th { (lang.pick("时间 (UTC)", "When (UTC)")) }
+                    th { (lang.pick("时间", "When")) }
                     th { (lang.pick("单位", "Unit")) }
                     th { (lang.pick("事件", "Event")) }
                     th { (lang.pick("状态", "Status")) }
@@ -416,7 +467,7 @@ pub fn history(
                 tbody {
                     @for e in events.iter().rev() {
                         tr {
-                            td { (e.at) }
+                            td { (crate::timefmt::local(&e.at)) }
                             td { (unit_name(units, &e.unit, lang)) }
                             td { code { (e.kind) } }
                             td { (if e.present { lang.pick("记录", "recorded") } else { lang.pick("撤销", "withdrawn") }) }

@@ -271,6 +271,16 @@ impl Driver {
         .await
     }
 
+    /// Runs a script with arguments (`arguments[0]`, …); a returned promise is awaited.
+    pub async fn eval_args(&self, script: &str, args: Vec<Value>) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     /// Saves a PNG of the viewport to the artifacts directory and returns its bytes.
     pub async fn screenshot(&self, name: &str) -> Vec<u8> {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
@@ -513,7 +523,7 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
             [
                 "各单位回收进度",
                 "抽样与邀请",
-                "单位排名与等次",
+                "综合评价排名与等次",
                 "综合得分与等次",
                 "结果公示",
                 "总体满意度",
@@ -524,7 +534,7 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
             [
                 "Responses per unit",
                 "Draws and invitations",
-                "Unit ranking and grades",
+                "Framework ranking and grades",
                 "Composite score and grade",
                 "Published results",
                 "Overall satisfaction",
@@ -563,9 +573,12 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
         )))
         .await;
         let html = d.wait_for(words[3]).await;
-        assert!(html.contains("<svg"), "report {lang} has charts");
+        assert!(
+            html.contains("class=\"chart dotplot\""),
+            "report {lang} has charts"
+        );
         let charts = d
-            .eval("return document.querySelectorAll('svg.chart').length")
+            .eval("return document.querySelectorAll('.chart').length")
             .await
             .as_i64()
             .unwrap();
@@ -586,7 +599,7 @@ async fn evaluator_pages_print_and_have_no_console_errors() {
             pdf.len()
         );
         // the charts are in it: the same page printed without its SVG charts is smaller
-        d.eval("document.querySelectorAll('svg').forEach(e => e.remove()); return 1")
+        d.eval("document.querySelectorAll('svg, .chart').forEach(e => e.remove()); return 1")
             .await;
         let bare = d.print_pdf(&format!("report-{lang}-without-charts")).await;
         assert!(

@@ -4,17 +4,23 @@
 
 mod helpers;
 
+mod backup;
 mod browser;
 mod compare;
 mod design;
+mod edge_limits;
 mod exports;
 mod findings;
 mod findings_browser;
 mod findings_pages;
 mod foundation;
 mod full_disk;
+mod hardening;
 mod invitations;
+mod invitations_once;
 mod openapi;
+mod pages;
+mod pages_browser;
 mod questionnaire_library;
 mod results;
 mod roundtrip;

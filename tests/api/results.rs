@@ -142,7 +142,7 @@ async fn access_per_role(backend: Backend) {
         "Strengths and weaknesses",
         "Change since last year",
         "Suggestions",
-        "<svg",
+        "class=\"chart dotplot\"",
     ] {
         assert!(html.contains(s), "report lacks {s:?}");
     }
@@ -384,7 +384,7 @@ async fn public_when_published(backend: Backend) {
         .text()
         .await
         .expect("body");
-    assert!(html.contains("结果公示") && html.contains("<svg"));
+    assert!(html.contains("结果公示") && html.contains("class=\"chart dotplot\""));
     // no per-type or per-item cells in public: only the unit level, and no counts
     assert!(!html.contains("分管领导"));
     let en = app
@@ -541,29 +541,27 @@ async fn grades_on_pages(backend: Backend) {
     // results: every unit's row shows the composite score, its rank and the grade of the API
     let base = format!("/admin/evaluations/{}", d.open);
     let html = page(&evaluator, &app.url(&format!("{base}/results"))).await;
-    assert!(html.contains("单位排名与等次") && html.contains("<svg"));
+    assert!(html.contains("综合评价排名与等次") && html.contains("class=\"chart dotplot\""));
     let units = app.store.evaluation_units(d.open).await.expect("units");
     for u in &units {
+        // the framework ranking: composite rank, unit, score, grade
         let (total, grade, rank) = &scores[&u.code];
-        let cells = row_cells(&html, "id=\"ranking\"", &u.name_zh);
-        let cells = &cells[1..]; // after the satisfaction rank
+        let cells = row_cells(&html, "id=\"framework\"", &u.name_zh);
+        assert_eq!(cells[0], rank.to_string(), "{}: {cells:?}", u.code);
         assert!(
-            cells.contains(&grade.clone()),
-            "{}: {cells:?} lacks {grade}",
-            u.code
-        );
-        assert!(
-            cells
-                .iter()
-                .any(|c| c.starts_with(&format!("{total:.1} /"))),
+            cells[2].starts_with(&format!("{total:.1} /")),
             "{}: {cells:?} lacks total {total:.1}",
             u.code
         );
-        assert!(cells.contains(&rank.to_string()), "{}: rank {rank}", u.code);
+        assert!(
+            cells[3].starts_with(grade.as_str()),
+            "{}: {cells:?}",
+            u.code
+        );
+        // the satisfaction ranking carries no grade
+        let cells = row_cells(&html, "id=\"satisfaction\"", &u.name_zh);
+        assert!(!cells.contains(grade), "{}: {cells:?}", u.code);
     }
-    // the chart carries the grades too (as notes beside the bars)
-    let (_, fgw_grade, _) = &scores["fgw"];
-    assert!(html.contains("class=\"note\"") && html.contains(&format!(">{fgw_grade}</text>")));
 
     // unit report (the unit itself): composite score, grade, rank and indicator breakdown
     let report = app.url(&format!("{base}/units/fgw/report"));
@@ -625,15 +623,15 @@ async fn grades_on_pages(backend: Backend) {
     .await;
     assert!(html.contains("总体满意度") && html.contains("满意度指数"));
     for u in &units {
-        let cells = row_cells(&html, "id=\"ranking\"", &u.name_zh);
-        assert_eq!(
-            cells.last(),
-            Some(&published[&u.code].1),
+        let cells = row_cells(&html, "id=\"framework\"", &u.name_zh);
+        assert!(
+            cells[3].starts_with(published[&u.code].1.as_str()),
             "{}: {cells:?}",
             u.code
         );
-        // rank, unit, index, interval, rate, grade: no counts, no composite totals
-        assert_eq!(cells.len(), 6, "{}: {cells:?}", u.code);
+        // satisfaction: rank, unit, index, interval, rate: no counts
+        let cells = row_cells(&html, "id=\"satisfaction\"", &u.name_zh);
+        assert_eq!(cells.len(), 5, "{}: {cells:?}", u.code);
     }
     let en = page(
         &app.client,
@@ -703,8 +701,10 @@ async fn grades_without_framework(backend: Backend) {
         "results explain the missing grades"
     );
     assert!(!html.contains("class=\"grade\""));
-    let cells = row_cells(&html, "id=\"ranking\"", &fgw.name_zh);
-    assert_eq!(cells.last().map(String::as_str), Some("—"), "{cells:?}");
+    assert!(
+        !html.contains("<th>等次</th>"),
+        "no grade column without a framework"
+    );
     let report = page(
         &admin,
         &app.url(&format!("/admin/evaluations/{}/units/fgw/report", ev.id)),
@@ -718,13 +718,13 @@ async fn grades_without_framework(backend: Backend) {
     .await;
     assert!(!public.contains("class=\"grade\"") && public.contains("未关联指标体系"));
     // below the threshold: the unit is listed without a number
-    let cells = row_cells(&public, "id=\"ranking\"", &jyj.name_zh);
+    let cells = row_cells(&public, "id=\"satisfaction\"", &jyj.name_zh);
     assert!(cells.iter().any(|c| c.contains("样本不足")), "{cells:?}");
     assert!(
         !cells.iter().any(|c| c.contains('.')),
         "no number for jyj: {cells:?}"
     );
-    let cells = row_cells(&public, "id=\"ranking\"", &fgw.name_zh);
+    let cells = row_cells(&public, "id=\"satisfaction\"", &fgw.name_zh);
     assert_eq!(
         cells[2], "80.0",
         "all 满意 answers give index 80: {cells:?}"

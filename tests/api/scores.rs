@@ -892,7 +892,9 @@ async fn composite_explained_on_the_page(s: &Setup) {
         .await
         .expect("html");
     assert!(
-        html.contains("composite:five_in_one") && html.contains("service_user 40% · – · 3"),
+        html.contains("title=\"composite:five_in_one\"")
+            && html.contains("组合满意度")
+            && html.contains("管理服务对象 40% · – · 3"),
         "the page explains the composite"
     );
 }

@@ -273,7 +273,7 @@ async fn office_runs_its_own_evaluation_in_a_browser() {
     for (page, word, name) in [
         (
             format!("/admin/evaluations/{id}/results?lang=zh"),
-            "单位排名与等次",
+            "综合评价排名与等次",
             "results",
         ),
         (

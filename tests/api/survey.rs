@@ -58,7 +58,7 @@ pub fn full_answers(q: &pingyi::questionnaire::Questionnaire) -> Vec<(String, St
     out
 }
 
-fn questionnaire(id: &str) -> pingyi::questionnaire::Questionnaire {
+pub(crate) fn questionnaire(id: &str) -> pingyi::questionnaire::Questionnaire {
     pingyi::questionnaire::builtin()
         .unwrap()
         .into_iter()
@@ -66,7 +66,7 @@ fn questionnaire(id: &str) -> pingyi::questionnaire::Questionnaire {
         .unwrap()
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     form_html: &str,

@@ -355,16 +355,20 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
         .unwrap();
     let bid = receipt["batch_id"].as_i64().unwrap();
     let url = app.url(&format!("/api/v1/evaluations/{eid}/uploads/{bid}/withdraw"));
-    // a firm key may not withdraw
+    // another firm's key finds no such batch
+    let (_, other_key) =
+        pingyi::commands::accounts::create_firm_with_key(&app.store, "另一调查公司", &[eid], "")
+            .await
+            .unwrap();
     let res = app
         .client
         .post(&url)
-        .bearer_auth(&key)
+        .bearer_auth(&other_key)
         .json(&serde_json::json!({"reason": "x"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 404);
     let version = app.store.get_evaluation(eid).await.unwrap().data_version;
     let res = app
         .client

@@ -51,13 +51,13 @@ pub fn page_of(
                 button type="submit" { (lang.pick("筛选", "Filter")) }
                 " " a href={ "/admin/audit.csv?" (query) } { (lang.pick("导出 CSV", "Export CSV")) }
             }
-            div.card { div.wide { table.audit {
+            div.card { div.wide tabindex="0" { table.audit {
                 thead { tr {
                     th { (lang.pick("时间", "When")) } th { (lang.pick("操作人", "Who")) } th { (lang.pick("操作", "Action")) }
                     th { (lang.pick("对象", "Target")) } th { (lang.pick("原因", "Reason")) } th { (lang.pick("详情", "Detail")) }
                 } }
                 tbody { @for r in rows { tr {
-                    td { (r.at) } td { (r.actor) } td { code { (r.action) } } td { (r.target) } td { (r.reason) }
+                    td { (crate::timefmt::local(&r.at)) } td { (r.actor) } td { code { (r.action) } } td { (r.target) } td { (r.reason) }
                     td { small { (r.detail) } }
                 } } }
             } }

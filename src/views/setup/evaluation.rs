@@ -137,7 +137,7 @@ fn status_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
             @if !p.history.is_empty() {
                 details { summary { (lang.pick("状态变更记录", "Status history")) }
                     table { tbody { @for h in p.history { tr {
-                        td { (h.at) } td { (status_label(&h.from_status, lang)) " → " (status_label(&h.to_status, lang)) } td { (h.actor) } td { (h.reason) }
+                        td { (crate::timefmt::local(&h.at)) } td { (status_label(&h.from_status, lang)) " → " (status_label(&h.to_status, lang)) } td { (h.actor) } td { (h.reason) }
                     } } } }
                 }
             }
@@ -177,7 +177,7 @@ fn units_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
             } @else {
                 form method="post" action=(with_lang(&format!("/admin/evaluations/{}/units", ev.id), lang)) {
                     (csrf(user))
-                    div.wide { @for u in p.register.iter().filter(|u| u.retired_on.is_none() || chosen(u.id.get())) {
+                    div.wide tabindex="0" { @for u in p.register.iter().filter(|u| u.retired_on.is_none() || chosen(u.id.get())) {
                         label style="display:block" {
                             input type="checkbox" name="units" value=(u.code) checked[chosen(u.id.get())];
                             " " (lang.pick(&u.name_zh, &u.name_en)) " " small.muted { (u.code) }
@@ -208,7 +208,7 @@ fn links_card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
                 (csrf(user))
                 button type="submit" { (lang.pick("生成计划中的链接", "Make the plan's links")) }
             }
-            @if !p.links.is_empty() { div.wide { table {
+            @if !p.links.is_empty() { div.wide tabindex="0" { table {
                 thead { tr { th { (lang.pick("单位", "Unit")) } th { (lang.pick("问卷", "Questionnaire")) } th { (lang.pick("链接", "Link")) } } }
                 tbody { @for l in p.links { tr {
                     td { (unit_name(l.unit_id)) }

@@ -67,6 +67,13 @@ pub fn admin_nav(lang: Lang, user: &CurrentUser, here: Option<Section>) -> Marku
                 (item(Section::Users, "/admin/users", "用户", "Users"))
                 (item(Section::Audit, "/admin/audit", "审计日志", "Audit log"))
             }
+            @if user.role == Role::Unit {
+                a href=(with_lang("/findings", lang)) { (lang.pick("本单位反馈与整改", "Our reports and findings")) }
+            }
+            @if user.role == Role::Firm {
+                a href=(with_lang("/firm/upload", lang)) { (lang.pick("上传调查数据", "Upload survey data")) }
+                a href=(with_lang("/firm/progress", lang)) { (lang.pick("采集进度", "Collection progress")) }
+            }
             (item(Section::Account, "/account/password", "修改密码", "Change password"))
         }
     }
@@ -87,13 +94,7 @@ pub fn page(
         &with_lang(path, lang.other()),
         html! {
             style { (CSS) }
-            div.muted.noprint {
-                (user.name) " · " (user.role.label(lang)) " · "
-                form.inline method="post" action="/logout" {
-                    (csrf(user)) button.secondary type="submit" { (lang.pick("退出登录", "Sign out")) }
-                }
-            }
-            (admin_nav(lang, user, here))
+            (super::signed_in_header(lang, user, here))
             (body)
         },
     )
@@ -175,7 +176,7 @@ pub fn errors_table(lang: Lang, errors: &[FieldError]) -> Markup {
         @if !errors.is_empty() {
             div.card role="alert" {
                 h2.error { (lang.pick("未保存：请修正以下问题后重试。", "Nothing was stored: fix these problems and try again.")) }
-                div.wide { table {
+                div.wide tabindex="0" { table {
                     thead { tr {
                         th { (lang.pick("行", "Row")) } th { (lang.pick("列", "Column")) }
                         th { (lang.pick("值", "Value")) } th { (lang.pick("原因", "Reason")) }

@@ -19,7 +19,7 @@ fn link_shown(lang: Lang, base: &str, who: &str, l: &PasswordLink, sent: &Delive
         return html! {
             div.card role="status" { p.ok {
                 (lang.pick("设置密码的一次性链接已发送至 ", "The one-time set-password link was e-mailed to ")) strong { (to) }
-                (lang.pick("（", " (")) (who) (lang.pick("），", "); it works until ")) (l.expires_at) (lang.pick(" 前有效。", "."))
+                (lang.pick("（", " (")) (who) (lang.pick("），", "); it works until ")) (crate::timefmt::local(&l.expires_at)) (lang.pick(" 前有效。", "."))
             } }
         };
     }
@@ -30,7 +30,7 @@ fn link_shown(lang: Lang, base: &str, who: &str, l: &PasswordLink, sent: &Delive
             }
             p.ok { (lang.pick("请把以下一次性链接交给 ", "Give this one-time link to ")) strong { (who) }
                 (lang.pick("，用于设置密码。链接只显示这一次，", " to set a password. It is shown only now and works once, until "))
-                (l.expires_at) (lang.pick(" 前有效，仅可使用一次。", ".")) }
+                (crate::timefmt::local(&l.expires_at)) (lang.pick(" 前有效，仅可使用一次。", ".")) }
             p.secret.password-link { (base) (l.path) }
         }
     }
@@ -87,7 +87,7 @@ pub fn users(lang: Lang, user: &CurrentUser, p: &UsersPage) -> Markup {
             h1 { (title) }
             (flash(p.message, p.refused))
             @if let Some((who, l, sent)) = p.link { (link_shown(lang, p.public_url, who, l, sent)) }
-            div.card { div.wide { table {
+            div.card { div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("用户名", "Name")) } th { (lang.pick("角色", "Role")) } th { (lang.pick("单位 / 机构", "Unit / firm")) }
                     th { (lang.pick("状态", "Status")) } th {}
@@ -201,7 +201,7 @@ pub fn keys(lang: Lang, user: &CurrentUser, p: &KeysPage) -> Markup {
                     p.secret.api-key { (k.key) }
                 }
             }
-            div.card { div.wide { table {
+            div.card { div.wide tabindex="0" { table {
                 thead { tr {
                     th { (lang.pick("前缀", "Prefix")) } th { (lang.pick("名称", "Name")) }
                     @if user.role == Role::Admin { th { (lang.pick("用户", "User")) } }
@@ -210,8 +210,8 @@ pub fn keys(lang: Lang, user: &CurrentUser, p: &KeysPage) -> Markup {
                 tbody { @for k in p.keys { tr {
                     td { code { (k.prefix) "…" } } td { (k.label) }
                     @if user.role == Role::Admin { td { (k.user_name) } }
-                    td { (k.expires_at.as_deref().unwrap_or("—")) }
-                    td { (k.last_used_at.as_deref().unwrap_or(lang.pick("从未", "never"))) }
+                    td { (k.expires_at.as_deref().map(crate::timefmt::local).unwrap_or_else(|| "—".into())) }
+                    td { (k.last_used_at.as_deref().map(crate::timefmt::local).unwrap_or_else(|| lang.pick("从未", "never").into())) }
                     td { @if k.revoked != 0 { span.muted { (lang.pick("已吊销", "revoked")) } } @else if !k.is_active(p.now) { span.muted { (lang.pick("已过期", "expired")) } } @else { (lang.pick("有效", "active")) } }
                     td { @if k.revoked == 0 {
                         form.inline method="post" action=(with_lang(&format!("/account/keys/{}/revoke", k.id), lang)) {

@@ -110,7 +110,7 @@ pub fn card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
             @if editable {
                 form method="post" action=(with_lang(&format!("/admin/evaluations/{id}/plan"), lang)) {
                     (csrf(user))
-                    div.wide { table.plan {
+                    div.wide tabindex="0" { table.plan {
                         thead { tr {
                             th { "#" } th { (lang.pick("单位", "Unit")) } th { (lang.pick("调查对象", "Respondent type")) }
                             th { (lang.pick("问卷", "Questionnaire")) } th.num { (lang.pick("目标", "Target")) } th { (lang.pick("调查机构", "Firm")) }

@@ -36,7 +36,7 @@ pub fn card(lang: Lang, p: &Progress, firms: bool) -> Markup {
             }
             @if p.cells.is_empty() {
                 p.muted { (lang.pick("尚无调查计划。", "No plan yet.")) }
-            } @else { div.wide { table.progress-table {
+            } @else { div.wide tabindex="0" { table.progress-table {
                 thead { tr {
                     th { (lang.pick("单位", "Unit")) } th { (lang.pick("调查对象", "Respondent type")) }
                     th.num { (lang.pick("链接", "Link")) } th.num { (lang.pick("邀请码", "Token")) } th.num { (lang.pick("上传", "Upload")) }

@@ -76,7 +76,7 @@ pub fn register(
             div.card {
                 h2 { (lang.pick("名录", "Register")) " " small.muted { (in_use) " " (lang.pick("个在用", "in use")) " · " (units.len() - in_use) " " (lang.pick("个已停用", "retired")) } }
                 @if units.is_empty() { p.muted { (lang.pick("名录为空：请导入单位。", "The register is empty: import the units.")) } }
-                @else { div.wide { table {
+                @else { div.wide tabindex="0" { table {
                     thead { tr {
                         th { (lang.pick("单位", "Unit")) } th { (lang.pick("代码", "Code")) }
                         th { (lang.pick("类型", "Kind")) } th { (lang.pick("状态", "Status")) } th {}
