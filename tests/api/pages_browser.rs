@@ -236,6 +236,29 @@ async fn overflow_probe_catches_overflow_and_back_needs_no_resubmission() {
         "the probe must catch a line wider than the screen"
     );
 
+    // the 0–10 scale of the residents' questionnaire fits one row at 360 px
+    let resident = app
+        .store
+        .list_links(Some(eid))
+        .await
+        .expect("links")
+        .into_iter()
+        .find(|l| l.questionnaire_id == "resident")
+        .expect("a residents' link");
+    d.goto(&app.url(&format!("/s/{}?lang=zh", resident.code)))
+        .await;
+    d.wait_for("class=\"rating\"").await;
+    let rows = d
+        .eval("const s = document.querySelector('.rating'); s.scrollIntoView(); return new Set([...s.querySelectorAll('label')].map(l => Math.round(l.getBoundingClientRect().top))).size")
+        .await;
+    assert_eq!(rows, json!(1), "0–10 in one row");
+    let labels = d
+        .eval("return document.querySelector('.rating').querySelectorAll('label').length")
+        .await;
+    assert_eq!(labels, json!(11));
+    assert!(overflowing_text(&d).await.is_empty());
+    d.screenshot("pages-form-scale-360").await;
+
     // errors first, then a good submission, then Back
     d.goto(&app.url(&format!("/s/{}?lang=zh", link.code))).await;
     d.wait_for("name=\"_nonce\"").await;
