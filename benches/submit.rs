@@ -6,6 +6,7 @@
 //!
 //! Knobs: SUBMIT_N (default 20000 submissions), SUBMIT_CLIENTS (default 64), SUBMIT_RATE (the
 //! paced run's rate per second, default 500).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,8 @@ async fn main() -> anyhow::Result<()> {
     settings.submit_rate_per_minute = 0;
     settings.store.max_connections = 16;
     let store = Store::open(&url, &settings.store).await?;
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+    let qs =
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
     pingyi::demo::load(&store).await?;
     let app = Application::build_with_store(settings, store.clone(), qs.clone()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

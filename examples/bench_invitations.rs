@@ -4,6 +4,7 @@
 //!
 //! SQLite (synchronous=FULL) in a temp dir always; PostgreSQL too when
 //! PINGYI_TEST_POSTGRES_URL is set (a scratch database is created and dropped).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -59,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     }
     for (label, url) in &targets {
         let store = Store::open(url, &StoreOptions::default()).await?;
-        pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
         let e = store
             .create_evaluation(&NewEvaluation {
                 series: "bench".into(),

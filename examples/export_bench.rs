@@ -7,6 +7,7 @@
 //! repeated runs skip the insert. Prints, per export: wall time until the last byte, size,
 //! and the process's peak RSS during that export (VmHWM after resetting it; the client only
 //! counts bytes, so the figure is the server side plus a constant).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -49,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
     settings.store = StoreOptions::default();
     let store = Store::open(&url, &settings.store).await?;
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+    let qs =
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
     let id = common::open_or_fill(&store, &qs, rows, &db).await?;
     let key = common::bench_key(&store).await?;
     let app = Application::build_with_store(settings, store.clone(), qs).await?;

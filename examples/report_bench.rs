@@ -7,6 +7,7 @@
 //! Uses a temporary SQLite database, or DB_FILE (kept, and reused when it already holds the
 //! rows; the export benchmark's file serves both); prints the timings. With `PINGYI_LOG=info` the
 //! service logs the cold report's parts (frame load, estimates per grouping).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -39,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
     settings.store = StoreOptions::default();
     let store = Store::open(&url, &settings.store).await?;
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+    let qs =
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
     let ev_id = common::open_or_fill(&store, &qs, rows, &db).await?;
     let key = common::bench_key(&store).await?;
     let key = key.as_str();

@@ -237,7 +237,15 @@ pub async fn loaded(
     if let Some(l) = state.analytics.get(ev.id, exclude_flagged, ev.data_version) {
         return Ok(l);
     }
-    let l = Arc::new(load(&state.store, &state.questionnaires, &ev, exclude_flagged).await?);
+    let l = Arc::new(
+        load(
+            &state.store,
+            &state.questionnaires.all(),
+            &ev,
+            exclude_flagged,
+        )
+        .await?,
+    );
     state.analytics.put(exclude_flagged, l.clone());
     warm(&l);
     Ok(l)

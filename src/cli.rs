@@ -58,6 +58,11 @@ pub enum Command {
     Key(crate::commands::keys::KeyCommand),
     /// Working days on a holiday calendar: a due date N working days on, or a month's days.
     Workdays(crate::commands::workdays::WorkdaysArgs),
+    /// Questionnaire versions: import an XLSForm workbook, export, list, compare versions.
+    #[command(subcommand)]
+    Questionnaire(crate::commands::questionnaire::QuestionnaireCommand),
+    /// A consistent copy of a live SQLite database (PostgreSQL: use pg_dump).
+    Backup(crate::commands::backup::BackupArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,6 +93,12 @@ pub struct ServeArgs {
     #[arg(long = "trusted-proxy", env = "PINGYI_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = crate::security::client::TrustedProxies::parse_one)]
     pub trusted_proxy: Vec<ipnet::IpNet>,
+    /// Open connections the service holds at most (keep `ulimit -n` above it).
+    #[arg(long, env = "PINGYI_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Open connections one client address may hold (trusted proxies are exempt).
+    #[arg(long, env = "PINGYI_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    pub max_connections_per_client: usize,
     /// Enables routes used only by integration tests.
     #[arg(long, env = "PINGYI_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
@@ -151,9 +162,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => runtime()?.block_on(crate::commands::accounts::run_import(args)),
         Command::Invite(args) => runtime()?.block_on(crate::commands::invite::run(args)),
         Command::Units(cmd) => runtime()?.block_on(crate::commands::units::run(cmd)),
+        Command::Questionnaire(cmd) => {
+            runtime()?.block_on(crate::commands::questionnaire::run(cmd))
+        }
         Command::Evaluation(cmd) => runtime()?.block_on(crate::commands::evaluation::run(cmd)),
         Command::Key(cmd) => runtime()?.block_on(crate::commands::keys::run(cmd)),
         Command::Workdays(args) => crate::commands::workdays::run(args),
+        Command::Backup(args) => runtime()?.block_on(crate::commands::backup::run(args)),
     }
 }
 
@@ -167,10 +182,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.submit_rate_per_minute = args.submit_rate_per_minute;
     settings.trusted_proxies = args.trusted_proxy.clone();
     settings.max_upload_bytes = args.max_upload_mb.saturating_mul(1024 * 1024);
+    settings.edge.max_connections = args.max_connections.max(1);
+    settings.edge.max_connections_per_client = args.max_connections_per_client.max(1);
     settings.surveys_dir = args.surveys.clone();
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
     let store = Store::open(&url, &settings.store).await?;
-    let questionnaires = crate::demo::register_questionnaires(&store, &args.surveys).await?;
+    let questionnaires = crate::library::register_questionnaires(&store, &args.surveys).await?;
     if args.demo {
         let report = crate::demo::load_with_frameworks(&store, &settings.frameworks_dir).await?;
         println!("{report}");

@@ -75,6 +75,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// SMTP for set-password links (from `PINGYI_SMTP_*` at start when not set here).
     pub smtp: Option<crate::email::SmtpConfig>,
+    /// Connections, body size and body speed at the edge.
+    pub edge: crate::security::limits::EdgeLimits,
 }
 
 impl Settings {
@@ -93,6 +95,7 @@ impl Settings {
             frameworks_dir: crate::scoring::DEFAULT_FRAMEWORKS_DIR.into(),
             trusted_proxies: Vec::new(),
             smtp: None,
+            edge: Default::default(),
         }
     }
 }

@@ -1,9 +1,17 @@
 //! Demo data: one city's evaluation programme for 2025 and 2026 with 12 units and synthetic
-//! responses of every respondent type. Deterministic (seeded), and loaded at most once.
+//! responses of every respondent type. Deterministic answers (seeded), loaded at most once.
+//!
+//! Staff and leaders in charge are invited as a real evaluation invites them: through a
+//! recorded stratified draw (one stratum per unit) and paper invitation cards, so their answers
+//! carry the draw's design. Staff are sampled 32 per unit from staff lists of 40–260 people
+//! (unequal weights `N_h / n_h`, finite-population correction `N_h`); leaders in charge are a
+//! census of each unit's 5–8 leaders (weight 1, fpc `N_h`). About three in four invitees
+//! answer. Every other type answers through links, tokens outside a draw or firm uploads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use pingyi_analysis::sampling::{Allocation, DrawOptions, SizeSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -11,46 +19,14 @@ use crate::evaluations::evaluation::NoFrameworks;
 use crate::evaluations::{self, EvaluationInput, PlanInput, Transition, UnitInput};
 use crate::questionnaire::{self, Question, QuestionKind, Questionnaire, RespondentType};
 use crate::store::{
-    EvaluationId, EvaluationStatus, NewResponse, ResponseSource, Store, StoredQuestionnaire,
-    UnitKind,
+    EvaluationId, EvaluationStatus, InvitationPlan, NewResponse, ResponseSource, Store, Submission,
+    SubmitOutcome, UnitKind,
 };
 
 pub const DEMO_SERIES: &str = "demo-city";
 /// Who the demo's set-up appears as in the audit log.
 const DEMO_ACTOR: &str = "demo";
 const DEMO_MARKER: &str = "demo_loaded";
-
-/// Loads questionnaires from `dir` when it exists, otherwise the built-in set, and registers
-/// them. A changed definition of a version that already has responses stops the start.
-pub async fn register_questionnaires(
-    store: &Store,
-    dir: &Path,
-) -> anyhow::Result<Vec<Questionnaire>> {
-    let list = if dir.is_dir() {
-        questionnaire::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?
-    } else {
-        questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?
-    };
-    for q in &list {
-        store
-            .upsert_questionnaire(&to_stored(q)?)
-            .await
-            .map_err(|e| anyhow::anyhow!("questionnaire {}: {e}", q.id))?;
-    }
-    Ok(list)
-}
-
-pub fn to_stored(q: &Questionnaire) -> anyhow::Result<StoredQuestionnaire> {
-    Ok(StoredQuestionnaire {
-        id: q.id.clone(),
-        version: i64::from(q.version),
-        respondent_type: q.respondent_type.as_str().to_owned(),
-        title_zh: q.title.zh.clone(),
-        title_en: q.title.en.clone(),
-        content_hash: q.content_hash.clone(),
-        definition: serde_json::to_string(q)?,
-    })
-}
 
 struct DemoUnit {
     code: &'static str,
@@ -198,7 +174,9 @@ pub async fn load_with_frameworks(store: &Store, frameworks: &Path) -> anyhow::R
     }
     let questionnaires = questionnaire::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
     for q in &questionnaires {
-        store.upsert_questionnaire(&to_stored(q)?).await?;
+        store
+            .upsert_questionnaire(&crate::library::to_stored(q)?)
+            .await?;
     }
     let register: Vec<UnitInput> = UNITS
         .iter()
@@ -221,6 +199,8 @@ pub async fn load_with_frameworks(store: &Store, frameworks: &Path) -> anyhow::R
         let evaluation = demo_evaluation(store, year, &questionnaires).await?;
         let id = EvaluationId(evaluation.id);
         if store.count_responses(evaluation.id).await? == 0 {
+            // invitees answer while the evaluation is open
+            advance(store, id, EvaluationStatus::Open).await?;
             total += demo_responses(store, &evaluation, year, shift, &questionnaires, frameworks)
                 .await?;
         }
@@ -268,9 +248,13 @@ async fn demo_responses(
     let mut rows = Vec::new();
     let date = chrono::NaiveDate::from_ymd_opt(year as i32, 11, 15)
         .ok_or_else(|| anyhow::anyhow!("bad demo date"))?;
+    let drawn = demo_draws(store, evaluation, year, shift, questionnaires, &mut rng).await?;
     for u in &UNITS {
         let unit = store.get_unit_by_code(u.code).await?;
         for q in questionnaires {
+            if DRAWN.iter().any(|(rt, ..)| *rt == q.respondent_type) {
+                continue;
+            }
             let (lo, hi) = target_n(q.respondent_type);
             let n = rng.gen_range(lo..=hi);
             for _ in 0..n {
@@ -295,11 +279,120 @@ async fn demo_responses(
             }
         }
     }
-    let stored = store.insert_responses(&rows).await?;
+    let stored = drawn + store.insert_responses(&rows).await?;
     // Objective indicator scores under a framework from surveys/frameworks/ (read from the
     // working directory): the demo still loads without them, with a warning.
     if let Err(e) = crate::scoring::demo_scores_from(store, frameworks, evaluation.id).await {
         eprintln!("demo: no framework scores for {year} ({e:#})");
+    }
+    Ok(stored)
+}
+
+/// Respondent types invited through a recorded draw: (type, sample size, allocation, people
+/// per unit in the frame).
+const DRAWN: [(RespondentType, SizeSpec, Allocation, (usize, usize)); 2] = [
+    (
+        RespondentType::Staff,
+        SizeSpec::Total(32 * UNITS.len() as u64),
+        Allocation::Equal,
+        (40, 260),
+    ),
+    (
+        RespondentType::Leader,
+        SizeSpec::Fraction(1.0),
+        Allocation::Proportional,
+        (5, 8),
+    ),
+];
+
+/// Draws, invites (paper cards) and collects the answers of the [`DRAWN`] types: the same
+/// path as an office's draw, so the responses carry the draw's strata, weights and fpc.
+async fn demo_draws(
+    store: &Store,
+    evaluation: &crate::store::Evaluation,
+    year: i64,
+    shift: f64,
+    questionnaires: &[Questionnaire],
+    rng: &mut ChaCha20Rng,
+) -> anyhow::Result<u64> {
+    if !store.list_draws(evaluation.id).await?.is_empty() {
+        return Ok(0);
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, 11, 15)
+        .ok_or_else(|| anyhow::anyhow!("bad demo date"))?;
+    let mut quality = std::collections::HashMap::new();
+    for u in &UNITS {
+        quality.insert(store.get_unit_by_code(u.code).await?.id, u.quality);
+    }
+    let mut stored = 0;
+    for (rt, size, allocation, (lo, hi)) in DRAWN {
+        let Some(q) = questionnaires.iter().find(|q| q.respondent_type == rt) else {
+            continue;
+        };
+        let mut frame = String::from("id,unit\n");
+        for u in &UNITS {
+            for i in 0..rng.gen_range(lo..=hi) {
+                frame.push_str(&format!("{}-{}-{i},{}\n", rt.as_str(), u.code, u.code));
+            }
+        }
+        let draw = crate::email::draw::draw_and_record(
+            store,
+            &crate::email::draw::DrawRequest {
+                evaluation_id: evaluation.id,
+                unit_id: None,
+                respondent_type: Some(rt.as_str().into()),
+                title: format!("{}（{year}）", rt.label_zh()),
+                options: DrawOptions {
+                    id_column: "id".into(),
+                    strata_column: Some("unit".into()),
+                    size: Some(size),
+                    allocation,
+                    sd_column: None,
+                    min_per_stratum: 1,
+                    pps_size_column: None,
+                },
+                seed: format!("demo-{year}-{}", rt.as_str()),
+                actor: DEMO_ACTOR.into(),
+            },
+            frame.into_bytes(),
+        )
+        .await?;
+        store
+            .create_invitations(&InvitationPlan {
+                draw_id: draw,
+                questionnaire_id: q.id.clone(),
+                questionnaire_version: i64::from(q.version),
+                deadline: chrono::Utc::now().date_naive() + chrono::Duration::days(60),
+                actor: DEMO_ACTOR.into(),
+            })
+            .await?;
+        let mut batch = Vec::new();
+        for card in store.issue_paper_cards(draw, false, DEMO_ACTOR).await? {
+            if !rng.gen_bool(0.75) {
+                continue;
+            }
+            let level = quality.get(&card.unit_id).copied().unwrap_or(0.7) + shift;
+            let raw = synthetic_answers(q, level, rng);
+            let answers = questionnaire::validate_answers(q, &raw).map_err(|errs| {
+                anyhow::anyhow!("demo answers for {} do not validate: {errs:?}", q.id)
+            })?;
+            batch.push(Submission {
+                response: NewResponse {
+                    evaluation_id: evaluation.id,
+                    unit_id: card.unit_id,
+                    respondent_type: rt.as_str().to_owned(),
+                    questionnaire_id: q.id.clone(),
+                    questionnaire_version: i64::from(q.version),
+                    source: ResponseSource::Token,
+                    submitted_on: date,
+                    answers: answers.to_json(),
+                },
+                nonce_hash: crate::collect::sha256_hex(&crate::collect::new_token()),
+                token_hash: Some(crate::collect::sha256_hex(&card.token)),
+            });
+        }
+        let out = store.write_submissions(&batch).await?;
+        stored += out.iter().filter(|o| **o == SubmitOutcome::Stored).count() as u64;
     }
     Ok(stored)
 }

@@ -31,6 +31,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body arrived too slowly and was cut off.
+    #[error("{0}")]
+    TooSlow(String),
     /// The storage cannot take the request now (disk full, database unreachable, …): the
     /// client may repeat it after `Retry-After` seconds.
     #[error("the service cannot store or read data right now; repeat the request in a minute")]
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::TooSlow(_) => "request_timeout",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -149,11 +153,13 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::Store(s) => s.into(),
             IngestError::NotContracted { .. } => ApiError::Forbidden(e.to_string()),
-            IngestError::UnknownMethod(_) => ApiError::BadRequest(e.to_string()),
-            IngestError::UnknownQuestionnaire(_) => ApiError::NotFound(e.to_string()),
-            IngestError::InProgress | IngestError::NotCollecting(_) => {
-                ApiError::Conflict(e.to_string())
+            IngestError::UnknownMethod(_) | IngestError::BadQuestionnaire(_) => {
+                ApiError::BadRequest(e.to_string())
             }
+            IngestError::UnknownQuestionnaire(_) => ApiError::NotFound(e.to_string()),
+            IngestError::InProgress
+            | IngestError::NotCollecting(_)
+            | IngestError::SameFileElsewhere => ApiError::Conflict(e.to_string()),
             IngestError::NoReport => ApiError::Internal(e.into()),
         }
     }
@@ -169,6 +175,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

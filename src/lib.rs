@@ -15,6 +15,7 @@ pub mod evaluations;
 pub mod export;
 pub mod findings;
 pub mod i18n;
+pub mod library;
 pub mod openapi;
 pub mod questionnaire;
 pub mod routes;

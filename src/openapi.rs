@@ -59,8 +59,18 @@ pub struct ResponseRecord {
     pub weight: Option<f64>,
     /// quality flags joined by `;` (speeder, straightline, duplicate, outside_wave)
     pub flags: String,
-    /// answered questions by code: likert codes and numbers as numbers, "不了解" for "don't
-    /// know", choice codes (several joined by `;`) and text as strings
+    /// the design columns the service analyses with (`design_fpc` null: no fpc)
+    pub design_stratum: String,
+    pub design_weight: f64,
+    pub design_fpc: Option<f64>,
+    /// the response's satisfaction index 0–100 (null without an answered likert item)
+    pub index_score: Option<f64>,
+    /// 1 when the index reaches the satisfied threshold, else 0 (null without an index)
+    pub satisfied: Option<u8>,
+    /// answered questions by code: likert codes and numbers as numbers, "don't know" as the
+    /// question's don't-know code (0 by default), choice codes (several joined by `;`) and
+    /// text as strings; the per-dimension indices `index_score__<dimension>` are top-level
+    /// fields next to `index_score`
     #[schema(value_type = Object)]
     pub answers: HashMap<String, serde_json::Value>,
 }
@@ -107,6 +117,12 @@ pub struct SatisfactionQuery {
     pub min_cell: Option<u64>,
     /// drop rows with quality flags
     pub exclude_flagged: Option<bool>,
+    /// compare every row with the same row of the series' evaluation in this year: adds
+    /// compare_estimate, compare_se, change, change_se, df, p_value (index) and
+    /// rate_compare_estimate, rate_compare_se, rate_change, rate_change_se, rate_p_value
+    /// (independent samples, df = degf of both designs summed; null where either cell is
+    /// suppressed)
+    pub compare: Option<i64>,
 }
 
 struct Security;
@@ -178,6 +194,15 @@ impl Modify for Security {
         crate::routes::results::results,
         crate::routes::results::unit_report,
         crate::routes::results::public_results,
+        crate::routes::questionnaires::list_page,
+        crate::routes::questionnaires::import_page,
+        crate::routes::questionnaires::version_page,
+        crate::routes::questionnaires::download,
+        crate::routes::questionnaires::preview,
+        crate::routes::questionnaires::preview_submit,
+        crate::routes::questionnaires::bank_page,
+        crate::routes::questionnaires::api_import,
+        crate::routes::questionnaires::api_export,
         crate::routes::scores::api_frameworks,
         crate::routes::scores::api_get_framework,
         crate::routes::scores::api_put_framework,
@@ -229,6 +254,7 @@ impl Modify for Security {
         (name = "exports", description = "responses and satisfaction tables as files"),
         (name = "findings", description = "the rectification loop: findings, steps, evidence files, the register"),
         (name = "scores", description = "satisfaction and framework scores"),
+        (name = "questionnaires", description = "questionnaire versions: XLSForm import and export"),
         (name = "uploads", description = "firm uploads"),
         (name = "design", description = "questionnaires, evaluations, draws"),
         (name = "pages", description = "HTML pages (text/html)"),

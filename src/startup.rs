@@ -5,6 +5,7 @@ use std::net::TcpListener;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpMessage, HttpServer};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder, TracingLogger};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use crate::collect::{FormSigner, RateLimiter};
 use crate::config::Settings;
-use crate::questionnaire::{Questionnaire, Questionnaires};
+use crate::questionnaire::{Questionnaire, Registry};
 use crate::store::{Store, SubmissionWriter};
 
 /// Shared state of every handler.
@@ -23,7 +24,7 @@ pub struct AppState {
     pub writer: SubmissionWriter,
     pub signer: FormSigner,
     pub limiter: RateLimiter,
-    pub questionnaires: Questionnaires,
+    pub questionnaires: Registry,
     /// Analysis frames and tables per evaluation and data version.
     pub analytics: crate::analytics::Cache,
     /// Grades of the results pages per analysis frame and scores version.
@@ -32,7 +33,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn questionnaire(&self, id: &str, version: i64) -> Option<Arc<Questionnaire>> {
-        self.questionnaires.get(&(id.to_owned(), version)).cloned()
+        self.questionnaires.get(id, version)
     }
 }
 
@@ -45,8 +46,8 @@ impl Application {
     /// Opens (and migrates) the store, registers the built-in questionnaires, then binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::open(&settings.database_url, &settings.store).await?;
-        let qs =
-            crate::demo::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+        let qs = crate::library::register_questionnaires(&store, std::path::Path::new("surveys"))
+            .await?;
         Self::build_with_store(settings, store, qs).await
     }
 
@@ -84,7 +85,7 @@ impl Application {
                 settings.submit_rate_per_minute,
                 std::time::Duration::from_secs(60),
             ),
-            questionnaires: crate::questionnaire::registry(questionnaires),
+            questionnaires: Registry::new(questionnaires),
             analytics: Default::default(),
             grades: Default::default(),
             store,
@@ -124,17 +125,26 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let shutdown = state.settings.shutdown_timeout;
     let max_body = state.settings.max_body_bytes;
     let test_routes = state.settings.test_routes;
-    let guards = web::Data::new(crate::security::Guards::new(
-        crate::security::client::TrustedProxies::new(state.settings.trusted_proxies.clone()),
-    ));
+    let proxies =
+        crate::security::client::TrustedProxies::new(state.settings.trusted_proxies.clone());
+    let guards = web::Data::new(crate::security::Guards::new(proxies.clone()));
+    let mut edge = state.settings.edge;
+    // One ceiling for every request body: what the upload routes accept.
+    edge.max_request_bytes = state.settings.max_upload_bytes.max(max_body);
+    let edge_data = web::Data::new(edge);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let connections = std::sync::Arc::new(crate::security::limits::ConnectionCounter::default());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(crate::security::limits::guard_body))
+            .wrap(from_fn(crate::routes::rejections::api_error_shape))
+            .wrap(from_fn(crate::security::headers::security_headers))
             .wrap(TracingLogger::<AnonymousSpan>::new())
             .app_data(state.clone())
             .app_data(guards.clone())
-            .app_data(web::FormConfig::default().limit(max_body))
-            .app_data(web::JsonConfig::default().limit(max_body))
+            .app_data(edge_data.clone())
+            .configure(|cfg| crate::routes::rejections::configure_extractors(cfg, max_body))
             .app_data(web::PayloadConfig::default().limit(max_body))
             .configure(crate::routes::configure)
             .configure(|cfg| {
@@ -146,17 +156,30 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     })
     // actix handles SIGTERM/SIGINT itself: stop accepting, let in-flight requests finish.
     .shutdown_timeout(shutdown.as_secs())
+    .workers(workers)
+    // actix counts per worker; the total is what the operator set.
+    .max_connections((edge.max_connections / workers).max(1))
+    // A request head must arrive within 5 s; a body is timed by `guard_body`.
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .on_connect(move |conn, ext| {
+        crate::security::limits::on_connect(&connections, &edge, &proxies, conn, ext)
+    })
     .listen(listener)?
     .run();
     Ok(server)
 }
 
-/// Only with `Settings::test_routes`: a request that takes `?ms=` milliseconds, so the
-/// shutdown test has something in flight.
-async fn slow(q: web::Query<std::collections::HashMap<String, u64>>) -> &'static str {
+/// Only with `Settings::test_routes`: a response whose headers go out at once and whose body
+/// ("done") follows after `?ms=` milliseconds, so the shutdown test knows the request is in
+/// flight when its headers arrive.
+async fn slow(q: web::Query<std::collections::HashMap<String, u64>>) -> actix_web::HttpResponse {
     let ms = q.get("ms").copied().unwrap_or(1000).min(10_000);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    "done"
+    let body = futures_util::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        Ok::<_, std::convert::Infallible>(web::Bytes::from_static(b"done"))
+    });
+    actix_web::HttpResponse::Ok().streaming(body)
 }
 
 /// Root span per request: request id, method, route *pattern* (never the raw path, which can

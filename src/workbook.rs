@@ -43,7 +43,8 @@ pub enum WorkbookError {
     FileTooLarge { size: u64, limit: u64 },
     #[error("the workbook has {count} parts; at most {limit} are accepted")]
     TooManyParts { count: usize, limit: usize },
-    #[error("the workbook is damaged: {0}; open it in Excel or WPS and save it again")]
+    /// The zip or XML reader's own text stays in the value (for the log), not in the message.
+    #[error("the workbook is damaged or incomplete (for example cut off while copying, or another kind of file renamed to .xlsx); open it in Excel or WPS and save it again")]
     Damaged(String),
     #[error(
         "the workbook is password-protected or encrypted; remove the password and save it again"
@@ -58,6 +59,23 @@ pub enum WorkbookError {
 }
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// A spreadsheet reader's error (`Zip error: … EOCD`, an XML parser's position) as a sentence
+/// a person who made the file understands; the reader's text goes to the log.
+pub fn plain_reader_error(e: &dyn std::fmt::Display) -> String {
+    let detail = e.to_string();
+    tracing::info!(detail = %detail, "workbook reader error");
+    let lower = detail.to_lowercase();
+    if lower.contains("zip") || lower.contains("eocd") || lower.contains("archive") {
+        "the file is not a complete Excel workbook (it may have been cut off while copying, or be another kind of file renamed to .xlsx)".to_owned()
+    } else if lower.contains("xml") {
+        "the workbook's contents are not well-formed".to_owned()
+    } else if lower.contains("password") || lower.contains("encrypt") {
+        "the workbook is password-protected".to_owned()
+    } else {
+        "the workbook's contents cannot be read".to_owned()
+    }
+}
 const OLE_MAGIC: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
 /// Refuses a workbook that is not a plain, bounded XLSX package. Reads every part once through

@@ -1,5 +1,6 @@
-//! `pingyi analyze` as evaluators script it: the command line of issue 5, parsed by clap,
+//! `pingyi analyze` as evaluators script it: the command line, parsed by clap,
 //! checked against R's `survey` numbers in analysis/tests/fixtures/expected.csv.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser;
 use pingyi::commands::analyze::{render, AnalyzeArgs};

@@ -1,4 +1,5 @@
 //! A command whose reader goes away (`pingyi links | head -1`) ends quietly, as Unix tools do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
 

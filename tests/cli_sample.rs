@@ -1,5 +1,6 @@
 //! `pingyi sample-size` and `pingyi sample` argument handling, through the
 //! same clap definitions the binary uses.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::{Parser, Subcommand};
 use pingyi::commands::sample::{run_sample, SampleArgs, SampleSizeArgs};

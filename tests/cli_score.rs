@@ -1,6 +1,7 @@
 //! `pingyi score`: the command's output for the shipped frameworks, read from
 //! real files. The module is compiled into this test directly so it is tested
 //! whether or not the binary has wired it yet.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[allow(dead_code)]
 #[path = "../src/commands/score.rs"]
@@ -39,7 +40,7 @@ fn args(framework: &str, scores: PathBuf) -> ScoreArgs {
     }
 }
 
-/// The seed's division example: 职能工作 quarters 92, 88, 95, 90 (every sub-item
+/// The division example of the evaluation rules example: 职能工作 quarters 92, 88, 95, 90 (every sub-item
 /// at the quarter's score), 管理工作 85, 创新创优 80, satisfaction 90 / 85.
 const DIVISION_SCORES: &str = "\u{feff}unit,indicator,period,score,note
 办公室,functional.key,Q1,92,一季度

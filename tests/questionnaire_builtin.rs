@@ -1,4 +1,5 @@
 //! The shipped questionnaires, the content hash and the JSON the API returns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pingyi::questionnaire::{
     builtin, load_dir, parse, QuestionKind, Questionnaire, RespondentType, BUILTIN_FILES,
@@ -64,7 +65,7 @@ fn shipped_questionnaires_are_fit_for_purpose() {
             .question("suggestions")
             .unwrap_or_else(|| panic!("{}: no suggestions", q.id));
         assert!(matches!(sugg.kind, QuestionKind::Text { .. }) && !sugg.required);
-        // The four aspects of the seed are covered in each questionnaire.
+        // The four aspects of the evaluation rules are covered in each questionnaire.
         let dims: BTreeSet<&str> = likert
             .iter()
             .filter_map(|l| l.dimension.as_deref())

@@ -1,4 +1,5 @@
 //! Loading questionnaire files: every malformed case is reported with file, line and field.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pingyi::questionnaire::{load_dir, parse, LoadError, Problem, QuestionKind, RespondentType};
 

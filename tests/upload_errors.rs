@@ -1,5 +1,6 @@
 //! Malformed files and invalid rows: each gives a clear error at the row and column the firm
 //! sees in Excel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod upload_support;
 

@@ -1,5 +1,6 @@
 //! The same sample in every accepted encoding, delimiter and XLSX reads to identical rows,
 //! with the right values, flags, row numbers and file hash.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod upload_support;
 

@@ -8,6 +8,7 @@
 //!   exists), reads it, runs the domain means of `sat` by unit × rtype and writes
 //!   DIR/ours.csv for benches/estimate_side_by_side.R to compare with R's `svyby`. Prints
 //!   the CSV read and the estimate (+ table) times separately.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
 

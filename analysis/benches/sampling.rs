@@ -8,6 +8,7 @@
 //! The frame (`id,stratum,size,name`, about 33 bytes a row) is generated in
 //! memory; the time of generation and of the draw are printed separately.
 //! Peak memory: run the built binary under `/usr/bin/time -v`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
 

@@ -4,6 +4,7 @@
 //! `svyby(~I(q >= 3), ~by, subset(design, !is.na(q)), svyciprop, method = m)`.
 //! Every value (estimate, SE, each domain's df and rows, both ends of every interval
 //! method) must agree to 1e-9 relative; where R gives no interval (NA, NaN) neither do we.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Agreement with R's `survey` package: the values in tests/fixtures/expected.csv were
 //! produced by tests/fixtures/make_fixtures.R (survey 4.1.1). Estimates and SEs must agree
 //! to 1e-9 relative, interval ends to 1e-7.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

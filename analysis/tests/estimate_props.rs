@@ -1,4 +1,5 @@
 //! Property tests of the estimation engine.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pingyi_analysis::estimate::{estimate, Calibration, DesignSpec, Measure, RakeMargin, Variable};
 use polars::prelude::*;

@@ -1,4 +1,5 @@
 //! Allocation on a worked example; the arithmetic is in the comments.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pingyi_analysis::sampling::{allocate, Allocation, SamplingError, SizeSpec, StratumInput};
 

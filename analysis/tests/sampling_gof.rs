@@ -9,6 +9,7 @@
 //! of 0.001/N. Certainty units must be drawn every time. A control run against
 //! deliberately wrong probabilities checks that the test has power. The seeds
 //! are fixed, so the outcome is deterministic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 

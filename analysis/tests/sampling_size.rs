@@ -1,4 +1,5 @@
 //! Sample-size formula: n0 = z²p(1−p)/e², fpc, deff, response rate, ceil.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pingyi_analysis::sampling::{sample_size, SampleSizeSpec, SamplingError};
 

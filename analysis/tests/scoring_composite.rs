@@ -1,6 +1,7 @@
 //! `[[composite]]` sections and `composite:` survey bindings: loading checks, the
 //! engine's composite per unit (value and linearised SE re-derived by hand here),
 //! filling composites from their parts, and scoring with them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,5 @@
-//! Worked examples from the seed's arithmetic, rules, ranks and advanced selection.
+//! Worked examples from the evaluation rules' arithmetic, rules, ranks and advanced selection.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ fn points(o: &Outcome, unit: &str, id: &str) -> f64 {
         .points
 }
 
-/// The seed's division: quarters 92, 88, 95, 90 in 职能工作 (here as uneven
+/// The division example of the evaluation rules: quarters 92, 88, 95, 90 in 职能工作 (here as uneven
 /// sub-scores that weight to those quarter scores), 85 in 管理工作, 80 in
 /// 创新创优, satisfaction 90 (leaders) / 85 (staff).
 fn division_scores(unit: &str) -> Vec<ObjectiveScore> {

@@ -1,5 +1,6 @@
-//! Loading framework files: the shipped ones load with the seed's numbers, and
+//! Loading framework files: the shipped ones load with the evaluation rules' numbers, and
 //! every kind of malformed file is rejected naming file, line and indicator.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -79,9 +80,9 @@ fn beijing_has_the_seed_points_and_cap() {
     let fw = shipped("beijing_sanxiao_yichuang.toml");
     let roots: Vec<f64> = fw.roots().map(|k| fw.indicators[k].max_points).collect();
     assert_eq!(roots, vec![35.0, 20.0, 40.0, 5.0]);
-    assert_eq!(fw.leaves().count(), 8, "the seed's 8 indicators");
+    assert_eq!(fw.leaves().count(), 8, "the evaluation rules' 8 indicators");
     assert!(close(max_of(&fw, "service.public"), 20.0));
-    // the seed gives only the dimension totals: equal splits, marked in the file
+    // the evaluation rules give only the dimension totals: equal splits, marked in the file
     for (id, p) in [
         ("efficiency.duties", 17.5),
         ("efficiency.leaders", 17.5),
@@ -122,7 +123,7 @@ fn feicheng_has_7_items_31_sub_items_and_100_points() {
         .filter(|i| matches!(i.kind, IndicatorKind::Survey { .. }))
         .count();
     assert_eq!(surveyed, 5, "五位一体: five respondent layers");
-    // the seed gives no weights for the five layers: equal shares of 社会评议 15
+    // the evaluation rules give no weights for the five layers: equal shares of 社会评议 15
     let review = fw.indicator_index("social.review").unwrap();
     let layers: Vec<(String, f64)> = fw.indicators[review]
         .children
@@ -142,7 +143,7 @@ fn feicheng_has_7_items_31_sub_items_and_100_points() {
             ("satisfaction_index:regulator".to_string(), 3.0),
         ]
     );
-    // the seven items of the seed, by name
+    // the seven items of the evaluation rules, by name
     let items: Vec<&str> = fw
         .indicators
         .iter()

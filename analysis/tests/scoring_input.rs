@@ -1,4 +1,5 @@
 //! CSV readers for scores, events and survey results.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pingyi_analysis::scoring::{
     parse_events_csv, parse_scores_csv, parse_survey_csv, SurveyMeasure,

@@ -1,6 +1,7 @@
 //! Property tests over the shipped frameworks: totals stay within [0, max],
 //! raising any indicator never lowers the total or the grade, and the advanced
 //! selection never exceeds its cap.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -39,10 +39,13 @@ pub fn message(
          Hello {user},\n\nAn account was opened for you on pingyi (user name {user}). Open this link to set your password; it works once, until {expires_at}:\n\n{url}\n\n\
          If you did not expect this, ignore this message.\n"
     );
+    let id = crate::email::message::message_id(from.email.domain());
     lettre::Message::builder()
         .from(from)
         .to(to)
         .subject("设置您的评议平台密码 / Set your pingyi password")
+        .message_id(Some(id))
+        .header(lettre::message::header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| e.to_string())

@@ -1,5 +1,5 @@
 //! The sampling design of an evaluation's responses: weights, strata and finite-population
-//! corrections from the recorded draws (issue 6).
+//! corrections from the recorded draws.
 //!
 //! # Where the design comes from
 //!

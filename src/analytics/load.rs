@@ -21,22 +21,8 @@ type OptCol = Vec<Option<f64>>;
 /// Rows sent from the reader to the parser at a time.
 const CHUNK: usize = 20_000;
 
-/// One active response as analysis reads it.
-#[derive(sqlx::FromRow)]
-pub(super) struct Row {
-    id: i64,
-    unit_code: String,
-    respondent_type: String,
-    questionnaire_id: String,
-    questionnaire_version: i64,
-    district: Option<String>,
-    gender: Option<String>,
-    age_group: Option<String>,
-    weight: Option<f64>,
-    answers: String,
-    design_draw_id: Option<i64>,
-    design_stratum: Option<String>,
-}
+/// One active response as analysis reads it (the store's column list and mappers).
+pub(super) type Row = crate::store::FrameRow;
 
 /// Streams the evaluation's active responses (withdrawn batches excluded, flagged rows
 /// too when asked) in chunks. Stops early, without error, when the receiver is dropped.
@@ -46,41 +32,9 @@ pub(super) async fn stream_rows(
     exclude_flagged: bool,
     tx: tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<(), StoreError> {
-    let sql = format!(
-        "SELECT r.id, u.code AS unit_code, r.respondent_type, r.questionnaire_id, \
-         r.questionnaire_version, r.district, r.gender, r.age_group, r.weight, r.answers, \
-         r.design_draw_id, r.design_stratum \
-         FROM responses r JOIN units u ON u.id = r.unit_id \
-         LEFT JOIN upload_batches b ON b.id = r.batch_id \
-         WHERE r.evaluation_id = $1 AND (b.id IS NULL OR b.status <> 'withdrawn'){}",
-        if exclude_flagged {
-            " AND r.flags = ''"
-        } else {
-            ""
-        }
-    );
     store
-        .stream_evaluation_rows(sql, evaluation_id, CHUNK, tx)
+        .stream_frame_rows(evaluation_id, exclude_flagged, CHUNK, tx)
         .await
-}
-
-impl crate::store::BulkRow for Row {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Row {
-            id: r.get(0)?,
-            unit_code: r.get(1)?,
-            respondent_type: r.get(2)?,
-            questionnaire_id: r.get(3)?,
-            questionnaire_version: r.get(4)?,
-            district: r.get(5)?,
-            gender: r.get(6)?,
-            age_group: r.get(7)?,
-            weight: r.get(8)?,
-            answers: r.get(9)?,
-            design_draw_id: r.get(10)?,
-            design_stratum: r.get(11)?,
-        })
-    }
 }
 
 /// A JSON answer value as the frame needs it (strings borrowed when unescaped).

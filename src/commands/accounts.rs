@@ -209,6 +209,7 @@ pub struct ImportArgs {
     /// The firm's API key.
     #[arg(long, env = "PINGYI_FIRM_KEY")]
     pub firm: String,
+    /// Questionnaire: id (its newest version) or id@version, as `pingyi links` prints it.
     #[arg(long)]
     pub questionnaire: String,
     #[arg(long, default_value = "")]
@@ -243,7 +244,7 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         size as f64 / 1e6
     );
     let qs = crate::questionnaire::registry(
-        crate::demo::register_questionnaires(&store, &args.surveys).await?,
+        crate::library::register_questionnaires(&store, &args.surveys).await?,
     );
     let started = std::time::Instant::now();
     let progress = spinner(started);

@@ -73,7 +73,7 @@ pub struct CreateArgs {
     pub db: DatabaseArgs,
     #[arg(long)]
     pub draw: i64,
-    /// Questionnaire id (its newest version is used).
+    /// Questionnaire: id (its newest version) or id@version, as `pingyi links` prints it.
     #[arg(long)]
     pub questionnaire: String,
     /// Last day to answer (YYYY-MM-DD); the tokens expire after it.
@@ -297,26 +297,36 @@ async fn run_draw(a: DrawArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn newest_version(store: &Store, qid: &str) -> anyhow::Result<i64> {
-    store
+/// The registered questionnaire named `id` (its newest version) or `id@version`:
+/// (id, version).
+pub(crate) async fn resolve_questionnaire(
+    store: &Store,
+    spec: &str,
+) -> anyhow::Result<(String, i64)> {
+    let r = crate::questionnaire::QuestionnaireRef::parse(spec)?;
+    let versions: Vec<i64> = store
         .list_questionnaires()
         .await?
         .into_iter()
-        .filter(|q| q.id == qid)
+        .filter(|q| q.id == r.id)
         .map(|q| q.version)
-        .max()
-        .ok_or_else(|| {
-            anyhow::anyhow!("unknown questionnaire {qid:?}; see GET /api/v1/questionnaires")
-        })
+        .collect();
+    let v = r.pick(versions).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown questionnaire {:?}; see GET /api/v1/questionnaires",
+            r.to_string()
+        )
+    })?;
+    Ok((r.id, v))
 }
 
 async fn run_create(a: CreateArgs) -> anyhow::Result<()> {
     let store = open(&a.db).await?;
-    let version = newest_version(&store, &a.questionnaire).await?;
+    let (qid, version) = resolve_questionnaire(&store, &a.questionnaire).await?;
     let c = store
         .create_invitations(&InvitationPlan {
             draw_id: a.draw,
-            questionnaire_id: a.questionnaire.clone(),
+            questionnaire_id: qid,
             questionnaire_version: version,
             deadline: a.deadline,
             actor: "cli".into(),

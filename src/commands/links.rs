@@ -35,7 +35,7 @@ pub struct TokensArgs {
     /// Unit code.
     #[arg(long)]
     pub unit: String,
-    /// Questionnaire id (its newest version is used).
+    /// Questionnaire: id (its newest version) or id@version, as `pingyi links` prints it.
     #[arg(long)]
     pub questionnaire: String,
     /// How many single-use tokens to create.
@@ -148,19 +148,8 @@ pub async fn run_tokens(args: TokensArgs) -> anyhow::Result<()> {
     let store = Store::open(&args.db.url(), &args.db.store_options()).await?;
     let evaluation = store.get_evaluation(args.evaluation).await?;
     let unit = store.get_unit_by_code(&args.unit).await?;
-    let version = store
-        .list_questionnaires()
-        .await?
-        .into_iter()
-        .filter(|q| q.id == args.questionnaire)
-        .map(|q| q.version)
-        .max()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "unknown questionnaire {:?}; see GET /api/v1/questionnaires",
-                args.questionnaire
-            )
-        })?;
+    let (qid, version) =
+        crate::commands::invite::resolve_questionnaire(&store, &args.questionnaire).await?;
     let expires = match args.expires {
         Some(d) => d,
         None => chrono::NaiveDate::from_ymd_opt(evaluation.year as i32, 12, 31)
@@ -174,21 +163,14 @@ pub async fn run_tokens(args: TokensArgs) -> anyhow::Result<()> {
         .map(|t| crate::collect::sha256_hex(t))
         .collect();
     store
-        .create_tokens(
-            &hashes,
-            evaluation.id,
-            unit.id,
-            &args.questionnaire,
-            version,
-            expires,
-        )
+        .create_tokens(&hashes, evaluation.id, unit.id, &qid, version, expires)
         .await?;
     store
         .audit(
             "cli",
             "tokens.create",
             &format!("evaluation:{}", evaluation.id),
-            &serde_json::json!({ "unit": unit.code, "questionnaire": args.questionnaire, "count": args.count }),
+            &serde_json::json!({ "unit": unit.code, "questionnaire": format!("{qid}@{version}"), "count": args.count }),
         )
         .await?;
     let base = args.public_url.trim_end_matches('/');

@@ -3,10 +3,12 @@
 
 pub mod accounts;
 pub mod analyze;
+pub mod backup;
 pub mod evaluation;
 pub mod invite;
 pub mod keys;
 pub mod links;
+pub mod questionnaire;
 pub mod sample;
 pub mod score;
 pub mod units;

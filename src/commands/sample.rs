@@ -82,7 +82,7 @@ pub enum AllocationArg {
     Proportional,
     Neyman,
     Equal,
-    /// The seed's rule: at least 30% of each stratum (ceil(0.3 N_h), at least 1).
+    /// The evaluation rules' requirement: at least 30% of each stratum (ceil(0.3 N_h), at least 1).
     ThirtyPercent,
 }
 

@@ -80,6 +80,14 @@ pub struct BuildError {
     pub reason: String,
 }
 
+/// A fresh `Message-ID` (RFC 5322 §3.6.4) in the sender's domain: 128 random bits.
+pub fn message_id(domain: &str) -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("<{}@{}>", hex::encode(b), domain)
+}
+
 pub fn build(
     from: &str,
     to: &str,
@@ -97,10 +105,13 @@ pub fn build(
         .trim()
         .parse()
         .map_err(|e| err(format!("not an e-mail address ({e})")))?;
+    let id = message_id(from.email.domain());
     Message::builder()
         .from(from)
         .to(to_box)
         .subject(subject(inv))
+        .message_id(Some(id))
+        .header(lettre::message::header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(body(inv, link))
         .map_err(|e| err(e.to_string()))
@@ -139,6 +150,14 @@ mod tests {
         let m = build("评议 <pingyi@example.cn>", "a@b.cn", &inv, &link).unwrap();
         let raw = String::from_utf8_lossy(&m.formatted()).to_string();
         assert!(raw.contains("To: a@b.cn"), "{raw}");
+        assert!(raw.contains("MIME-Version: 1.0\r\n"), "{raw}");
+        let id = raw
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or_else(|| panic!("no Message-ID in {raw}"));
+        assert!(id.starts_with('<') && id.ends_with("@example.cn>"), "{id}");
+        let again = build("评议 <pingyi@example.cn>", "a@b.cn", &inv, &link).unwrap();
+        assert!(!String::from_utf8_lossy(&again.formatted()).contains(id));
         assert!(build("pingyi@example.cn", "not an address", &inv, &link).is_err());
     }
 }

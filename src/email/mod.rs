@@ -1,4 +1,4 @@
-//! The invitation pipeline of issue 6: a frame is drawn and recorded ([`draw`]), the drawn
+//! The invitation pipeline: a frame is drawn and recorded ([`draw`]), the drawn
 //! people are invited by e-mail or on printed cards, and e-mail goes out through a
 //! persistent queue ([`queue`]) over SMTP ([`config`], [`message`]).
 //!

@@ -204,10 +204,7 @@ impl Sender {
         let mut texts = Texts::default();
         while let Some(m) = self.store.claim_message(&due_by).await? {
             let outcome = match self.message_for(&m, &mut texts).await {
-                Ok(msg) => {
-                    self.wait_for_rate().await;
-                    self.mailer.send(msg).await
-                }
+                Ok(msg) => self.send_within_rate(msg).await,
                 Err(e) => SendOutcome::Final(FinalStatus::Failed, e.to_string()),
             };
             let held = Held {
@@ -227,10 +224,7 @@ impl Sender {
                 &n.finding,
                 &link,
             ) {
-                Ok(msg) => {
-                    self.wait_for_rate().await;
-                    self.mailer.send(msg).await
-                }
+                Ok(msg) => self.send_within_rate(msg).await,
                 Err(e) => SendOutcome::Final(FinalStatus::Failed, e),
             };
             let sent = outcome == SendOutcome::Accepted;
@@ -323,13 +317,18 @@ impl Sender {
         )?)
     }
 
-    /// Sliding 60 s window: waits until one more message fits.
-    async fn wait_for_rate(&self) {
+    /// Sends `msg` within the rate: at most `rate_per_minute` messages in any 60 s as the
+    /// server sees them. A message counts from the moment its sending *ended* (the server
+    /// may have taken it at any moment of the exchange), and the next `rate_per_minute`-th
+    /// message starts only 60 s after that; the window is held across the send, so clones
+    /// of this sender take turns.
+    async fn send_within_rate(&self, msg: lettre::Message) -> SendOutcome {
         let rate = self.opts.rate_per_minute as usize;
         if rate == 0 {
-            return;
+            return self.mailer.send(msg).await;
         }
-        let minute = Duration::from_secs(60);
+        // a little more than a minute, so clocks rounding to whole seconds see the same
+        let minute = Duration::from_millis(60_050);
         let mut w = self.window.lock().await;
         loop {
             let now = Instant::now();
@@ -337,8 +336,7 @@ impl Sender {
                 w.pop_front();
             }
             if w.len() < rate {
-                w.push_back(now);
-                return;
+                break;
             }
             let wait = w
                 .front()
@@ -346,6 +344,9 @@ impl Sender {
                 .unwrap_or(minute);
             tokio::time::sleep(wait).await;
         }
+        let outcome = self.mailer.send(msg).await;
+        w.push_back(Instant::now());
+        outcome
     }
 
     /// Runs passes forever, `poll_interval` apart. Errors are logged, not fatal.

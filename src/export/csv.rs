@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use super::columns::{cell_text, Columns, EXPORT_COLUMNS};
+use super::columns::{cell_text, score_cells, Columns, Decoded};
 use super::stream::Encoder;
 use super::table::{SatCell, SatTable};
 use crate::questionnaire::AnswerValue;
@@ -29,7 +29,7 @@ pub struct CsvEncoder<W: Write> {
 
 impl<W: Write> CsvEncoder<W> {
     pub fn new(cols: Arc<Columns>, out: W) -> Self {
-        let rec = Vec::with_capacity(EXPORT_COLUMNS.len() + cols.codes.len());
+        let rec = Vec::with_capacity(cols.header().len());
         CsvEncoder {
             cols,
             w: csv::Writer::from_writer(out),
@@ -40,9 +40,7 @@ impl<W: Write> CsvEncoder<W> {
 
     fn write_header(&mut self) -> anyhow::Result<()> {
         if !self.header {
-            let mut h: Vec<&str> = EXPORT_COLUMNS.to_vec();
-            h.extend(self.cols.codes.iter().map(String::as_str));
-            self.w.write_record(&h)?;
+            self.w.write_record(self.cols.header())?;
             self.header = true;
         }
         Ok(())
@@ -50,13 +48,9 @@ impl<W: Write> CsvEncoder<W> {
 }
 
 impl<W: Write> Encoder for CsvEncoder<W> {
-    fn page(
-        &mut self,
-        rows: &[AnalysisRow],
-        answers: &[Vec<Option<AnswerValue>>],
-    ) -> anyhow::Result<()> {
+    fn page(&mut self, rows: &[AnalysisRow], decoded: &[Decoded]) -> anyhow::Result<()> {
         self.write_header()?;
-        for (r, a) in rows.iter().zip(answers) {
+        for (r, dec) in rows.iter().zip(decoded) {
             let rec = &mut self.rec;
             rec.clear();
             rec.push(r.unit_code.clone());
@@ -74,7 +68,10 @@ impl<W: Write> Encoder for CsvEncoder<W> {
             rec.push(d.stratum.to_owned());
             rec.push(d.weight.to_string());
             rec.push(d.fpc.to_string());
-            for v in a {
+            for x in score_cells(&dec.scores) {
+                rec.push(x.map(|x| x.to_string()).unwrap_or_default());
+            }
+            for v in &dec.answers {
                 rec.push(v.as_ref().map(cell).unwrap_or_default());
             }
             self.w.write_record(&*rec)?;

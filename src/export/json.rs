@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use super::columns::Columns;
+use super::columns::{score_cells, Columns, Decoded};
 use super::stream::Encoder;
 use super::table::{SatCell, SatTable};
-use crate::questionnaire::{AnswerValue, DONT_KNOW_ZH};
+use crate::questionnaire::AnswerValue;
 use crate::store::AnalysisRow;
 
 /// A JSON array written one object per line: `[`, objects separated by `,\n`, `]`.
@@ -56,19 +56,25 @@ fn json_answer(buf: &mut Vec<u8>, v: &AnswerValue) -> anyhow::Result<()> {
             Ok(())
         }
         AnswerValue::Number(x) => json_f64(buf, *x),
-        AnswerValue::DontKnow => json_str(buf, DONT_KNOW_ZH),
+        // decoded exports carry the don't-know code instead (`columns::dont_know_cell`)
+        AnswerValue::DontKnow => {
+            buf.extend_from_slice(b"null");
+            Ok(())
+        }
         AnswerValue::Choice(c) | AnswerValue::Text(c) => json_str(buf, c),
         AnswerValue::Choices(cs) => json_str(buf, &cs.join(";")),
     }
 }
 
-/// One response as a JSON object (answers nested under `answers`, unanswered ones left out).
+/// One response as a JSON object: the fixed and score columns (null where empty), answers
+/// nested under `answers` by question code, unanswered ones left out.
 pub fn json_row(
     buf: &mut Vec<u8>,
     cols: &Columns,
     r: &AnalysisRow,
-    a: &[Option<AnswerValue>],
+    dec: &Decoded,
 ) -> anyhow::Result<()> {
+    let a = &dec.answers;
     let codes = &cols.codes;
     buf.extend_from_slice(b"{\"unit\":");
     json_str(buf, &r.unit_code)?;
@@ -106,6 +112,18 @@ pub fn json_row(
     } else {
         buf.extend_from_slice(b"null");
     }
+    for (name, x) in cols.score_names.iter().zip(score_cells(&dec.scores)) {
+        buf.push(b',');
+        json_str(buf, name)?;
+        buf.push(b':');
+        match x {
+            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => {
+                buf.extend_from_slice((x as i64).to_string().as_bytes())
+            }
+            Some(x) => json_f64(buf, x)?,
+            None => buf.extend_from_slice(b"null"),
+        }
+    }
     buf.extend_from_slice(b",\"answers\":{");
     let mut first = true;
     for (code, v) in codes.iter().zip(a) {
@@ -123,12 +141,8 @@ pub fn json_row(
 }
 
 impl<W: Write> Encoder for JsonEncoder<W> {
-    fn page(
-        &mut self,
-        rows: &[AnalysisRow],
-        answers: &[Vec<Option<AnswerValue>>],
-    ) -> anyhow::Result<()> {
-        for (r, a) in rows.iter().zip(answers) {
+    fn page(&mut self, rows: &[AnalysisRow], decoded: &[Decoded]) -> anyhow::Result<()> {
+        for (r, a) in rows.iter().zip(decoded) {
             self.line.clear();
             self.line
                 .extend_from_slice(if self.first { b"[\n" } else { b",\n" });

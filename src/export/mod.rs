@@ -4,8 +4,10 @@
 //! Responses: `responses.csv`, `responses.xlsx` (a `responses` sheet and a `codebook` sheet),
 //! `responses.parquet` (one row group per 65,536 responses) and `responses.json` (a streamed
 //! JSON array, one object per line). Every format has the same rows (withdrawn upload batches
-//! excluded) and the same columns: the fixed [`EXPORT_COLUMNS`] and then one column per
-//! question code of the registered questionnaires.
+//! excluded) and the same columns: the fixed [`EXPORT_COLUMNS`], the response's scores
+//! (`index_score`, `satisfied`, then `index_score__<dimension>` and `satisfied__<dimension>`
+//! per dimension), then one
+//! column per question code of the registered questionnaires. Every header is unique.
 //!
 //! The pipeline of a responses export keeps memory bounded: one streaming query sends pages of
 //! 5,000 rows over a small channel to one blocking encoder thread, which writes into
@@ -19,7 +21,9 @@
 //! columns, the item column (`dimension` or `question` when asked for), `n`, the satisfaction
 //! index (`estimate`, `se`, `ci_low`, `ci_high`, as the API's top-level fields), `n_eff`,
 //! `suppressed` and the satisfaction rate (`rate_estimate`, `rate_se`, `rate_ci_low`,
-//! `rate_ci_high`). They are small and built in memory.
+//! `rate_ci_high`); with `compare=YEAR` also the [`crate::scoring::COMPARE_COLUMNS`] (that year's estimate
+//! and se, change, change_se, df, p_value, for the index and the rate; see
+//! [`crate::scoring::compare`]). They are small and built in memory.
 //!
 //! The design columns `design_stratum`, `design_weight` and `design_fpc` are the design the
 //! service's analysis uses for each response (`analytics::design`): a token response of a
@@ -30,12 +34,25 @@
 //! --strata design_stratum --fpc design_fpc --lonely-psu adjust` on the CSV gives the pages'
 //! numbers.
 //!
-//! Cells: a likert answer is its code 1–5 ("不了解" for "don't know"), a single choice its code,
-//! multiple choices their codes joined by `;`, numbers as numbers, text as text. XLSX and JSON
-//! write likert codes and numbers as numbers; Parquet and CSV answer columns are text. Only CSV
-//! prefixes formula-like text with `'` (the others never evaluate a cell). A question whose code
-//! is also a fixed column name (e.g. `district`) is named `q_<code>` in Parquet, which needs
-//! unique column names.
+//! Scores: the columns the service's analysis estimates from, computed by the same functions
+//! ([`crate::questionnaire::score`]): `index_score` is the response's satisfaction index
+//! (0–100, the mean choice score of its answered likert items, "don't know" left out; empty
+//! without one), `satisfied` 1/0 (the index reaches the questionnaire's satisfied threshold;
+//! empty where the index is), `index_score__<dimension>` and `satisfied__<dimension>` the
+//! same over a dimension's items. The weighted mean of `index_score` under the design columns is the pages' index,
+//! of `satisfied` their rate: `pingyi analyze --value index_score` (or `--value satisfied
+//! --satisfied 1`) `--weight design_weight --strata design_stratum --fpc design_fpc
+//! --lonely-psu adjust` on the CSV gives the satisfaction API's numbers.
+//!
+//! Cells: a likert answer is its code 1–5, "don't know" the question's don't-know code
+//! (0 unless the questionnaire sets another number; empty if its code is not a number), so
+//! likert columns hold numbers only (give `--missing 0` to `pingyi analyze`); a single choice
+//! its code, multiple choices their codes joined by `;`, numbers as numbers, text as text. XLSX
+//! and JSON write likert codes and numbers as numbers; Parquet and CSV answer columns are text
+//! (score columns are Float64 in Parquet). Only CSV prefixes formula-like text with `'` (the
+//! others never evaluate a cell). A question whose code is also a fixed or score column name
+//! (e.g. `district`) is named `q_<code>` in CSV, XLSX and Parquet ([`answer_column`]); JSON
+//! nests answers under `answers` by their code.
 
 mod columns;
 mod csv;
@@ -51,7 +68,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-pub use columns::{cell_text, question_codes, Columns, Questionnaires, EXPORT_COLUMNS};
+pub use columns::{
+    answer_column, cell_text, dimension_codes, dont_know_cell, question_codes, score_cells,
+    Columns, Decoded, Questionnaires, ANSWER_PREFIX, DIMENSION_PREFIX, DIMENSION_SATISFIED_PREFIX,
+    EXPORT_COLUMNS, INDEX_SCORE, SATISFIED,
+};
 pub use csv::CsvEncoder;
 pub use json::{json_row, JsonEncoder};
 pub use parquet::{parquet_answer_column, ParquetEncoder, PARQUET_ROW_GROUP};
@@ -147,7 +168,7 @@ pub async fn responses(
         }
     }
     let design = DesignTable::new(&state.store.design_strata(ev.id).await?);
-    let cols = Arc::new(Columns::new(Arc::new(state.questionnaires.clone()), design));
+    let cols = Arc::new(Columns::new(state.questionnaires.all(), design));
     let (page_tx, mut page_rx) = mpsc::channel::<Vec<AnalysisRow>>(2);
     let failed = Arc::new(AtomicBool::new(false));
     let store = state.store.clone();

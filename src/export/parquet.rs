@@ -1,5 +1,5 @@
 //! Parquet: responses in row groups of [`PARQUET_ROW_GROUP`] (answer columns as text, the
-//! numeric fixed columns typed); tables in memory.
+//! numeric fixed columns and the score columns typed); tables in memory.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -9,26 +9,19 @@ use polars::prelude::{
     Series, StringChunkedBuilder,
 };
 
-use super::columns::{cell_text, Columns, EXPORT_COLUMNS};
+use super::columns::{cell_text, score_cells, Columns, Decoded, EXPORT_COLUMNS};
 use super::csv::table_text;
 use super::stream::Encoder;
 use super::table::{SatCell, SatTable};
 use crate::analytics::design::RowDesign;
-use crate::questionnaire::AnswerValue;
 use crate::store::AnalysisRow;
 
 /// Rows per Parquet row group (the encoder holds at most one group).
 pub const PARQUET_ROW_GROUP: usize = 65_536;
 
-/// Name of an answer column in Parquet, where names must be unique: a question code that is
-/// also a fixed column (e.g. a `district` question) becomes `q_district`. CSV and XLSX keep
-/// the code (their header may repeat it); JSON nests answers under `answers`.
+/// Name of an answer column in Parquet: as in every flat format ([`super::answer_column`]).
 pub fn parquet_answer_column(code: &str) -> String {
-    if EXPORT_COLUMNS.contains(&code) {
-        format!("q_{code}")
-    } else {
-        code.to_owned()
-    }
+    super::columns::answer_column(code)
 }
 
 /// Column builders of one row group.
@@ -38,6 +31,8 @@ struct Group {
     weight: Vec<Option<f64>>,
     design_weight: Vec<f64>,
     design_fpc: Vec<f64>,
+    /// one column per score column (Float64, null where empty)
+    scores: Vec<Vec<Option<f64>>>,
     rows: usize,
 }
 
@@ -57,11 +52,11 @@ const PARQUET_TEXT: [&str; 10] = [
 ];
 
 impl Group {
-    fn new(codes: &[String]) -> Self {
+    fn new(cols: &Columns) -> Self {
         let text = PARQUET_TEXT
             .iter()
             .map(|s| s.to_string())
-            .chain(codes.iter().map(|c| parquet_answer_column(c)))
+            .chain(cols.answer_names.iter().cloned())
             .map(|n| StringChunkedBuilder::new(PlSmallStr::from(n), PARQUET_ROW_GROUP))
             .collect();
         Group {
@@ -70,11 +65,13 @@ impl Group {
             weight: Vec::with_capacity(PARQUET_ROW_GROUP),
             design_weight: Vec::with_capacity(PARQUET_ROW_GROUP),
             design_fpc: Vec::with_capacity(PARQUET_ROW_GROUP),
+            scores: vec![Vec::with_capacity(PARQUET_ROW_GROUP); cols.score_names.len()],
             rows: 0,
         }
     }
 
-    fn push(&mut self, r: &AnalysisRow, d: RowDesign<'_>, a: &[Option<AnswerValue>]) {
+    fn push(&mut self, r: &AnalysisRow, d: RowDesign<'_>, dec: &Decoded) {
+        let a = &dec.answers;
         let t = &mut self.text;
         t[0].append_value(&r.unit_code);
         t[1].append_value(&r.respondent_type);
@@ -96,11 +93,14 @@ impl Group {
         self.weight.push(r.weight);
         self.design_weight.push(d.weight);
         self.design_fpc.push(d.fpc);
+        for (col, x) in self.scores.iter_mut().zip(score_cells(&dec.scores)) {
+            col.push(x);
+        }
         self.rows += 1;
     }
 
     /// The group as a frame with the export's column order.
-    fn frame(self) -> anyhow::Result<DataFrame> {
+    fn frame(self, names: &[String]) -> anyhow::Result<DataFrame> {
         let height = self.rows;
         let mut text = self.text.into_iter().map(|b| b.finish().into_column());
         let mut cols: Vec<Column> = Vec::with_capacity(EXPORT_COLUMNS.len() + 64);
@@ -120,6 +120,9 @@ impl Group {
             };
             cols.push(c);
         }
+        for (name, v) in names.iter().zip(&self.scores) {
+            cols.push(Series::new(PlSmallStr::from(name.as_str()), v.as_slice()).into_column());
+        }
         cols.extend(text);
         Ok(DataFrame::new(height, cols)?)
     }
@@ -133,12 +136,16 @@ pub struct ParquetEncoder<W: Write> {
 
 impl<W: Write + Send> ParquetEncoder<W> {
     pub fn new(cols: Arc<Columns>, out: W) -> anyhow::Result<Self> {
-        let schema = Group::new(&cols.codes).frame()?.schema().as_ref().clone();
+        let schema = Group::new(&cols)
+            .frame(&cols.score_names)?
+            .schema()
+            .as_ref()
+            .clone();
         let writer = ParquetWriter::new(out)
             .with_compression(ParquetCompression::Snappy)
             .with_row_group_size(Some(PARQUET_ROW_GROUP))
             .batched(&schema)?;
-        let group = Group::new(&cols.codes);
+        let group = Group::new(&cols);
         Ok(ParquetEncoder {
             cols,
             writer,
@@ -150,19 +157,15 @@ impl<W: Write + Send> ParquetEncoder<W> {
         if self.group.rows == 0 {
             return Ok(());
         }
-        let g = std::mem::replace(&mut self.group, Group::new(&self.cols.codes));
-        self.writer.write_batch(&g.frame()?)?;
+        let g = std::mem::replace(&mut self.group, Group::new(&self.cols));
+        self.writer.write_batch(&g.frame(&self.cols.score_names)?)?;
         Ok(())
     }
 }
 
 impl<W: Write + Send> Encoder for ParquetEncoder<W> {
-    fn page(
-        &mut self,
-        rows: &[AnalysisRow],
-        answers: &[Vec<Option<AnswerValue>>],
-    ) -> anyhow::Result<()> {
-        for (r, a) in rows.iter().zip(answers) {
+    fn page(&mut self, rows: &[AnalysisRow], decoded: &[Decoded]) -> anyhow::Result<()> {
+        for (r, a) in rows.iter().zip(decoded) {
             let d = self.cols.design_of(r);
             self.group.push(r, d, a);
             if self.group.rows == PARQUET_ROW_GROUP {

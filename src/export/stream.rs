@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::columns::Columns;
+use super::columns::{Columns, Decoded};
 use super::csv::CsvEncoder;
 use super::json::JsonEncoder;
 use super::parquet::ParquetEncoder;
 use super::xlsx::XlsxEncoder;
 use super::ExportFormat;
-use crate::questionnaire::AnswerValue;
 use crate::store::AnalysisRow;
 
 /// Bytes per body chunk.
@@ -69,11 +68,7 @@ impl Write for ChunkWriter {
 
 /// One encoder of the responses export: pages in, bytes out.
 pub trait Encoder {
-    fn page(
-        &mut self,
-        rows: &[AnalysisRow],
-        answers: &[Vec<Option<AnswerValue>>],
-    ) -> anyhow::Result<()>;
+    fn page(&mut self, rows: &[AnalysisRow], decoded: &[Decoded]) -> anyhow::Result<()>;
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
 }
 
@@ -100,8 +95,8 @@ pub fn run_encoder(
     pages: &mut mpsc::Receiver<Vec<AnalysisRow>>,
     failed: &AtomicBool,
 ) -> anyhow::Result<()> {
-    type Decoded = anyhow::Result<(Vec<AnalysisRow>, Vec<Vec<Option<AnswerValue>>>)>;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(2);
+    type Page = anyhow::Result<(Vec<AnalysisRow>, Vec<Decoded>)>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Page>(2);
     std::thread::scope(|s| {
         s.spawn(move || {
             while let Some(page) = pages.blocking_recv() {

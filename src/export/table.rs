@@ -3,7 +3,7 @@
 
 use super::ExportFormat;
 use crate::analytics::{Level, ScoreRow};
-use crate::scoring::SatisfactionTable;
+use crate::scoring::{compare_cells, RowChange, SatisfactionTable, COMPARE_COLUMNS};
 
 /// A cell of the satisfaction table.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +23,13 @@ pub struct SatTable {
     pub about: Vec<(String, String)>,
 }
 
-/// Flattens rows of a satisfaction table.
-pub fn flatten(by: &[String], level: Level, rows: &[ScoreRow]) -> (Vec<String>, Vec<Vec<SatCell>>) {
+/// Flattens rows of a satisfaction table (with the compare columns when compared).
+pub fn flatten(
+    by: &[String],
+    level: Level,
+    rows: &[ScoreRow],
+    compared: Option<&[RowChange]>,
+) -> (Vec<String>, Vec<Vec<SatCell>>) {
     let mut columns: Vec<String> = by.to_vec();
     match level {
         Level::Overall => {}
@@ -46,9 +51,13 @@ pub fn flatten(by: &[String], level: Level, rows: &[ScoreRow]) -> (Vec<String>, 
     ] {
         columns.push(c.into());
     }
+    if compared.is_some() {
+        columns.extend(COMPARE_COLUMNS.iter().map(|c| (*c).to_owned()));
+    }
     let out = rows
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let mut v: Vec<SatCell> = r.keys.iter().cloned().map(SatCell::Text).collect();
             if level != Level::Overall {
                 v.push(SatCell::Text(r.item.clone()));
@@ -66,6 +75,10 @@ pub fn flatten(by: &[String], level: Level, rows: &[ScoreRow]) -> (Vec<String>, 
                 SatCell::Num(r.rate.ci_low),
                 SatCell::Num(r.rate.ci_high),
             ]);
+            if let Some(c) = compared {
+                let cells = c.get(i).map(compare_cells).unwrap_or_default();
+                v.extend(cells.into_iter().map(SatCell::Num));
+            }
             v
         })
         .collect();
@@ -76,8 +89,9 @@ impl SatTable {
     /// The flattened table of a satisfaction request, with the `about` pairs.
     pub fn of(t: &SatisfactionTable) -> Self {
         let (ev, q) = (&t.evaluation, &t.query);
-        let (columns, rows) = flatten(&q.by, q.level, &t.rows);
-        let about = vec![
+        let compared = t.compared.as_ref().map(|c| c.rows.as_slice());
+        let (columns, rows) = flatten(&q.by, q.level, &t.rows, compared);
+        let mut about = vec![
             ("evaluation_id".into(), ev.id.to_string()),
             ("series".into(), ev.series.clone()),
             ("year".into(), ev.year.to_string()),
@@ -94,6 +108,16 @@ impl SatTable {
                 "satisfaction index 0–100 (rate_*: satisfaction rate 0–1)".into(),
             ),
         ];
+        if let Some(c) = &t.compared {
+            about.push(("compare_year".into(), c.evaluation.year.to_string()));
+            about.push(("compare_evaluation_id".into(), c.evaluation.id.to_string()));
+            about.push((
+                "compare".into(),
+                "change = this year − compare year, independent samples, df = degf of both \
+                 designs summed, two-sided p_value; empty where either cell is suppressed"
+                    .into(),
+            ));
+        }
         SatTable {
             columns,
             rows,

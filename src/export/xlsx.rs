@@ -4,10 +4,13 @@
 use std::io::{self, Seek, Write};
 use std::sync::Arc;
 
-use super::columns::{cell_text, Columns, Questionnaires, EXPORT_COLUMNS};
+use super::columns::{
+    answer_column, cell_text, dimension_codes, dont_know_cell, score_cells, Columns, Decoded,
+    Questionnaires, DIMENSION_PREFIX, DIMENSION_SATISFIED_PREFIX, EXPORT_COLUMNS,
+};
 use super::stream::Encoder;
 use super::table::{SatCell, SatTable};
-use crate::questionnaire::{AnswerValue, QuestionKind, DONT_KNOW_ZH};
+use crate::questionnaire::{AnswerValue, QuestionKind};
 use crate::store::AnalysisRow;
 
 /// Data rows an XLSX worksheet can hold (1,048,576 rows less the header).
@@ -31,8 +34,8 @@ pub const CODEBOOK_HEADER: [&str; 13] = [
     "satisfied",
 ];
 
-/// Meaning of the fixed columns (zh, en).
-const FIXED_MEANING: [(&str, &str, &str); 11] = [
+/// Meaning of the fixed and score columns (zh, en).
+const FIXED_MEANING: [(&str, &str, &str); 16] = [
     ("unit", "被评估单位代码", "evaluated unit (code)"),
     ("respondent_type", "评议主体类型", "respondent type"),
     ("questionnaire", "问卷编号", "questionnaire id"),
@@ -52,6 +55,31 @@ const FIXED_MEANING: [(&str, &str, &str); 11] = [
     ("age_group", "年龄段", "age group"),
     ("weight", "权重（空 = 1）", "weight (empty = 1)"),
     ("flags", "质量标记（; 分隔）", "quality flags (;-separated)"),
+    (
+        "design_stratum",
+        "分析所用抽样层（other = 非抽样答卷）",
+        "design stratum of the analysis (other: not from a draw)",
+    ),
+    (
+        "design_weight",
+        "分析所用设计权重",
+        "design weight of the analysis",
+    ),
+    (
+        "design_fpc",
+        "抽样层总体规模（空 = 不做有限总体校正）",
+        "stratum population size (empty: no finite-population correction)",
+    ),
+    (
+        "index_score",
+        "该答卷满意度指数（0–100，已答量表题得分均值，不含“不了解”；空 = 无有效量表题）",
+        "the response's satisfaction index (0–100: mean score of its answered likert items, don't know excluded; empty: none)",
+    ),
+    (
+        "satisfied",
+        "是否满意（1/0：指数达到满意分数线，默认 60；空 = 无指数）",
+        "satisfied (1/0: the index reaches the satisfied threshold, 60 by default; empty: no index)",
+    ),
 ];
 
 /// Codebook rows as text cells ("score" and "satisfied" empty unless likert).
@@ -65,10 +93,32 @@ pub fn codebook_rows(qs: &Questionnaires) -> Vec<[String; 13]> {
         r[7] = en.into();
         out.push(r);
     }
+    for d in dimension_codes(qs) {
+        let mut r: [String; 13] = Default::default();
+        r[0] = format!("{DIMENSION_PREFIX}{d}");
+        r[4] = d.clone();
+        r[5] = "fixed".into();
+        r[6] = format!("该答卷“{d}”维度的满意度指数（0–100，该维度已答量表题得分均值）");
+        r[7] = format!(
+            "the response's satisfaction index of dimension {d} (0–100: mean score of its answered likert items there)"
+        );
+        out.push(r);
+    }
+    for d in dimension_codes(qs) {
+        let mut r: [String; 13] = Default::default();
+        r[0] = format!("{DIMENSION_SATISFIED_PREFIX}{d}");
+        r[4] = d.clone();
+        r[5] = "fixed".into();
+        r[6] = format!("该答卷“{d}”维度是否满意（1/0：该维度指数达到满意分数线）");
+        r[7] = format!(
+            "whether the response is satisfied in dimension {d} (1/0: its index there reaches the satisfied threshold)"
+        );
+        out.push(r);
+    }
     for q in qs.values() {
         for question in &q.questions {
             let base = |r: &mut [String; 13]| {
-                r[0] = question.code.clone();
+                r[0] = answer_column(&question.code);
                 r[1] = q.id.clone();
                 r[2] = q.version.to_string();
                 r[3] = q.respondent_type.as_str().into();
@@ -92,8 +142,11 @@ pub fn codebook_rows(qs: &Questionnaires) -> Vec<[String; 13]> {
                     if let Some(d) = &l.dont_know {
                         let mut r: [String; 13] = Default::default();
                         base(&mut r);
-                        // the export writes "不了解" for it, whatever the form's code is
-                        r[8] = DONT_KNOW_ZH.into();
+                        // the export writes the numeric code (empty when it is not a number)
+                        r[8] = match dont_know_cell(Some(&question.kind)) {
+                            Some(AnswerValue::Number(x)) => x.to_string(),
+                            _ => String::new(),
+                        };
                         r[9] = d.label.zh.clone();
                         r[10] = d.label.en.clone();
                         out.push(r);
@@ -160,12 +213,7 @@ impl<W: Write> XlsxEncoder<W> {
         let bold = rust_xlsxwriter::Format::new().set_bold();
         let ws = wb.add_worksheet_with_constant_memory()?;
         ws.set_name("responses")?;
-        for (c, h) in EXPORT_COLUMNS
-            .iter()
-            .copied()
-            .chain(cols.codes.iter().map(String::as_str))
-            .enumerate()
-        {
+        for (c, h) in cols.header().iter().enumerate() {
             ws.write_string_with_format(0, c as u16, h, &bold)?;
         }
         ws.set_freeze_panes(1, 0)?;
@@ -179,13 +227,9 @@ impl<W: Write> XlsxEncoder<W> {
 }
 
 impl<W: Write> Encoder for XlsxEncoder<W> {
-    fn page(
-        &mut self,
-        rows: &[AnalysisRow],
-        answers: &[Vec<Option<AnswerValue>>],
-    ) -> anyhow::Result<()> {
+    fn page(&mut self, rows: &[AnalysisRow], decoded: &[Decoded]) -> anyhow::Result<()> {
         let ws = self.wb.worksheet_from_index(0)?;
-        for (r, a) in rows.iter().zip(answers) {
+        for (r, dec) in rows.iter().zip(decoded) {
             let row = self.row;
             if i64::from(row) > XLSX_MAX_ROWS {
                 anyhow::bail!("more than {XLSX_MAX_ROWS} responses do not fit a worksheet");
@@ -214,8 +258,15 @@ impl<W: Write> Encoder for XlsxEncoder<W> {
             if d.fpc.is_finite() {
                 ws.write_number(row, 13, d.fpc)?;
             }
-            let first = EXPORT_COLUMNS.len() as u16;
-            for (i, v) in a.iter().enumerate() {
+            let mut c = EXPORT_COLUMNS.len() as u16;
+            for x in score_cells(&dec.scores) {
+                if let Some(x) = x {
+                    ws.write_number(row, c, x)?;
+                }
+                c += 1;
+            }
+            let first = c;
+            for (i, v) in dec.answers.iter().enumerate() {
                 let c = first + i as u16;
                 match v {
                     None => {}

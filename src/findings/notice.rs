@@ -76,10 +76,13 @@ pub fn build(
         .trim()
         .parse()
         .map_err(|e| format!("cannot send to {to:?}: not an e-mail address ({e})"))?;
+    let id = crate::email::message::message_id(from.email.domain());
     Message::builder()
         .from(from)
         .to(to_box)
         .subject(subject(kind, f))
+        .message_id(Some(id))
+        .header(lettre::message::header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(body(kind, f, link))
         .map_err(|e| e.to_string())

@@ -349,7 +349,7 @@ pub enum HiddenAnswers {
     /// Drop it silently: a form without JavaScript shows every question, and a respondent may
     /// fill one in before changing the answer it depends on.
     Ignore,
-    /// Refuse it: an upload row answering a hidden question is a data error (issue 4).
+    /// Refuse it: an upload row answering a hidden question is a data error.
     Reject,
 }
 

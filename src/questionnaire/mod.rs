@@ -15,6 +15,7 @@ mod load;
 mod model;
 pub mod score;
 mod scrub;
+mod spec;
 pub mod xlsform;
 
 pub use answers::{
@@ -28,6 +29,7 @@ pub use model::{
     DEFAULT_SATISFIED, DONT_KNOW_EN, DONT_KNOW_ZH, LIKERT_LABELS,
 };
 pub use scrub::{scrub, HIDDEN};
+pub use spec::{QuestionnaireRef, RefError};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,4 +42,39 @@ pub fn registry(list: Vec<Questionnaire>) -> Questionnaires {
     list.into_iter()
         .map(|q| ((q.id.clone(), i64::from(q.version)), Arc::new(q)))
         .collect()
+}
+
+/// The questionnaires a running service knows: the shipped ones and those an office imported.
+/// Readers take a snapshot (an `Arc` of the whole map, cheap to clone); an import adds a new
+/// version by swapping in a new map, so readers never wait on a writer for long.
+#[derive(Debug, Default)]
+pub struct Registry(std::sync::RwLock<Arc<Questionnaires>>);
+
+impl Registry {
+    pub fn new(list: Vec<Questionnaire>) -> Self {
+        Registry(std::sync::RwLock::new(Arc::new(registry(list))))
+    }
+
+    /// Every registered questionnaire as of now.
+    pub fn all(&self) -> Arc<Questionnaires> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn get(&self, id: &str, version: i64) -> Option<Arc<Questionnaire>> {
+        self.all().get(&(id.to_owned(), version)).cloned()
+    }
+
+    /// Registers (or replaces) one version.
+    pub fn add(&self, q: Questionnaire) {
+        let mut guard = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = Questionnaires::clone(&guard);
+        next.insert((q.id.clone(), i64::from(q.version)), Arc::new(q));
+        *guard = Arc::new(next);
+    }
 }

@@ -22,7 +22,7 @@ impl Text {
     }
 }
 
-/// Who answers a questionnaire. The seed's "five-in-one" (五位一体) plus residents reached by
+/// Who answers a questionnaire. The evaluation rules' "five-in-one" (五位一体) plus residents reached by
 /// third-party household surveys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -278,7 +278,7 @@ pub struct Questionnaire {
     pub title: Text,
     pub respondent_type: RespondentType,
     pub intro: Text,
-    /// Upload quality flag: interviews shorter than this are "speeders" (issue 4).
+    /// Upload quality flag: interviews shorter than this are "speeders".
     pub min_duration_seconds: Option<u32>,
     pub dimensions: Vec<Dimension>,
     pub questions: Vec<Question>,

@@ -14,6 +14,9 @@
 //! analysis design's). For one question, the rate is the weighted share of its valid answers
 //! in the satisfied choices.
 
+use std::collections::HashMap;
+
+use super::answers::{AnswerValue, Answers};
 use super::model::{QuestionKind, Questionnaire};
 
 /// The questionnaire's satisfied threshold: the lowest score of a choice marked satisfied
@@ -92,6 +95,75 @@ impl Tally {
     }
 }
 
+/// What one response scores: its index, whether it is satisfied, and both per dimension
+/// (in the order the [`Scorer`] was given).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResponseScores {
+    pub index: Option<f64>,
+    pub satisfied: Option<bool>,
+    pub dimensions: Vec<Option<(f64, bool)>>,
+}
+
+/// Scores responses to one questionnaire: per likert question the score of each code 0..=5
+/// (first choice with the code, as [`super::Likert::choice`]) and its dimension slot.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    questions: HashMap<String, ([Option<f64>; 6], Option<usize>)>,
+    threshold: Option<f64>,
+    dims: usize,
+}
+
+impl Scorer {
+    /// A scorer for `q` whose dimension indices come out in the order of `dims`.
+    pub fn new(q: &Questionnaire, dims: &[String]) -> Self {
+        let mut questions = HashMap::new();
+        for question in &q.questions {
+            let QuestionKind::Likert5(l) = &question.kind else {
+                continue;
+            };
+            let mut scores = [None; 6];
+            for (c, slot) in scores.iter_mut().enumerate() {
+                *slot = u8::try_from(c)
+                    .ok()
+                    .and_then(|c| l.choice(c))
+                    .map(|ch| ch.score);
+            }
+            let dim = question
+                .dimension
+                .as_ref()
+                .and_then(|d| dims.iter().position(|x| x == d));
+            questions.insert(question.code.clone(), (scores, dim));
+        }
+        Scorer {
+            questions,
+            threshold: satisfied_threshold(q),
+            dims: dims.len(),
+        }
+    }
+
+    /// The scores of one response (its answers decoded with the same questionnaire).
+    pub fn score(&self, answers: &Answers) -> ResponseScores {
+        let mut tally = Tally::new(self.dims);
+        for (code, v) in answers.iter() {
+            let AnswerValue::Likert(c) = v else { continue };
+            let Some((scores, dim)) = self.questions.get(code) else {
+                continue;
+            };
+            if let Some(s) = scores.get(usize::from(*c)).copied().flatten() {
+                tally.add(s, *dim);
+            }
+        }
+        let all = tally.overall(self.threshold);
+        ResponseScores {
+            index: all.map(|x| x.0),
+            satisfied: all.map(|x| x.1),
+            dimensions: (0..self.dims)
+                .map(|d| tally.dimension(d, self.threshold))
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +192,36 @@ mod tests {
         t.reset(1);
         assert_eq!(t.overall(Some(60.0)), None);
         assert_eq!(t.dimension(0, Some(60.0)), None);
+    }
+
+    #[test]
+    fn a_scorer_leaves_out_dont_know_and_splits_dimensions() {
+        let qs = crate::questionnaire::builtin().unwrap();
+        let q = qs.iter().find(|q| q.id == "staff").unwrap();
+        let likert: Vec<_> = q.likert_questions().collect();
+        let d0 = likert[0].dimension.clone().unwrap();
+        let dims = vec!["nosuch".to_owned(), d0.clone()];
+        let mut m = serde_json::Map::new();
+        m.insert(likert[0].code.clone(), 5.into());
+        m.insert(likert[1].code.clone(), 2.into());
+        m.insert(likert[2].code.clone(), serde_json::Value::Null);
+        let a = Answers::from_json(q, &serde_json::Value::Object(m).to_string()).unwrap();
+        let s = Scorer::new(q, &dims).score(&a);
+        assert_eq!(s.index, Some(70.0));
+        assert_eq!(s.satisfied, Some(true));
+        assert_eq!(s.dimensions[0], None);
+        let same: Vec<f64> = likert[..2]
+            .iter()
+            .filter(|x| x.dimension.as_deref() == Some(d0.as_str()))
+            .map(|x| {
+                if x.code == likert[0].code {
+                    100.0
+                } else {
+                    40.0
+                }
+            })
+            .collect();
+        let mean = same.iter().sum::<f64>() / same.len() as f64;
+        assert_eq!(s.dimensions[1], Some((mean, mean >= 60.0)));
     }
 }

@@ -13,7 +13,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/evaluations", web::get().to(evaluations))
         .configure(super::uploads::configure)
-        .configure(super::scores::configure_api);
+        .configure(super::scores::configure_api)
+        .configure(super::questionnaires::configure_api);
 }
 
 /// Every registered questionnaire (summary: id, version, respondent type, titles, hash).

@@ -139,7 +139,8 @@ async fn responses_xlsx(
 }
 
 /// Anonymous responses as Parquet (Snappy; row groups of 65,536 responses; answer columns
-/// are text in the CSV's encoding, `version` is Int64 and `weight` Float64).
+/// are text in the CSV's encoding, `version` is Int64, `weight`, the design and the score
+/// columns Float64).
 #[utoipa::path(
     get,
     path = "/api/v1/evaluations/{id}/responses.parquet",
@@ -163,8 +164,10 @@ async fn responses_parquet(
 
 /// Anonymous responses as one JSON array streamed one object per line: `[`, then
 /// `{"unit":…,"respondent_type":…,"questionnaire":…,"version":…,"source":…,"submitted_on":…,
-/// "district":…,"gender":…,"age_group":…,"weight":…,"flags":…,"answers":{code: value}}` lines
-/// separated by `,`, then `]`. Likert answers are numbers, "don't know" is "不了解".
+/// "district":…,"gender":…,"age_group":…,"weight":…,"flags":…,"design_stratum":…,
+/// "design_weight":…,"design_fpc":…,"index_score":…,"satisfied":…,"index_score__<dimension>":…,
+/// "answers":{code: value}}` lines separated by `,`, then `]`. Likert answers are numbers,
+/// "don't know" is the question's don't-know code (0 by default).
 #[utoipa::path(
     get,
     path = "/api/v1/evaluations/{id}/responses.json",

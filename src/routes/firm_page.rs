@@ -30,7 +30,8 @@ fn form(
     result: Option<Markup>,
 ) -> Markup {
     let title = lang.pick("上传调查数据", "Upload survey data");
-    let mut qs: Vec<_> = state.questionnaires.values().collect();
+    let all = state.questionnaires.all();
+    let mut qs: Vec<_> = all.values().collect();
     qs.sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
     layout(
         lang,
@@ -152,6 +153,8 @@ async fn submit(
     );
     let mut file: Option<(String, web::Bytes)> = None;
     let limit = state.settings.max_upload_bytes;
+    // One limit over all parts together.
+    let mut total: usize = 0;
     while let Some(field) = mp.next().await {
         let mut field = field.map_err(|e| bad(format!("malformed form: {e}")))?;
         let name = field.name().unwrap_or("").to_owned();
@@ -160,10 +163,11 @@ async fn submit(
             .and_then(|cd| cd.get_filename())
             .unwrap_or("")
             .to_owned();
-        let mut buf = web::BytesMut::new();
+        let mut buf = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| bad(format!("malformed form: {e}")))?;
-            if buf.len() + chunk.len() > limit {
+            total += chunk.len();
+            if total > limit || !crate::security::limits::append_within(&mut buf, &chunk, limit) {
                 return Err(WebError::BadRequest {
                     lang,
                     zh: format!(
@@ -176,7 +180,6 @@ async fn submit(
                     ),
                 });
             }
-            buf.extend_from_slice(&chunk);
         }
         let text = String::from_utf8_lossy(&buf).trim().to_owned();
         match name.as_str() {
@@ -185,7 +188,7 @@ async fn submit(
             "questionnaire" => questionnaire = text,
             "method" => method = text,
             "wave" => wave = text,
-            "file" => file = Some((filename, buf.freeze())),
+            "file" => file = Some((filename, web::Bytes::from(buf))),
             _ => {}
         }
     }
@@ -201,7 +204,7 @@ async fn submit(
         .map_err(|e| WebError::from_store(lang, e))?;
     let outcome = ingest(
         &state.store,
-        &state.questionnaires,
+        &state.questionnaires.all(),
         &firm,
         evaluation_id,
         UploadInput {

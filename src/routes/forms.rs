@@ -95,6 +95,8 @@ impl Upload {
         let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
         let mut fields = BTreeMap::new();
         let mut file = None;
+        // One limit over all parts together.
+        let mut total: usize = 0;
         while let Some(field) = mp.next().await {
             let mut field = field.map_err(|e| bad(format!("malformed form: {e}")))?;
             let name = field.name().unwrap_or("").to_owned();
@@ -102,10 +104,13 @@ impl Upload {
                 .content_disposition()
                 .and_then(|cd| cd.get_filename())
                 .map(str::to_owned);
-            let mut buf = web::BytesMut::new();
+            let mut buf = Vec::new();
             while let Some(chunk) = field.next().await {
                 let chunk = chunk.map_err(|e| bad(format!("malformed form: {e}")))?;
-                if buf.len() + chunk.len() > MAX_TABLE_BYTES {
+                total += chunk.len();
+                if total > MAX_TABLE_BYTES
+                    || !crate::security::limits::append_within(&mut buf, &chunk, MAX_TABLE_BYTES)
+                {
                     return Err(WebError::BadRequest {
                         lang,
                         zh: format!("文件超过 {} MB，请拆分后重试。", MAX_TABLE_BYTES >> 20),
@@ -115,10 +120,9 @@ impl Upload {
                         ),
                     });
                 }
-                buf.extend_from_slice(&chunk);
             }
             match filename {
-                Some(f) if name == "file" => file = Some((f, buf.freeze())),
+                Some(f) if name == "file" => file = Some((f, web::Bytes::from(buf))),
                 _ => {
                     fields.insert(name, String::from_utf8_lossy(&buf).trim().to_owned());
                 }

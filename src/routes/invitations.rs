@@ -100,11 +100,18 @@ async fn design_json(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "strata": strata })))
 }
 
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// Reminders the last "remind" queued (shown as a confirmation).
+    reminded: Option<i64>,
+}
+
 #[utoipa::path(get, path = "/draws/{id}/invitations", tag = "pages", params(("id" = i64, Path, description = "draw id")), responses((status = 200, description = "invitation status counts", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
 async fn status_page(
     req: HttpRequest,
     Evaluator(user): Evaluator,
     path: web::Path<i64>,
+    query: web::Query<StatusQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
@@ -126,6 +133,7 @@ async fn status_page(
         &counts,
         &rows,
         &user,
+        query.reminded,
         state.settings.smtp.is_some(),
     ));
     res.headers_mut().insert(
@@ -154,16 +162,28 @@ async fn remind(
     let lang = Lang::from_request(&req);
     check_csrf(&user, &form.csrf)?;
     let id = path.into_inner();
-    state
+    let round = state
         .store
         .request_reminders(id, &format!("user:{}", user.id))
         .await
         .map_err(store_err(lang))?;
+    // Queue the reminders now (the sender would at its next pass), so the page confirms how
+    // many went into the queue at once.
+    state
+        .store
+        .expand_reminder_rounds()
+        .await
+        .map_err(store_err(lang))?;
+    let queued = state
+        .store
+        .reminder_round_messages(round)
+        .await
+        .map_err(store_err(lang))?
+        .unwrap_or(0);
+    let page = with_lang(&format!("/draws/{id}/invitations"), lang);
+    let sep = if page.contains('?') { '&' } else { '?' };
     Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            with_lang(&format!("/draws/{id}/invitations"), lang),
-        ))
+        .insert_header((header::LOCATION, format!("{page}{sep}reminded={queued}")))
         .finish())
 }
 

@@ -14,6 +14,8 @@ pub mod home;
 pub mod invitations;
 pub mod people;
 pub mod people_api;
+pub mod questionnaires;
+pub mod rejections;
 pub mod results;
 pub mod scores;
 pub mod setup_doc;
@@ -52,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(exports::configure)
         .configure(findings::configure)
         .configure(findings_api::configure)
+        .configure(questionnaires::configure)
         .configure(crate::openapi::configure)
         .service(web::scope("/api/v1").configure(api::configure));
 }

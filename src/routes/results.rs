@@ -9,7 +9,7 @@ use crate::auth::{AnyUser, Evaluator};
 use crate::error::{ApiError, WebError};
 use crate::findings;
 use crate::i18n::Lang;
-use crate::scoring::{self, ReportError, SatisfactionParams};
+use crate::scoring::{self, compare_cells, ReportError, SatisfactionParams, COMPARE_COLUMNS};
 use crate::startup::AppState;
 use crate::views::results as v;
 
@@ -49,10 +49,12 @@ async fn satisfaction(
         Level::Dimension => Some("dimension"),
         Level::Question => Some("question"),
     };
+    let compared = t.compared.as_ref();
     let out: Vec<serde_json::Value> = t
         .rows
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let mut o = serde_json::Map::new();
             for (b, k) in q.by.iter().zip(&r.keys) {
                 o.insert(b.clone(), k.clone().into());
@@ -70,6 +72,12 @@ async fn satisfaction(
             o.insert("suppressed".into(), r.suppressed.into());
             o.insert("index".into(), serde_json::json!(r.index));
             o.insert("rate".into(), serde_json::json!(r.rate));
+            if let Some(c) = compared {
+                let cells = c.rows.get(i).map(compare_cells).unwrap_or_default();
+                for (name, v) in COMPARE_COLUMNS.iter().zip(cells) {
+                    o.insert((*name).into(), v.into());
+                }
+            }
             serde_json::Value::Object(o)
         })
         .collect();
@@ -86,6 +94,8 @@ async fn satisfaction(
         "confidence_level": q.conf,
         "min_cell": q.min_cell,
         "estimate": "index",
+        "compare_year": compared.map(|c| c.evaluation.year),
+        "compare_evaluation_id": compared.map(|c| c.evaluation.id),
         "rows": out,
     })))
 }

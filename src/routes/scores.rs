@@ -327,11 +327,15 @@ async fn api_get_scores(
             if let Some(c) = snap.composites.values.get(&(u.clone(), k.clone())) {
                 row["se"] = json!(c.se);
                 row["n"] = json!(c.n);
+                // parts follow the tables' suppression rule (scoring::compare)
+                let shown = scoring::shown_parts(&c.parts, scoring::MIN_CELL);
                 row["parts"] = json!(c
                     .parts
                     .iter()
-                    .map(|(t, w, e, n)| json!({
-                        "respondent_type": t, "weight": w, "value": e, "n": n,
+                    .zip(shown)
+                    .map(|((t, w, e, n), shown)| json!({
+                        "respondent_type": t, "weight": w, "value": shown.then_some(*e),
+                        "n": n, "suppressed": !shown,
                     }))
                     .collect::<Vec<_>>());
             }

@@ -1,16 +1,20 @@
 //! Firm uploads: templates, the all-or-nothing upload API, receipts, error reports, withdrawal.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::auth::{bearer, Evaluator};
 use crate::collect::sha256_hex;
 use crate::error::ApiError;
+use crate::security::limits::append_within;
 use crate::startup::AppState;
 use crate::store::FirmRow;
 use crate::upload::{self, find_questionnaire, ingest, Ingested, UploadInput};
+
+/// The longest multipart field other than the file (questionnaire, method, wave, …).
+const FIELD_LIMIT: usize = 4096;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/evaluations/{id}/upload-template", web::get().to(template))
@@ -35,14 +39,15 @@ struct TemplateQuery {
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version (default latest)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire: id (newest version) or id@version, as `pingyi links` prints it"), ("version" = Option<i64>, Query, description = "version (default latest; or give id@version)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
 async fn template(
     path: web::Path<i64>,
     q: web::Query<TemplateQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let evaluation = state.store.get_evaluation(path.into_inner()).await?;
-    let questionnaire = find_questionnaire(&state.questionnaires, &q.questionnaire, q.version)?;
+    let questionnaire =
+        find_questionnaire(&state.questionnaires.all(), &q.questionnaire, q.version)?;
     let name = format!(
         "pingyi-{}-{}-{}",
         evaluation.year, questionnaire.id, questionnaire.version
@@ -91,6 +96,8 @@ struct UploadQuery {
     wave: Option<String>,
     method: Option<String>,
     file_name: Option<String>,
+    /// `csv`: a refused file's errors as a CSV download instead of JSON.
+    report: Option<String>,
 }
 
 async fn read_body(
@@ -122,6 +129,9 @@ async fn read_body(
         .unwrap_or("")
         .to_owned();
     let mut meta = query;
+    // One limit for the whole body: every part counts, and fields other than the file are
+    // short texts.
+    let mut total: usize = 0;
     let bytes = if ctype.starts_with("multipart/form-data") {
         let mut mp = actix_multipart::Multipart::new(req.headers(), payload);
         let mut file: Option<web::Bytes> = None;
@@ -133,14 +143,20 @@ async fn read_body(
                 .content_disposition()
                 .and_then(|cd| cd.get_filename())
                 .map(str::to_owned);
-            let mut buf = web::BytesMut::new();
+            let part_limit = if name == "file" { limit } else { FIELD_LIMIT };
+            let mut buf = Vec::new();
             while let Some(chunk) = field.next().await {
                 let chunk = chunk
                     .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?;
-                if buf.len() + chunk.len() > limit {
+                total += chunk.len();
+                if total > limit {
                     return Err(too_large());
                 }
-                buf.extend_from_slice(&chunk);
+                if !append_within(&mut buf, &chunk, part_limit) {
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "the multipart field {name:?} is longer than {part_limit} bytes"
+                    )));
+                }
             }
             let text = || String::from_utf8_lossy(&buf).trim().to_owned();
             match name.as_str() {
@@ -148,7 +164,7 @@ async fn read_body(
                     if meta.file_name.is_none() {
                         meta.file_name = filename;
                     }
-                    file = Some(buf.freeze());
+                    file = Some(web::Bytes::from(buf));
                 }
                 "questionnaire" => meta.questionnaire = Some(text()),
                 "version" => meta.version = text().parse().ok(),
@@ -161,19 +177,18 @@ async fn read_body(
             ApiError::BadRequest("the multipart body has no part named \"file\"".into())
         })?
     } else {
-        let mut buf = web::BytesMut::new();
+        let mut buf = Vec::new();
         while let Some(chunk) = payload.next().await {
             let chunk =
                 chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-            if buf.len() + chunk.len() > limit {
+            if !append_within(&mut buf, &chunk, limit) {
                 return Err(too_large());
             }
-            buf.extend_from_slice(&chunk);
         }
-        buf.freeze()
+        web::Bytes::from(buf)
     };
     Ok(UploadInput {
-        questionnaire: meta.questionnaire.ok_or_else(|| ApiError::BadRequest("say which questionnaire the file answers: ?questionnaire=ID (or a multipart field)".into()))?,
+        questionnaire: meta.questionnaire.ok_or_else(|| ApiError::BadRequest("say which questionnaire the file answers: ?questionnaire=ID or ID@VERSION (or a multipart field)".into()))?,
         version: meta.version,
         wave: meta.wave.unwrap_or_default(),
         method: meta.method.ok_or_else(|| ApiError::BadRequest("say how the interviews were done: ?method=door_to_door|phone|online|intercept|focus_group".into()))?,
@@ -182,7 +197,7 @@ async fn read_body(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"), params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = Option<String>, Query, description = "questionnaire id"), ("version" = Option<i64>, Query, description = "version"), ("wave" = Option<String>, Query, description = "wave"), ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"), ("file_name" = Option<String>, Query, description = "original file name")), responses((status = 201, description = "receipt of the committed batch", body = crate::openapi::AnyJson), (status = 200, description = "receipt of an identical earlier upload", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"), params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = Option<String>, Query, description = "questionnaire: id (newest version) or id@version"), ("version" = Option<i64>, Query, description = "version (or give id@version)"), ("wave" = Option<String>, Query, description = "wave"), ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"), ("file_name" = Option<String>, Query, description = "original file name")), responses((status = 201, description = "receipt of the committed batch", body = crate::openapi::AnyJson), (status = 200, description = "receipt of an identical earlier upload", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn upload(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -191,17 +206,30 @@ async fn upload(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let firm = firm_of(&req, &state).await?;
-    let input = read_body(
-        &req,
-        payload,
-        state.settings.max_upload_bytes,
-        query.into_inner(),
-    )
-    .await?;
+    let query = query.into_inner();
+    let csv_report = match query.report.as_deref() {
+        None | Some("") | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "report must be csv or json, got {:?}",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    };
+    let input = read_body(&req, payload, state.settings.max_upload_bytes, query).await?;
     let id = path.into_inner();
-    match ingest(&state.store, &state.questionnaires, &firm, id, input).await? {
+    match ingest(&state.store, &state.questionnaires.all(), &firm, id, input).await? {
         Ingested::Stored(receipt) => Ok(HttpResponse::Created().json(receipt)),
         Ingested::Duplicate(receipt) => Ok(HttpResponse::Ok().json(receipt)),
+        // Nothing stored: the errors as the CSV the receipt advertises, for Excel.
+        Ingested::Rejected(r) if csv_report => Ok(HttpResponse::UnprocessableEntity()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"pingyi-upload-errors-{id}.csv\""),
+            ))
+            .body(r.error_report_csv())),
         Ingested::Rejected(r) => Err(ApiError::Unprocessable {
             message: r.message(),
             details: r.details(id),
@@ -259,30 +287,56 @@ async fn receipt(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let (eid, bid) = path.into_inner();
-    let b = state.store.get_batch(bid).await?;
-    if b.evaluation_id != eid {
-        return Err(ApiError::NotFound(format!(
-            "upload batch {bid} not found in evaluation {eid}"
-        )));
-    }
-    let firm = match bearer(&req) {
-        Some(k) => state.store.firm_by_key(&sha256_hex(&k)).await?,
-        None => None,
+    let b = match caller(&req, &state).await? {
+        Caller::Firm(f) => owned_batch(&state, eid, bid, Some(f.id)).await?,
+        Caller::Evaluator(_) => owned_batch(&state, eid, bid, None).await?,
     };
-    let is_evaluator = crate::auth::resolve(&req)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|u| u.is_evaluator());
-    if !(is_evaluator || firm.is_some_and(|f| f.id == b.firm_id)) {
-        return Err(ApiError::Forbidden(
-            "only the uploading firm and evaluators may read this receipt".into(),
-        ));
-    }
     let receipt: serde_json::Value = serde_json::from_str(&b.receipt).unwrap_or_default();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "receipt": receipt, "status": b.status, "withdrawn_reason": b.withdrawn_reason })))
+}
+
+/// Who reads or withdraws a batch: a firm by its key, or a signed-in evaluator.
+enum Caller {
+    Firm(FirmRow),
+    Evaluator(crate::auth::CurrentUser),
+}
+
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<Caller, actix_web::Error> {
+    if let Some(key) = bearer(req) {
+        if let Some(f) = state
+            .store
+            .firm_by_key(&sha256_hex(&key))
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Ok(Caller::Firm(f));
+        }
+    }
+    let Evaluator(user) = Evaluator::extract(req).await?;
+    Ok(Caller::Evaluator(user))
+}
+
+/// The batch `bid` of evaluation `eid`, owned by `firm` when given; another firm's batch
+/// answers exactly like a missing one.
+async fn owned_batch(
+    state: &AppState,
+    eid: i64,
+    bid: i64,
+    firm: Option<i64>,
+) -> Result<crate::store::BatchRow, ApiError> {
+    let missing =
+        || ApiError::NotFound(format!("upload batch {bid} not found in evaluation {eid}"));
+    let b = match state.store.get_batch(bid).await {
+        Ok(b) => b,
+        Err(crate::store::StoreError::NotFound(_)) => return Err(missing()),
+        Err(e) => return Err(e.into()),
+    };
+    if b.evaluation_id != eid || firm.is_some_and(|f| f != b.firm_id) {
+        return Err(missing());
+    }
+    Ok(b)
 }
 
 #[derive(Deserialize)]
@@ -292,26 +346,30 @@ struct WithdrawBody {
 
 #[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads/{batch}/withdraw", tag = "uploads", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why}"), params(("id" = i64, Path, description = "evaluation id"), ("batch" = i64, Path, description = "upload batch id")), responses((status = 200, description = "the withdrawn batch", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn withdraw(
-    Evaluator(user): Evaluator,
+    req: HttpRequest,
     path: web::Path<(i64, i64)>,
     body: web::Json<WithdrawBody>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let (eid, bid) = path.into_inner();
-    let b = state.store.get_batch(bid).await?;
-    if b.evaluation_id != eid {
-        return Err(ApiError::NotFound(format!(
-            "upload batch {bid} not found in evaluation {eid}"
-        )));
-    }
+    // A firm withdraws its own batches with its key; evaluators any batch.
+    let by = match caller(&req, &state).await? {
+        Caller::Firm(f) => {
+            owned_batch(&state, eid, bid, Some(f.id)).await?;
+            format!("firm: {}", f.name)
+        }
+        Caller::Evaluator(user) => {
+            owned_batch(&state, eid, bid, None).await?;
+            user.name
+        }
+    };
     if body.reason.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "give a reason for withdrawing the batch".into(),
-        ));
+        return Err(ApiError::BadRequest("give a reason for withdrawing the batch".into()).into());
     }
     state
         .store
-        .withdraw_batch(bid, &user.name, body.reason.trim())
-        .await?;
+        .withdraw_batch(bid, &by, body.reason.trim())
+        .await
+        .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "batch_id": bid, "status": "withdrawn" })))
 }

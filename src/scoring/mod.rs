@@ -6,6 +6,7 @@
 //! - [`snapshot`]: framework results now or as of a past moment (scores in force, survey
 //!   values from the responses, the computed outcome).
 //! - [`grades`]: the grades the results pages show, cached per responses frame.
+//! - [`compare`]: the one suppression rule and year-over-year comparisons of tables.
 //! - [`reports`]: satisfaction tables of a request, year-over-year comparisons, and the data
 //!   of the overview, results, unit report and public results pages.
 //! - [`demo`]: seeded scores for the demo.
@@ -13,6 +14,7 @@
 //! Statistics come from `pingyi-analysis`; SQL stays in the store. Routes, CLI commands and
 //! the demo call these functions.
 
+pub mod compare;
 pub mod demo;
 pub mod entry;
 pub mod frameworks;
@@ -20,6 +22,9 @@ pub mod grades;
 pub mod reports;
 pub mod snapshot;
 
+pub use compare::{
+    compare_cells, compare_rows, shown_parts, Compared, MeasureChange, RowChange, COMPARE_COLUMNS,
+};
 pub use demo::{demo_scores, demo_scores_from};
 pub use entry::{
     attach_framework, enter_scores, events_from_csv, rows_from_csv, validate, AttachError,
@@ -27,7 +32,7 @@ pub use entry::{
 };
 pub use frameworks::{
     frameworks_dir, list_frameworks, load_framework_file, FrameworkFile, FrameworkFileError,
-    FrameworksDir, DEFAULT_FRAMEWORKS_DIR,
+    FrameworksDir, BUILTIN_FRAMEWORKS, DEFAULT_FRAMEWORKS_DIR,
 };
 pub use grades::{grades, Grades, GradesCache};
 pub use reports::{

@@ -46,6 +46,8 @@ pub struct SatisfactionParams {
     pub min_cell: Option<u64>,
     /// drop rows with quality flags (speeder, straightline, duplicate, outside_wave)
     pub exclude_flagged: Option<bool>,
+    /// compare every row with the same row of the series' evaluation in this year
+    pub compare: Option<i64>,
 }
 
 /// Parses `by=unit,respondent_type[,dimension|question]` into the grouping and the level.
@@ -87,10 +89,13 @@ pub struct SatisfactionTable {
     pub exclude_flagged: bool,
     pub loaded: Arc<Loaded>,
     pub rows: Arc<Vec<ScoreRow>>,
+    /// with `compare=YEAR`: that year's evaluation and a comparison per row
+    pub compared: Option<super::Compared>,
 }
 
 /// The table a `GET …/satisfaction` request asks for (an evaluation of the same series in
-/// another `year` when given).
+/// another `year` when given; compared with the series' evaluation in `compare` when given,
+/// see [`super::compare`]).
 pub async fn satisfaction_table(
     state: &AppState,
     id: i64,
@@ -126,6 +131,24 @@ pub async fn satisfaction_table(
     };
     let exclude_flagged = params.exclude_flagged.unwrap_or(false);
     let (loaded, rows) = analytics::table(state, ev.id, &query, exclude_flagged).await?;
+    let compared = match params.compare {
+        None => None,
+        Some(y) if y == ev.year => {
+            return Err(AnalyticsError::BadQuery(format!(
+                "compare={y}: give another year of the series than the table's ({})",
+                ev.year
+            )))
+        }
+        Some(y) => {
+            let other = same_series(state, &ev, y).await?;
+            let (_, other_rows) =
+                analytics::table(state, other.id, &query, exclude_flagged).await?;
+            Some(super::Compared {
+                rows: super::compare_rows(&rows, &other_rows),
+                evaluation: other,
+            })
+        }
+    };
     Ok(SatisfactionTable {
         evaluation: ev,
         query,
@@ -133,6 +156,7 @@ pub async fn satisfaction_table(
         exclude_flagged,
         loaded,
         rows,
+        compared,
     })
 }
 

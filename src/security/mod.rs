@@ -3,6 +3,8 @@
 //! comes from this site ([`origin`]) and how sign-in attempts are throttled ([`throttle`]).
 
 pub mod client;
+pub mod headers;
+pub mod limits;
 pub mod origin;
 pub mod redirect;
 pub mod throttle;

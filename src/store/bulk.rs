@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::SqliteSynchronous;
 
+use super::results::Scan;
 use super::{StoreError, StoreResult};
 
 /// What a bulk connection needs to repeat the pool's settings.
@@ -83,18 +84,19 @@ where
     }
 }
 
-/// A row type the bulk reader can build from a result row (columns by position).
+/// A row type the bulk reader can build from a result row (columns by position, in the order
+/// of the type's column list: see `evaluation_row!` in `results.rs`).
 pub(crate) trait BulkRow: Sized + Send + 'static {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
 impl super::Store {
-    /// Runs `sql` (one parameter, `$1` = an evaluation id) and sends its rows in chunks of
-    /// `chunk`: on SQLite through a bulk connection ([`Self::bulk_stream`]), on PostgreSQL
-    /// through the pool. Stops early, without error, when the receiver is dropped.
+    /// Runs the statement `sql` builds (one parameter, `$1` = an evaluation id) and sends its
+    /// rows in chunks of `chunk`: on SQLite through a bulk connection ([`Self::bulk_stream`]),
+    /// on PostgreSQL through the pool. Stops early, without error, when the receiver is dropped.
     pub(crate) async fn stream_evaluation_rows<T>(
         &self,
-        sql: String,
+        sql: impl FnOnce(Scan) -> String + Send + 'static,
         id: i64,
         chunk: usize,
         tx: tokio::sync::mpsc::Sender<Vec<T>>,
@@ -115,6 +117,7 @@ impl super::Store {
             }
             super::Pool::Pg(p) => p,
         };
+        let sql = sql(Scan::ByIndex);
         let mut rows = sqlx::query_as::<_, T>(&sql).bind(id).fetch(p);
         let mut buf = Vec::with_capacity(chunk);
         while let Some(r) = rows.try_next().await? {
@@ -132,18 +135,18 @@ impl super::Store {
         Ok(())
     }
 
-    /// SQLite: runs `sql` (one parameter, `$1` = an evaluation id) on a bulk connection and
-    /// sends the rows in chunks of `chunk`; one statement, so one consistent snapshot. Stops
-    /// early, without error, when the receiver is dropped. Returns false (and reads nothing) on
-    /// PostgreSQL.
+    /// SQLite: runs the statement `sql` builds (one parameter, `$1` = an evaluation id) on a
+    /// bulk connection and sends the rows in chunks of `chunk`; one statement, so one
+    /// consistent snapshot. Stops early, without error, when the receiver is dropped. Returns
+    /// false (and reads nothing) on PostgreSQL.
     ///
-    /// When the evaluation holds at least a quarter of all responses, `FROM responses r` in
-    /// `sql` becomes `FROM responses r NOT INDEXED`: reading the table in rowid order is about 5×
-    /// faster than fetching each row through the (evaluation, unit, type) index, whose order is
-    /// random in the table (2.1 s against 0.42 s for 1M rows).
+    /// When the evaluation holds at least a quarter of all responses the statement is built for
+    /// [`Scan::TableOrder`]: reading the table in rowid order is about 5× faster than fetching
+    /// each row through the (evaluation, unit, type) index, whose order is random in the table
+    /// (2.1 s against 0.42 s for 1M rows).
     pub(crate) async fn bulk_stream<T: BulkRow>(
         &self,
-        sql: String,
+        sql: impl FnOnce(Scan) -> String + Send + 'static,
         id: i64,
         chunk: usize,
         tx: tokio::sync::mpsc::Sender<Vec<T>>,
@@ -161,11 +164,11 @@ impl super::Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(bulk_error)?;
-            let sql = if of_evaluation * 4 >= all {
-                sql.replace("FROM responses r ", "FROM responses r NOT INDEXED ")
+            let sql = sql(if of_evaluation * 4 >= all {
+                Scan::TableOrder
             } else {
-                sql
-            };
+                Scan::ByIndex
+            });
             let mut stmt = conn.prepare(&sql).map_err(bulk_error)?;
             let mut rows = stmt.query([id]).map_err(bulk_error)?;
             let mut buf = Vec::with_capacity(chunk);

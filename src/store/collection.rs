@@ -59,8 +59,8 @@ pub enum SubmitOutcome {
 }
 
 /// Draw, stratum and the stratum's sample size of the invitation a token was sent for: the
-/// invitation's current token, or a token still pending in the outbox (sent but not yet
-/// confirmed). No row for tokens made outside a draw.
+/// invitation's current token, a token still pending in the outbox (sent but not yet
+/// confirmed), or an older link of the invitation. No row for tokens made outside a draw.
 const DESIGN_OF_TOKEN: &str = "SELECT i.draw_id, dr.stratum, ds.sample FROM tokens t \
      JOIN invitations i ON i.token_id = t.id \
      JOIN draw_rows dr ON dr.draw_id = i.draw_id AND dr.ord = i.draw_ord \
@@ -70,6 +70,12 @@ const DESIGN_OF_TOKEN: &str = "SELECT i.draw_id, dr.stratum, ds.sample FROM toke
      SELECT i.draw_id, dr.stratum, ds.sample FROM tokens t \
      JOIN outbox o ON o.pending_token_id = t.id \
      JOIN invitations i ON i.id = o.invitation_id \
+     JOIN draw_rows dr ON dr.draw_id = i.draw_id AND dr.ord = i.draw_ord \
+     JOIN draw_strata ds ON ds.draw_id = dr.draw_id AND ds.stratum = dr.stratum \
+     WHERE t.token_hash = $1 \
+     UNION ALL \
+     SELECT i.draw_id, dr.stratum, ds.sample FROM tokens t \
+     JOIN invitations i ON i.id = t.invitation_id \
      JOIN draw_rows dr ON dr.draw_id = i.draw_id AND dr.ord = i.draw_ord \
      JOIN draw_strata ds ON ds.draw_id = dr.draw_id AND ds.stratum = dr.stratum \
      WHERE t.token_hash = $1 \
@@ -184,7 +190,9 @@ impl Store {
 
     pub async fn token_scope(&self, token_hash: &str) -> StoreResult<TokenScope> {
         let row: Option<TokenScope> = with_pool!(self, p => sqlx::query_as(
-            "SELECT evaluation_id, unit_id, questionnaire_id, questionnaire_version, expires_on, used \
+            "SELECT evaluation_id, unit_id, questionnaire_id, questionnaire_version, expires_on, \
+             CAST(CASE WHEN used = 1 OR EXISTS (SELECT 1 FROM tokens s WHERE s.invitation_id = tokens.invitation_id \
+                                                AND s.used = 1) THEN 1 ELSE 0 END AS BIGINT) AS used \
              FROM tokens WHERE token_hash = $1"
         ).bind(token_hash).fetch_optional(p).await?);
         row.ok_or_else(|| StoreError::NotFound("invitation".into()))
@@ -236,7 +244,17 @@ impl Store {
                     continue;
                 }
                 if let Some(th) = &s.token_hash {
-                    let ok = sqlx::query("UPDATE tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND expires_on >= $2")
+                    // One invitee, one answer, whatever link they use: hold the invitation's
+                    // row (so a concurrent answer through another of its links waits for this
+                    // one), then take the token only if no token of the invitation is used.
+                    sqlx::query("UPDATE invitations SET token_id = token_id WHERE id = (SELECT invitation_id FROM tokens WHERE token_hash = $1)")
+                        .bind(th)
+                        .execute(&mut *tx)
+                        .await?;
+                    let ok = sqlx::query(
+                        "UPDATE tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND expires_on >= $2 \
+                         AND NOT EXISTS (SELECT 1 FROM tokens s WHERE s.invitation_id = tokens.invitation_id AND s.used = 1)",
+                    )
                         .bind(th)
                         .bind(&today)
                         .execute(&mut *tx)
@@ -251,7 +269,7 @@ impl Store {
                         continue;
                     }
                 }
-                // The draw design the token came through (issue 6): only the draw and its
+                // The draw design the token came through: only the draw and its
                 // stratum (none for strata of fewer than MIN_DESIGN_STRATUM invitees) are
                 // kept, never the invitation, the drawn row or the token.
                 let design: Option<(i64, String, i64)> = match &s.token_hash {

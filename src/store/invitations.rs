@@ -1,4 +1,4 @@
-//! Recorded sample draws, invitations and the persistent e-mail queue (issue 6).
+//! Recorded sample draws, invitations and the persistent e-mail queue.
 //!
 //! # Tokens and messages: who holds which token
 //!
@@ -15,12 +15,14 @@
 //! 1. **Claim** ([`Store::claim_message`]): the row goes `queued → sending` with a random claim
 //!    id, a fresh token is generated and its hash inserted, and `pending_token_id` points at
 //!    it. The plain token is returned to the sender only. A leftover pending token from an
-//!    earlier attempt of unknown fate is deleted if unused; if it was *used*, that message
-//!    evidently arrived and the row is finished as sent without sending again.
-//! 2. **Accepted** ([`Store::mark_sent`]): the pending token becomes the invitation's token and
-//!    the previous one (an earlier message) is deleted if unused, so a person holds one live
-//!    link, the newest. If the previous one was used meanwhile, the person has answered and
-//!    the new token is deleted instead (nobody may answer twice).
+//!    earlier attempt of unknown fate stays live (that message may have arrived); if any token
+//!    of the invitation was *used*, the row is finished without sending again.
+//! 2. **Accepted** ([`Store::mark_sent`]): the pending token becomes the invitation's token;
+//!    the previous one (an earlier message) stays live, so a form opened from the first
+//!    message still submits. Every token of an invitation carries `tokens.invitation_id`, and
+//!    an answer through any of them is taken only while none of them is used (the answer
+//!    holds the invitation's row meanwhile), so one invitee answers once whatever link,
+//!    reminder or delivery state. If the person answered meanwhile, the new token is deleted.
 //! 3. **Refused for sure** (an SMTP reply 4xx/5xx, or no connection at all):
 //!    [`Store::mark_retry`] / [`Store::mark_failed`] delete the pending token: nobody got it.
 //! 4. **Fate unknown** (the connection broke mid-session, or the process died while the row
@@ -199,7 +201,9 @@ pub struct InvitationCounts {
     pub reminders_queued: i64,
     pub reminders_sent: i64,
     pub reminders_failed: i64,
-    /// Invitations whose current token has been used / not used.
+    /// Reminders being sent or of unknown delivery (in doubt until an operator resolves them).
+    pub reminders_unknown: i64,
+    /// Invitations answered through any of their links / all the others.
     pub answered: i64,
     pub not_answered: i64,
 }
@@ -670,7 +674,7 @@ impl Store {
                 if store_it {
                     let tid: i64 = sqlx::query_scalar(
                         "INSERT INTO tokens (token_hash, evaluation_id, unit_id, questionnaire_id, \
-                         questionnaire_version, expires_on) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                         questionnaire_version, expires_on, invitation_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                     )
                     .bind(crate::collect::sha256_hex(&token))
                     .bind(inv.evaluation_id)
@@ -678,6 +682,7 @@ impl Store {
                     .bind(&inv.questionnaire_id)
                     .bind(inv.questionnaire_version)
                     .bind(&inv.deadline)
+                    .bind(inv.id)
                     .fetch_one(&mut *tx)
                     .await?;
                     sqlx::query("UPDATE invitations SET token_id = $1, printed_on = $2 WHERE id = $3")
@@ -762,6 +767,7 @@ impl Store {
                      SELECT i.id, 'reminder', 'queued', $1, $1 FROM invitations i \
                      JOIN tokens t ON t.id = i.token_id \
                      WHERE i.draw_id = $2 AND i.channel = 'email' AND t.used = 0 AND t.expires_on >= $3 \
+                     AND NOT EXISTS (SELECT 1 FROM tokens u WHERE u.invitation_id = i.id AND u.used = 1) \
                      AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.invitation_id = i.id \
                                      AND o.status IN ('queued', 'sending', 'unknown'))",
                 )
@@ -784,6 +790,14 @@ impl Store {
         Ok(total)
     }
 
+    /// Messages a reminder round queued (`None` until the sender expanded it).
+    pub async fn reminder_round_messages(&self, round: i64) -> StoreResult<Option<i64>> {
+        let n: Option<Option<i64>> = with_pool!(self, p => sqlx::query_scalar(
+            "SELECT messages FROM reminder_rounds WHERE id = $1 AND expanded_at IS NOT NULL"
+        ).bind(round).fetch_optional(p).await?);
+        Ok(n.flatten())
+    }
+
     /// Totals for a draw's invitations.
     pub async fn invitation_counts(&self, draw_id: i64) -> StoreResult<InvitationCounts> {
         let per_channel: Vec<(String, i64, i64)> = with_pool!(self, p => sqlx::query_as(
@@ -794,13 +808,15 @@ impl Store {
             "SELECT o.kind, o.status, COUNT(*) FROM outbox o JOIN invitations i ON i.id = o.invitation_id \
              WHERE i.draw_id = $1 GROUP BY o.kind, o.status"
         ).bind(draw_id).fetch_all(p).await?);
-        let (answered, with_token): (i64, i64) = with_pool!(self, p => sqlx::query_as(
-            "SELECT CAST(COALESCE(SUM(t.used), 0) AS BIGINT), COUNT(*) FROM invitations i \
-             JOIN tokens t ON t.id = i.token_id WHERE i.draw_id = $1"
+        let (answered, total): (i64, i64) = with_pool!(self, p => sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM tokens t WHERE t.used = 1 \
+                 AND (t.invitation_id = i.id OR t.id = i.token_id)) THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             COUNT(*) FROM invitations i WHERE i.draw_id = $1"
         ).bind(draw_id).fetch_one(p).await?);
         let mut c = InvitationCounts {
             answered,
-            not_answered: with_token - answered,
+            // every invitation not answered, sent or not (queued, failed, in doubt, unprinted)
+            not_answered: total - answered,
             ..InvitationCounts::default()
         };
         for (channel, n, printed) in per_channel {
@@ -820,8 +836,10 @@ impl Store {
                 ("invite", "failed") => &mut c.failed,
                 ("invite", "bounced") => &mut c.bounced,
                 ("invite", _) => &mut c.unknown,
-                ("reminder", "queued" | "sending") => &mut c.reminders_queued,
+                ("reminder", "queued") => &mut c.reminders_queued,
                 ("reminder", "sent") => &mut c.reminders_sent,
+                // a reminder whose delivery is in doubt is not a failure: an operator decides
+                ("reminder", "sending" | "unknown") => &mut c.reminders_unknown,
                 _ => &mut c.reminders_failed,
             };
             *slot += n;
@@ -923,7 +941,13 @@ impl Store {
                                 .await?,
                             None => None,
                         };
-                        if current_used == Some(1) || leftover_used == Some(1) {
+                        let any_used: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM tokens WHERE invitation_id = $1 AND used = 1",
+                        )
+                        .bind(invitation_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if current_used == Some(1) || leftover_used == Some(1) || any_used > 0 {
                             // Answered already: a reminder is pointless and an earlier message
                             // of unknown fate evidently arrived. Settle without sending.
                             if leftover_used == Some(1) {
@@ -964,8 +988,12 @@ impl Store {
                             tx.commit().await?;
                             ClaimStep::Again
                         } else {
+                            // A leftover token from a message of unknown fate stays live: that
+                            // message may have arrived, and its link must keep working. It
+                            // belongs to the invitation, so it still answers only once.
                             if let Some(t) = leftover {
-                                sqlx::query("DELETE FROM tokens WHERE id = $1 AND used = 0")
+                                sqlx::query("UPDATE tokens SET invitation_id = $1 WHERE id = $2 AND invitation_id IS NULL")
+                                    .bind(invitation_id)
                                     .bind(t)
                                     .execute(&mut *tx)
                                     .await?;
@@ -973,7 +1001,7 @@ impl Store {
                             let token = crate::collect::new_token();
                             let tid: i64 = sqlx::query_scalar(
                                 "INSERT INTO tokens (token_hash, evaluation_id, unit_id, questionnaire_id, \
-                                 questionnaire_version, expires_on) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                                 questionnaire_version, expires_on, invitation_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                             )
                             .bind(crate::collect::sha256_hex(&token))
                             .bind(inv.evaluation_id)
@@ -981,6 +1009,7 @@ impl Store {
                             .bind(&inv.questionnaire_id)
                             .bind(inv.questionnaire_version)
                             .bind(&inv.deadline)
+                            .bind(invitation_id)
                             .fetch_one(&mut *tx)
                             .await?;
                             sqlx::query("UPDATE outbox SET pending_token_id = $1 WHERE id = $2")
@@ -1041,17 +1070,21 @@ impl Store {
             let mut current = pending;
             if let (Some(old), Some(new)) = (old, pending) {
                 if old != new {
-                    let deleted = sqlx::query("DELETE FROM tokens WHERE id = $1 AND used = 0")
+                    // The older link stays live (a form opened from the first message keeps
+                    // its answers); the invitation still answers once. Answered meanwhile
+                    // through any link: the new token is not needed.
+                    sqlx::query("UPDATE tokens SET invitation_id = $1 WHERE id = $2 AND invitation_id IS NULL")
+                        .bind(invitation_id)
                         .bind(old)
                         .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    let old_exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE id = $1")
-                        .bind(old)
-                        .fetch_one(&mut *tx)
                         .await?;
-                    if deleted == 0 && old_exists == 1 {
-                        // Answered with the old token meanwhile: nobody answers twice.
+                    let answered: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM tokens WHERE invitation_id = $1 AND used = 1",
+                    )
+                    .bind(invitation_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if answered > 0 {
                         sqlx::query("DELETE FROM tokens WHERE id = $1 AND used = 0")
                             .bind(new)
                             .execute(&mut *tx)
@@ -1207,8 +1240,8 @@ impl Store {
                 .await?
             }
             Resolution::Resend => {
-                // Keep the pending token: the next claim deletes it if unused (or settles
-                // the row as delivered if it was used).
+                // Keep the pending token: the message may have arrived, so its link keeps
+                // working beside the new one (or the row settles as delivered if it was used).
                 self.settle(
                     outbox_id,
                     &claim,

@@ -239,6 +239,7 @@ impl Store {
 
 pub(crate) mod audit;
 mod auth;
+mod backup;
 mod bulk;
 mod collection;
 mod evaluations;
@@ -249,7 +250,9 @@ mod invitations;
 mod keys;
 mod plan;
 mod queries;
+mod questionnaires;
 mod results;
+mod schema;
 mod scores;
 mod signin;
 mod units;
@@ -257,7 +260,7 @@ mod uploads;
 
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
-pub(crate) use bulk::BulkRow;
+pub use backup::BackupReport;
 pub use collection::{Link, Submission, SubmissionWriter, SubmitOutcome, TokenScope};
 pub use evaluations::{EvaluationDetail, EvaluationSetup, FrameworkFile, PlanRowIds, StatusChange};
 pub use findings::{
@@ -273,7 +276,9 @@ pub use invitations::{
 pub use keys::{KeyRow, NewKey, NewPasswordLink, NewUser};
 pub use plan::{PlanRow, SourceCount};
 pub use queries::now_rfc3339;
-pub use results::{AnalysisRow, BatchFlagCount};
+pub use questionnaires::StoreImport;
+pub use results::{AnalysisRow, BatchFlagCount, FrameRow};
+pub use schema::SchemaShape;
 pub use scores::{
     now_micros, EventWrite, FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoreWrite,
     ScoresWritten,

@@ -32,21 +32,18 @@ pub fn parse_method(s: &str) -> Result<&'static str, IngestError> {
         .ok_or_else(|| IngestError::UnknownMethod(t.to_owned()))
 }
 
-/// Questionnaire `id` in `version`, or its latest version.
+/// The questionnaire named `id` or `id@version` (or `id` with `version` given apart; both only
+/// when they agree); without a version its newest.
 pub fn find_questionnaire(
     qs: &Questionnaires,
-    id: &str,
+    spec: &str,
     version: Option<i64>,
 ) -> Result<Arc<Questionnaire>, IngestError> {
-    let found = match version {
-        Some(v) => qs.get(&(id.to_owned(), v)).cloned(),
-        None => qs
-            .iter()
-            .filter(|((qid, _), _)| qid == id)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|(_, q)| q.clone()),
-    };
-    found.ok_or_else(|| IngestError::UnknownQuestionnaire(id.to_owned()))
+    let r = crate::questionnaire::QuestionnaireRef::parse_with(spec, version)
+        .map_err(|e| IngestError::BadQuestionnaire(e.to_string()))?;
+    let v = r.pick(qs.keys().filter(|(qid, _)| *qid == r.id).map(|(_, v)| *v));
+    v.and_then(|v| qs.get(&(r.id.clone(), v)).cloned())
+        .ok_or_else(|| IngestError::UnknownQuestionnaire(r.to_string()))
 }
 
 /// Metadata and content of one uploaded file.
@@ -170,6 +167,9 @@ pub enum IngestError {
     UnknownMethod(String),
     #[error("questionnaire {0:?} not found; see GET /api/v1/questionnaires")]
     UnknownQuestionnaire(String),
+    /// A questionnaire name that is not `id` or `id@version`.
+    #[error("{0}")]
+    BadQuestionnaire(String),
     #[error("the same file is being uploaded right now; try again")]
     InProgress,
     /// The evaluation does not collect answers now (draft, closed or published).
@@ -177,6 +177,20 @@ pub enum IngestError {
     NotCollecting(String),
     #[error("the file check ended without a report")]
     NoReport,
+    /// The same bytes are stored for this evaluation by another firm, or for another
+    /// questionnaire, method or wave: nothing of that batch is told.
+    #[error("a file with exactly these contents is already stored for this evaluation with other details (questionnaire, method or wave, or by another account); nothing was stored — check that you chose the right questionnaire, method and wave")]
+    SameFileElsewhere,
+}
+
+/// Whether stored batch `b` is the same upload (firm, questionnaire, method, wave) as `new`:
+/// only then is an identical file answered with its receipt.
+fn same_upload(b: &crate::store::BatchRow, new: &NewBatch) -> bool {
+    b.firm_id == new.firm_id
+        && b.questionnaire_id == new.questionnaire_id
+        && b.questionnaire_version == new.questionnaire_version
+        && b.method == new.method
+        && b.wave == new.wave
 }
 
 fn receipt_of(text: &str) -> serde_json::Value {
@@ -211,7 +225,21 @@ pub async fn ingest(
         return Ok(Ingested::Rejected(Rejection::EmptyFile));
     }
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&input.bytes));
+    let scope = NewBatch {
+        evaluation_id: evaluation.id,
+        firm_id: firm.id,
+        questionnaire_id: q.id.clone(),
+        questionnaire_version: i64::from(q.version),
+        respondent_type: q.respondent_type.as_str().to_owned(),
+        wave: input.wave.clone(),
+        method: method.to_owned(),
+        file_sha256: sha.clone(),
+        file_name: input.file_name.clone(),
+    };
     if let Some(b) = store.batch_by_hash(evaluation.id, &sha).await? {
+        if !same_upload(&b, &scope) {
+            return Err(IngestError::SameFileElsewhere);
+        }
         return Ok(Ingested::Duplicate(receipt_of(&b.receipt)));
     }
     let units: HashMap<String, i64> = store
@@ -257,17 +285,7 @@ pub async fn ingest(
         drop(chunk_tx);
     });
     let rx = Arc::new(tokio::sync::Mutex::new(chunk_rx));
-    let batch = NewBatch {
-        evaluation_id: evaluation.id,
-        firm_id: firm.id,
-        questionnaire_id: q.id.clone(),
-        questionnaire_version: i64::from(q.version),
-        respondent_type: q.respondent_type.as_str().to_owned(),
-        wave: input.wave.clone(),
-        method: method.to_owned(),
-        file_sha256: sha.clone(),
-        file_name: input.file_name.clone(),
-    };
+    let batch = scope;
     // The report is sent before the chunk channel closes, so it is there once the rows are.
     let report_slot: std::sync::Mutex<Option<UploadReport>> = std::sync::Mutex::new(None);
     let stored = store
@@ -310,6 +328,7 @@ pub async fn ingest(
         }
         // A concurrent upload of the same file won the race: answer with its receipt.
         Err(StoreError::Conflict(_)) => match store.batch_by_hash(evaluation.id, &sha).await? {
+            Some(b) if !same_upload(&b, &batch) => Err(IngestError::SameFileElsewhere),
             Some(b) => Ok(Ingested::Duplicate(receipt_of(&b.receipt))),
             None => Err(IngestError::InProgress),
         },

@@ -2,6 +2,7 @@
 //! sheet XML; only the shared-string table is held whole, as Excel itself requires).
 
 use super::text::Record;
+use crate::workbook::plain_reader_error;
 use calamine::{DataRef, Reader, Xlsx};
 use std::io::Cursor;
 use std::ops::ControlFlow;
@@ -54,17 +55,17 @@ pub fn for_each_row(
     bytes: &[u8],
     mut on_row: impl FnMut(&Record) -> ControlFlow<()>,
 ) -> Result<(), String> {
-    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| plain_reader_error(&e))?;
     let Some(first) = book.sheet_names().into_iter().next() else {
         return Err("the workbook has no sheet".to_string());
     };
     let mut cells = book
         .worksheet_cells_reader(&first)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| plain_reader_error(&e))?;
     let mut rec = Record::default();
     let mut current: Option<u32> = None;
     let mut text = String::new();
-    while let Some(cell) = cells.next_cell().map_err(|e| e.to_string())? {
+    while let Some(cell) = cells.next_cell().map_err(|e| plain_reader_error(&e))? {
         let (r, c) = cell.get_position();
         if c >= MAX_COLUMNS {
             return Err(format!(

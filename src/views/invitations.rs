@@ -381,6 +381,7 @@ pub fn status_page(
     counts: &InvitationCounts,
     rows: &[InvitationStatus],
     user: &CurrentUser,
+    reminded: Option<i64>,
     mail_configured: bool,
 ) -> Markup {
     let csrf = user.csrf.as_str();
@@ -396,6 +397,14 @@ pub fn status_page(
         html! {
             (super::signed_in_header(lang, user, None))
             h1 { (title) }
+            @if let Some(n) = reminded {
+                p.notice role="status" {
+                    @match lang {
+                        Lang::Zh => { "已将 " (n) " 封提醒邮件加入发送队列（只发给尚未回答、邀请已送达的人）。" }
+                        Lang::En => { (n) " reminder(s) queued (only to people who have not answered and whose invitation went out)." }
+                    }
+                }
+            }
             @if !mail_configured { (mail_warning(lang)) }
             p {
                 a href=(with_lang(&format!("/admin/evaluations/{}", draw.evaluation_id), lang)) { (lang.pick("返回评估概览", "Back to the evaluation")) }
@@ -408,7 +417,7 @@ pub fn status_page(
                 tr { th { (lang.pick("已发送", "Sent")) } td { (counts.sent) } }
                 tr { th { (lang.pick("失败", "Failed")) } td { (counts.failed) } }
                 tr { th { (lang.pick("退信", "Bounced")) } td { (counts.bounced) } }
-                tr { th { (lang.pick("投递情况不明（需处理）", "Delivery unknown (needs an operator)")) } td { (counts.unknown) } }
+                tr { th { (lang.pick("投递情况不明（需处理）", "Delivery unknown (needs an operator)")) } td { (counts.unknown + counts.reminders_unknown) } }
                 tr { th { (lang.pick("提醒：排队 / 已发送 / 失败", "Reminders: queued / sent / failed")) } td { (counts.reminders_queued) " / " (counts.reminders_sent) " / " (counts.reminders_failed) } }
                 tr { th { (lang.pick("已回答（合计）", "Answered (total)")) } td { (counts.answered) } }
                 tr { th { (lang.pick("未回答（合计）", "Not answered (total)")) } td { (counts.not_answered) } }

@@ -6,6 +6,7 @@ pub mod findings;
 pub mod home;
 pub mod invitations;
 pub mod public;
+pub mod questionnaires;
 pub mod ranking;
 pub mod report;
 pub mod results;

@@ -96,7 +96,7 @@ fn survey_table(lang: Lang, s: &Snapshot) -> Markup {
                             td.num { (round2(*v)) }
                             td.num { @if let Some(c) = c { (round2(c.se)) } }
                             td { @if let Some(c) = c {
-                                (c.parts.iter().map(|(t, w, e, n)| format!("{} {}% · {} · {n}", rtype_label(t, lang), fmt_num(*w), round2(*e))).collect::<Vec<_>>().join("；"))
+                                (c.parts.iter().zip(crate::scoring::shown_parts(&c.parts, crate::scoring::MIN_CELL)).map(|((t, w, e, n), shown)| if shown { format!("{} {}% · {} · {n}", rtype_label(t, lang), fmt_num(*w), round2(*e)) } else { format!("{} {}% · – · {n}", rtype_label(t, lang), fmt_num(*w)) }).collect::<Vec<_>>().join("；"))
                             } }
                         }
                     }

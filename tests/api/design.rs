@@ -1,5 +1,5 @@
-//! Design weights and fpc from a draw feed the analysis of the responses it produced
-//! (issue 6): token responses of a recorded draw are analysed with the draw's weights, strata
+//! Design weights and fpc from a draw feed the analysis of the responses it produced:
+//! token responses of a recorded draw are analysed with the draw's weights, strata
 //! and population sizes, everything else as one weighted with-replacement stratum; the API's
 //! numbers equal the analysis engine run directly on that design, and R's `survey` on the
 //! apistrat fixture; the response keeps only the draw and stratum, never who answered.
@@ -21,7 +21,10 @@ use crate::both_backends;
 use crate::helpers::{evaluator_key, spawn_app, TestApp};
 
 /// An open evaluation with units u1 and u2; the registered staff questionnaire.
-async fn fixture(store: &Store, series: &str) -> (i64, HashMap<String, i64>, Questionnaire) {
+pub(crate) async fn fixture(
+    store: &Store,
+    series: &str,
+) -> (i64, HashMap<String, i64>, Questionnaire) {
     let e = store
         .create_evaluation(&NewEvaluation {
             series: series.into(),
@@ -66,7 +69,7 @@ async fn fixture(store: &Store, series: &str) -> (i64, HashMap<String, i64>, Que
 }
 
 /// Answers to every likert item of `q`, codes from `pick(item index)`.
-fn answers(q: &Questionnaire, pick: impl Fn(usize) -> u8) -> String {
+pub(crate) fn answers(q: &Questionnaire, pick: impl Fn(usize) -> u8) -> String {
     let mut m = serde_json::Map::new();
     for (i, lq) in q.likert_questions().enumerate() {
         m.insert(lq.code.clone(), pick(i).into());
@@ -74,7 +77,7 @@ fn answers(q: &Questionnaire, pick: impl Fn(usize) -> u8) -> String {
     serde_json::Value::Object(m).to_string()
 }
 
-fn response(
+pub(crate) fn response(
     ev: i64,
     unit: i64,
     q: &Questionnaire,
@@ -94,7 +97,7 @@ fn response(
 }
 
 /// Submits through the token path the survey route uses (one group-commit batch).
-async fn submit_tokens(store: &Store, subs: Vec<(String, NewResponse)>) {
+pub(crate) async fn submit_tokens(store: &Store, subs: Vec<(String, NewResponse)>) {
     let batch: Vec<Submission> = subs
         .into_iter()
         .map(|(token, r)| Submission {
@@ -108,7 +111,7 @@ async fn submit_tokens(store: &Store, subs: Vec<(String, NewResponse)>) {
 }
 
 /// Paper cards of a draw with the drawn row each was printed for: (token, stratum, unit).
-async fn cards(store: &Store, draw: i64) -> Vec<(String, String, String)> {
+pub(crate) async fn cards(store: &Store, draw: i64) -> Vec<(String, String, String)> {
     let cards = store
         .issue_paper_cards(draw, false, "test")
         .await
@@ -122,7 +125,12 @@ async fn cards(store: &Store, draw: i64) -> Vec<(String, String, String)> {
         .collect()
 }
 
-async fn satisfaction(app: &TestApp, key: &str, ev: i64, query: &str) -> Vec<serde_json::Value> {
+pub(crate) async fn satisfaction(
+    app: &TestApp,
+    key: &str,
+    ev: i64,
+    query: &str,
+) -> Vec<serde_json::Value> {
     let body: serde_json::Value = app
         .client
         .get(app.url(&format!("/api/v1/evaluations/{ev}/satisfaction?{query}")))
@@ -139,7 +147,7 @@ async fn satisfaction(app: &TestApp, key: &str, ev: i64, query: &str) -> Vec<ser
         .clone()
 }
 
-fn close(a: f64, b: f64, rel: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1.0)
 }
 

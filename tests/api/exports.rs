@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 
 use calamine::Reader;
-use pingyi::questionnaire::Questionnaire;
 use pingyi::store::{Backend, EvaluationStatus};
 use polars::prelude::{DataType, SerReader};
 
@@ -85,6 +84,19 @@ const FIXED: [&str; 14] = [
     "design_fpc",
 ];
 
+/// A fixed or score column (`index_score`, `satisfied`, `index_score__…`, `satisfied__…`).
+fn is_fixed(name: &str) -> bool {
+    FIXED.contains(&name) || name.starts_with("index_score") || name.starts_with("satisfied")
+}
+
+/// The question code of an answer column (`q_<code>` when the code is a fixed column's name).
+fn code_of(name: &str) -> String {
+    match name.strip_prefix("q_") {
+        Some(c) if is_fixed(c) => c.to_owned(),
+        _ => name.to_owned(),
+    }
+}
+
 fn num_text(x: f64) -> String {
     x.to_string()
 }
@@ -97,6 +109,8 @@ fn from_csv(body: &[u8]) -> Vec<Row> {
         .iter()
         .map(str::to_owned)
         .collect();
+    let unique: std::collections::HashSet<&String> = h.iter().collect();
+    assert_eq!(unique.len(), h.len(), "csv header names are unique: {h:?}");
     rdr.records()
         .map(|r| {
             let r = r.expect("record");
@@ -104,12 +118,11 @@ fn from_csv(body: &[u8]) -> Vec<Row> {
                 fixed: BTreeMap::new(),
                 answers: BTreeMap::new(),
             };
-            // by position: a question may share a fixed column's name (e.g. district)
-            for (i, (name, v)) in h.iter().zip(r.iter()).enumerate() {
-                if i < FIXED.len() {
+            for (name, v) in h.iter().zip(r.iter()) {
+                if is_fixed(name) {
                     row.fixed.insert(name.clone(), v.to_owned());
                 } else if !v.is_empty() {
-                    row.answers.insert(name.clone(), v.to_owned());
+                    row.answers.insert(code_of(name), v.to_owned());
                 }
             }
             row
@@ -132,23 +145,25 @@ fn from_xlsx(body: &[u8]) -> (Vec<Row>, Vec<Vec<String>>) {
     let range = wb.worksheet_range("responses").expect("responses sheet");
     let mut it = range.rows();
     let h: Vec<String> = it.next().expect("header").iter().map(text).collect();
+    let unique: std::collections::HashSet<&String> = h.iter().collect();
+    assert_eq!(unique.len(), h.len(), "xlsx header names are unique");
     let rows = it
         .map(|r| {
             let mut row = Row {
                 fixed: BTreeMap::new(),
                 answers: BTreeMap::new(),
             };
-            for (i, (name, c)) in h.iter().zip(r.iter()).enumerate() {
+            for (name, c) in h.iter().zip(r.iter()) {
                 let v = text(c);
-                if i < FIXED.len() {
+                if is_fixed(name) {
                     row.fixed.insert(name.clone(), v);
                 } else if !v.is_empty() {
-                    row.answers.insert(name.clone(), v);
+                    row.answers.insert(code_of(name), v);
                 }
             }
             // a row shorter than the header leaves trailing fixed columns empty
-            for f in FIXED {
-                row.fixed.entry(f.into()).or_default();
+            for f in h.iter().filter(|n| is_fixed(n)) {
+                row.fixed.entry(f.clone()).or_default();
             }
             row
         })
@@ -181,7 +196,7 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
             answers: BTreeMap::new(),
         })
         .collect();
-    for (j, name) in names.iter().enumerate() {
+    for name in &names {
         let s = df
             .column(name)
             .expect("column")
@@ -191,7 +206,7 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
         let ca = s.str().expect("utf8");
         for (i, v) in ca.iter().enumerate() {
             let v = v.map(str::to_owned);
-            if j < FIXED.len() {
+            if is_fixed(name) {
                 let v = match (name.as_str(), v) {
                     // the same text as the other formats for floats
                     ("weight" | "design_weight" | "design_fpc", Some(w)) => {
@@ -201,11 +216,7 @@ fn from_parquet(body: &[u8]) -> Vec<Row> {
                 };
                 rows[i].fixed.insert(name.clone(), v);
             } else if let Some(v) = v {
-                let code = match name.strip_prefix("q_") {
-                    Some(c) if FIXED.contains(&c) => c.to_owned(),
-                    _ => name.clone(),
-                };
-                rows[i].answers.insert(code, v);
+                rows[i].answers.insert(code_of(name), v);
             }
         }
     }
@@ -220,14 +231,17 @@ fn from_json(body: &[u8]) -> Vec<Row> {
                 fixed: BTreeMap::new(),
                 answers: BTreeMap::new(),
             };
-            for f in FIXED {
-                let t = match &o[f] {
+            for (f, v) in o.as_object().expect("object") {
+                if f == "answers" {
+                    continue;
+                }
+                let t = match v {
                     serde_json::Value::Null => String::new(),
                     serde_json::Value::String(s) => s.clone(),
                     serde_json::Value::Number(n) => num_text(n.as_f64().expect("number")),
                     other => other.to_string(),
                 };
-                row.fixed.insert(f.into(), t);
+                row.fixed.insert(f.clone(), t);
             }
             for (k, v) in o["answers"].as_object().expect("answers") {
                 let t = match v {
@@ -252,7 +266,13 @@ fn canonical(mut rows: Vec<Row>) -> Vec<Row> {
                 }
             }
             if let Ok(x) = v.parse::<f64>() {
-                *v = num_text(x);
+                // 12 significant digits: serde_json (without `float_roundtrip`) may read a
+                // decimal one unit in the last place off
+                *v = if x.fract() == 0.0 {
+                    num_text(x)
+                } else {
+                    format!("{x:.11e}")
+                };
             }
             // no finite-population correction: `inf` in CSV and Parquet, empty in JSON (null)
             // and XLSX, which have no infinity
@@ -346,51 +366,35 @@ async fn formats_hold_the_same_rows(backend: Backend) {
 }
 crate::both_backends!(formats_hold_the_same_rows_test, formats_hold_the_same_rows);
 
-fn score_of(q: &Questionnaire, code: &str, cell: &str) -> Option<f64> {
-    let l = q.question(code)?.likert()?;
-    let c: f64 = cell.parse().ok()?;
-    l.choice(c as u8).map(|ch| ch.score)
-}
-
-/// `pingyi analyze` on the per-respondent mean likert score derived from the export gives the
-/// satisfaction API's numbers (unit × respondent type).
+/// `pingyi analyze` on the export's `index_score` column gives the satisfaction API's
+/// numbers (unit × respondent type), whatever the format it was read from.
 async fn analyze_matches_api(d: &Demo, rows: &[Row], what: &str) {
-    let qs = pingyi::questionnaire::builtin().expect("questionnaires");
     let dir = tempfile::tempdir().expect("dir");
     let derived = dir.path().join("overall.csv");
     let mut w = csv::Writer::from_path(&derived).expect("write");
-    w.write_record(["unit", "respondent_type", "weight", "overall"])
-        .expect("header");
+    w.write_record([
+        "unit",
+        "respondent_type",
+        "design_stratum",
+        "design_weight",
+        "design_fpc",
+        "index_score",
+    ])
+    .expect("header");
     for r in rows {
-        let q = qs
-            .iter()
-            .find(|q| q.id == r.fixed["questionnaire"])
-            .expect("questionnaire of row");
-        let (mut sum, mut k) = (0.0, 0usize);
-        for lq in q.likert_questions() {
-            if let Some(s) = r
-                .answers
-                .get(&lq.code)
-                .and_then(|c| score_of(q, &lq.code, c))
-            {
-                sum += s;
-                k += 1;
-            }
-        }
-        let overall = if k > 0 {
-            (sum / k as f64).to_string()
-        } else {
-            String::new()
-        };
-        let weight = match r.fixed["weight"].as_str() {
-            "" => "1".to_owned(),
-            w => w.to_owned(),
+        // the export's own columns: the design and the per-response index
+        let fpc = match r.fixed["design_fpc"].as_str() {
+            // XLSX and JSON have no infinity: no finite-population correction is empty
+            "" => "inf".to_owned(),
+            f => f.to_owned(),
         };
         w.write_record([
             r.fixed["unit"].as_str(),
             r.fixed["respondent_type"].as_str(),
-            weight.as_str(),
-            overall.as_str(),
+            r.fixed["design_stratum"].as_str(),
+            r.fixed["design_weight"].as_str(),
+            fpc.as_str(),
+            r.fixed["index_score"].as_str(),
         ])
         .expect("row");
     }

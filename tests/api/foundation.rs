@@ -140,9 +140,23 @@ async fn migrations_up(backend: Backend) {
     // running again is a no-op
     store.migrate().await.unwrap();
     assert_eq!(store.applied_migrations().await.unwrap(), applied);
-    // the seeded respondent types exist
-    let types = pingyi::questionnaire::RespondentType::ALL;
-    assert_eq!(types.len(), 6);
+    // the seeded respondent types exist: the table holds exactly the six the code knows
+    let mut seeded: Vec<String> = store
+        .dump_all_text()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(t, c, _)| t == "respondent_types" && c == "code")
+        .map(|(_, _, v)| v)
+        .collect();
+    seeded.sort();
+    let mut known: Vec<String> = pingyi::questionnaire::RespondentType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    known.sort();
+    assert_eq!(seeded, known);
+    assert_eq!(seeded.len(), 6);
 }
 both_backends!(migrations, migrations_up);
 
@@ -203,18 +217,20 @@ async fn graceful_shutdown_completes_in_flight_request(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let client = app.client.clone();
-    let url = app.url("/_test/slow?ms=1500");
-    let in_flight = tokio::spawn(async move { client.get(url).send().await });
-    // let the request reach the handler, then stop as SIGTERM would
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let stopping = tokio::spawn(app.handle.stop(true));
-    let res = in_flight
+    // the headers arrive once the handler runs; its body follows 1.5 s later
+    let res = app
+        .client
+        .get(app.url("/_test/slow?ms=1500"))
+        .send()
         .await
-        .unwrap()
-        .expect("in-flight request completes");
+        .expect("the request reaches its handler");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.text().await.unwrap(), "done");
+    // stop as SIGTERM would while the body is still on its way
+    let stopping = tokio::spawn(app.handle.stop(true));
+    assert_eq!(
+        res.text().await.expect("in-flight request completes"),
+        "done"
+    );
     stopping.await.unwrap();
     let url = app.url("/health");
     let client = app.client.clone();
@@ -239,12 +255,12 @@ async fn changed_questionnaire_with_responses_is_refused(backend: Backend) {
             std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
         }
     }
-    pingyi::demo::register_questionnaires(&store, dir.path())
+    pingyi::library::register_questionnaires(&store, dir.path())
         .await
         .unwrap();
     pingyi::demo::load(&store).await.unwrap(); // responses to every questionnaire v1
                                                // Same content again: fine.
-    pingyi::demo::register_questionnaires(&store, dir.path())
+    pingyi::library::register_questionnaires(&store, dir.path())
         .await
         .unwrap();
     // Change a question's wording without a new version: refused, naming the file's id.
@@ -253,7 +269,7 @@ async fn changed_questionnaire_with_responses_is_refused(backend: Backend) {
     let changed = text.replacen("text = { zh = \"", "text = { zh = \"（修改）", 1);
     assert_ne!(text, changed);
     std::fs::write(&path, changed).unwrap();
-    let err = pingyi::demo::register_questionnaires(&store, dir.path())
+    let err = pingyi::library::register_questionnaires(&store, dir.path())
         .await
         .unwrap_err()
         .to_string();

@@ -21,23 +21,23 @@ const CLIENTS: usize = 8;
 
 /// One submission attempt: its form body (to press submit again) and what the service said.
 #[derive(Clone)]
-struct Attempt {
-    marker: String,
+pub(crate) struct Attempt {
+    pub(crate) marker: String,
     path: String,
     body: Vec<(String, String)>,
-    status: u16,
+    pub(crate) status: u16,
     retry_after: bool,
-    at: Instant,
+    pub(crate) at: Instant,
 }
 
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     attempts: Arc<Mutex<Vec<Attempt>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Load {
-    fn snapshot(&self) -> Vec<Attempt> {
+    pub(crate) fn snapshot(&self) -> Vec<Attempt> {
         self.attempts.lock().unwrap().clone()
     }
 
@@ -45,7 +45,7 @@ impl Load {
         self.snapshot().iter().filter(|a| a.status != 303).count()
     }
 
-    async fn stop(self) -> Vec<Attempt> {
+    pub(crate) async fn stop(self) -> Vec<Attempt> {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.tasks {
             t.await.unwrap();
@@ -68,7 +68,7 @@ fn service_user() -> pingyi::questionnaire::Questionnaire {
 
 /// `CLIENTS` respondents answering through the link at `path`, each answer carrying a unique
 /// marker in its free-text field, until stopped.
-fn start_load(app: &TestApp, path: String) -> Load {
+pub(crate) fn start_load(app: &TestApp, path: String) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let counter = Arc::new(AtomicUsize::new(0));
@@ -147,7 +147,7 @@ fn start_load(app: &TestApp, path: String) -> Load {
 }
 
 /// How often each marker is stored.
-async fn stored_markers(app: &TestApp) -> HashMap<String, usize> {
+pub(crate) async fn stored_markers(app: &TestApp) -> HashMap<String, usize> {
     let answers: Vec<String> = match app.db.backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
@@ -224,7 +224,7 @@ async fn upload_rows(app: &TestApp, eid: i64) -> i64 {
 }
 
 /// The open demo evaluation, its service-user link path and a firm's API key.
-async fn demo_setup(store: &Store) -> (i64, String, String) {
+pub(crate) async fn demo_setup(store: &Store) -> (i64, String, String) {
     pingyi::demo::load(store).await.unwrap();
     let e = store
         .list_evaluations()
@@ -352,7 +352,7 @@ async fn sqlite_full_disk_loses_nothing_and_recovers() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let (eid, path, key, limit) = {
         let store = db.store().await;
-        pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
             .await
             .unwrap();
         let (eid, path, key) = demo_setup(&store).await;
@@ -378,7 +378,7 @@ async fn sqlite_full_disk_loses_nothing_and_recovers() {
     // writers give up on a held lock after a second (the freeing below holds it longer)
     settings.store.busy_timeout = Duration::from_secs(1);
     let store = Store::open(&db.url, &settings.store).await.unwrap();
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .unwrap();
     let app = Application::build_with_store(settings, store.clone(), qs)

@@ -33,6 +33,11 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let Ok(admin) = std::env::var(PG_ENV) else {
+                    assert!(
+                        std::env::var_os("PINGYI_REQUIRE_POSTGRES").is_none(),
+                        "PINGYI_REQUIRE_POSTGRES is set but {PG_ENV} is not: set it to a \
+                         PostgreSQL admin URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)"
+                    );
                     static ONCE: OnceLock<()> = OnceLock::new();
                     ONCE.get_or_init(|| {
                         eprintln!(
@@ -152,7 +157,7 @@ pub async fn spawn_app_with(
     let store = Store::open(&db.url, &settings.store)
         .await
         .expect("open store");
-    let qs = pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .expect("register questionnaires");
     let app = Application::build_with_store(settings, store.clone(), qs)
@@ -306,19 +311,20 @@ pub async fn evaluator_key(app: &TestApp) -> String {
     key
 }
 
-/// `pingyi analyze --input FILE --value overall --scale 100 --by unit,respondent_type
-/// --weight weight` (the defaults otherwise) on a per-respondent CSV, as CSV text: what an evaluator would run on
-/// an export to check the satisfaction API.
+/// `pingyi analyze --input FILE --value index_score --scale 100 --by unit,respondent_type
+/// --weight design_weight --strata design_stratum --fpc design_fpc --lonely-psu adjust` (the
+/// defaults otherwise) on a responses export (or a file with those columns), as CSV text:
+/// what an evaluator would run on an export to check the satisfaction API.
 pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
     let args = pingyi::commands::analyze::AnalyzeArgs {
         input,
-        value: "overall".into(),
+        value: "index_score".into(),
         satisfied: None,
         by: vec!["unit".into(), "respondent_type".into()],
-        weight: Some("weight".into()),
-        strata: None,
+        weight: Some("design_weight".into()),
+        strata: Some("design_stratum".into()),
         cluster: None,
-        fpc: None,
+        fpc: Some("design_fpc".into()),
         poststratify: None,
         rake: vec![],
         ci: "xlogit".into(),
@@ -327,7 +333,7 @@ pub fn analyze_overall_by_unit_type(input: std::path::PathBuf) -> String {
         min_cell: 5,
         format: "csv".into(),
         output: None,
-        lonely_psu: "fail".into(),
+        lonely_psu: "adjust".into(),
         missing: vec![],
     };
     pingyi::commands::analyze::render(&args).expect("analyze")
@@ -358,4 +364,33 @@ pub fn analyze_overall_with_design(input: std::path::PathBuf) -> String {
         missing: vec![],
     };
     pingyi::commands::analyze::render(&args).expect("analyze")
+}
+
+/// Decodes a QR code image with `zbarimg` (Debian's zbar-tools, installed by `.ci/run`).
+/// None when the tool is missing, unless a `PINGYI_REQUIRE_BROWSER` run asks for every tool.
+pub fn decode_qr(image: &[u8], extension: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("qr.{extension}"));
+    std::fs::write(&file, image).unwrap();
+    let out = match std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var_os("PINGYI_REQUIRE_BROWSER").is_none(),
+                "zbarimg is required to decode QR codes ({e}): apt-get install zbar-tools"
+            );
+            eprintln!("\n!!!!!!!! SKIPPING QR decoding: zbarimg not installed. CI installs it. !!!!!!!!\n");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "zbarimg found no QR code: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap().trim_end().to_owned())
 }

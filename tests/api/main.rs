@@ -1,21 +1,30 @@
 //! Integration tests: the app on port 0 with a fresh database per test, on SQLite always and
 //! on PostgreSQL when PINGYI_TEST_POSTGRES_URL is set. One test binary keeps link time down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 
+mod backup;
 mod browser;
+mod compare;
 mod design;
+mod edge_limits;
 mod exports;
 mod findings;
 mod findings_browser;
 mod findings_pages;
 mod foundation;
 mod full_disk;
+mod hardening;
 mod invitations;
+mod invitations_once;
 mod openapi;
 mod pages;
 mod pages_browser;
+mod questionnaire_library;
 mod results;
+mod roundtrip;
+mod schema;
 mod scores;
 mod setup_access;
 mod setup_audit;

@@ -272,13 +272,6 @@ async fn intervals_in_range(backend: Backend) {
 }
 crate::both_backends!(every_interval_in_its_range, intervals_in_range);
 
-/// Likert score of a cell of the export (codes 1–5; "不了解" and empty are missing).
-fn score_of(q: &pingyi::questionnaire::Questionnaire, code: &str, cell: &str) -> Option<f64> {
-    let l = q.question(code)?.likert()?;
-    let c: u8 = cell.parse().ok()?;
-    l.choice(c).map(|ch| ch.score)
-}
-
 async fn export_matches_cli(backend: Backend) {
     let Some(d) = demo(backend).await else { return };
     let app = &d.app;
@@ -293,58 +286,11 @@ async fn export_matches_cli(backend: Backend) {
         .text()
         .await
         .expect("body");
-    // per respondent: mean likert score, in questionnaire order, from the exported codes
-    let qs = pingyi::questionnaire::builtin().expect("questionnaires");
-    let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
-    let header: Vec<String> = rdr
-        .headers()
-        .expect("header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let col: HashMap<&str, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.as_str(), i))
-        .collect();
+    // the export alone: its per-response index and design columns
     let dir = tempfile::tempdir().expect("dir");
-    let derived = dir.path().join("overall.csv");
-    let mut w = csv::Writer::from_path(&derived).expect("write");
-    w.write_record(["unit", "respondent_type", "weight", "overall"])
-        .expect("header");
-    let mut rows = 0;
-    for rec in rdr.records() {
-        let rec = rec.expect("record");
-        let q = qs
-            .iter()
-            .find(|q| q.id == rec[col["questionnaire"]])
-            .expect("questionnaire of row");
-        let (mut sum, mut k) = (0.0, 0usize);
-        for lq in q.likert_questions() {
-            if let Some(s) = score_of(q, &lq.code, &rec[col[lq.code.as_str()]]) {
-                sum += s;
-                k += 1;
-            }
-        }
-        let overall = if k > 0 {
-            (sum / k as f64).to_string()
-        } else {
-            String::new()
-        };
-        let weight = match &rec[col["weight"]] {
-            "" => "1".to_owned(),
-            w => w.to_owned(),
-        };
-        w.write_record([
-            &rec[col["unit"]],
-            &rec[col["respondent_type"]],
-            weight.as_str(),
-            overall.as_str(),
-        ])
-        .expect("row");
-        rows += 1;
-    }
-    w.flush().expect("flush");
+    let derived = dir.path().join("responses.csv");
+    std::fs::write(&derived, &csv_text).expect("save");
+    let rows = csv_text.lines().count() - 1;
     assert!(rows > 1000, "demo export has {rows} rows");
     let cli = analyze_overall_by_unit_type(derived);
     let api: serde_json::Value = app

@@ -123,7 +123,7 @@ async fn responses_all_or_nothing_and_versioned(backend: Backend) {
     let s = db.store().await;
     let all = pingyi::questionnaire::builtin().unwrap();
     let q = &all[0];
-    s.upsert_questionnaire(&pingyi::demo::to_stored(q).unwrap())
+    s.upsert_questionnaire(&pingyi::library::to_stored(q).unwrap())
         .await
         .unwrap();
     let e = s.create_evaluation(&new_eval(2026)).await.unwrap();
@@ -164,7 +164,7 @@ async fn responses_all_or_nothing_and_versioned(backend: Backend) {
         .all(|r| r.submitted_on == "2026-05-01" && r.id > 0));
 
     // a version with responses is immutable
-    let mut changed = pingyi::demo::to_stored(q).unwrap();
+    let mut changed = pingyi::library::to_stored(q).unwrap();
     changed.content_hash = "different".into();
     let refused = s.upsert_questionnaire(&changed).await;
     match refused {
@@ -172,7 +172,7 @@ async fn responses_all_or_nothing_and_versioned(backend: Backend) {
         other => panic!("expected a conflict, got {other:?}"),
     }
     // the same content again is fine
-    s.upsert_questionnaire(&pingyi::demo::to_stored(q).unwrap())
+    s.upsert_questionnaire(&pingyi::library::to_stored(q).unwrap())
         .await
         .unwrap();
 }
@@ -198,7 +198,7 @@ async fn response_parents_are_enforced(backend: Backend) {
     };
     let s = db.store().await;
     let q = &pingyi::questionnaire::builtin().unwrap()[0];
-    s.upsert_questionnaire(&pingyi::demo::to_stored(q).unwrap())
+    s.upsert_questionnaire(&pingyi::library::to_stored(q).unwrap())
         .await
         .unwrap();
     let e = s.create_evaluation(&new_eval(2026)).await.unwrap();

@@ -58,7 +58,7 @@ pub fn full_answers(q: &pingyi::questionnaire::Questionnaire) -> Vec<(String, St
     out
 }
 
-fn questionnaire(id: &str) -> pingyi::questionnaire::Questionnaire {
+pub(crate) fn questionnaire(id: &str) -> pingyi::questionnaire::Questionnaire {
     pingyi::questionnaire::builtin()
         .unwrap()
         .into_iter()
@@ -66,7 +66,7 @@ fn questionnaire(id: &str) -> pingyi::questionnaire::Questionnaire {
         .unwrap()
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     path: &str,
     form_html: &str,
@@ -205,6 +205,7 @@ async fn link_flow(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let svg = svg.bytes().await.unwrap();
     let png = app
         .client
         .get(app.url(&format!("{path}/qr.png")))
@@ -215,6 +216,13 @@ async fn link_flow(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
+    // both images decode back to the link's address
+    if let Some(url) = crate::helpers::decode_qr(&png, "png") {
+        assert_eq!(url, app.url(&path), "the PNG QR code encodes the link");
+    }
+    if let Some(url) = crate::helpers::decode_qr(&svg, "svg") {
+        assert_eq!(url, app.url(&path), "the SVG QR code encodes the link");
+    }
 
     // closing the link
     app.store
@@ -251,6 +259,8 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
         .await
         .unwrap();
     let audit_before = app.store.audit_log(1000).await.unwrap().len();
+    // the demo's draws issued (and used) tokens of their own
+    let (issued, used) = app.store.token_counts(eid).await.unwrap();
     let before = count_values(&app.store.dump_all_text().await.unwrap());
     let ids_before: Vec<i64> = app
         .store
@@ -284,7 +294,10 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
         "a replay of the same form finds the invitation used"
     );
     assert!(res.text().await.unwrap().contains("已使用"));
-    assert_eq!(app.store.token_counts(eid).await.unwrap(), (1, 1));
+    assert_eq!(
+        app.store.token_counts(eid).await.unwrap(),
+        (issued, used + 1)
+    );
 
     // Unlinkability: inspect every column of every table.
     let dump = app.store.dump_all_text().await.unwrap();
@@ -347,6 +360,9 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
         "age_group",
         "answers",
         "batch_id",
+        // a drawn invitee's draw and stratum (never the invitation, token or person)
+        "design_draw_id",
+        "design_stratum",
         "district",
         "duration_seconds",
         "evaluation_id",

@@ -96,6 +96,7 @@ async fn upload_receipts_and_idempotency(backend: Backend) {
     };
     let (eid, key) = setup(&app).await;
     let before = app.store.count_responses(eid).await.unwrap();
+    let uploads_before = upload_rows(&app, eid).await;
 
     let template = app
         .client
@@ -118,7 +119,28 @@ async fn upload_receipts_and_idempotency(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(&xlsx.bytes().await.unwrap()[..2], b"PK");
+    // the workbook template reads back with the CSV template's columns as its first row
+    let xlsx = xlsx.bytes().await.unwrap();
+    use calamine::Reader;
+    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).expect("xlsx opens");
+    let first = wb.sheet_names()[0].clone();
+    let sheet = wb.worksheet_range(&first).unwrap();
+    let xlsx_header: Vec<String> = sheet
+        .rows()
+        .next()
+        .expect("a header row")
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let csv_header: Vec<String> = header_line
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(xlsx_header, csv_header);
 
     let csv = resident_csv(50, None);
     let res = post_csv(&app, eid, &key, csv.clone().into_bytes()).await;
@@ -128,11 +150,7 @@ async fn upload_receipts_and_idempotency(backend: Backend) {
     assert_eq!(receipt["sha256"].as_str().unwrap().len(), 64);
     assert!(receipt["batch_id"].as_i64().unwrap() > 0);
     assert_eq!(app.store.count_responses(eid).await.unwrap(), before + 50);
-    let stored = app.store.responses(eid).await.unwrap();
-    assert_eq!(
-        stored.iter().filter(|r| r.source == "upload").count() as i64,
-        50 + demo_uploads(&app, eid).await
-    );
+    assert_eq!(upload_rows(&app, eid).await, uploads_before + 50);
 
     // the same file again: 200 with the first receipt, nothing stored
     let again = post_csv(&app, eid, &key, csv.clone().into_bytes()).await;
@@ -185,8 +203,8 @@ async fn upload_receipts_and_idempotency(backend: Backend) {
 }
 both_backends!(upload_receipts, upload_receipts_and_idempotency);
 
-async fn demo_uploads(app: &TestApp, eid: i64) -> i64 {
-    // demo responses of residents are marked as uploads but belong to no batch
+/// Stored responses whose source is an upload (the demo's residents are marked as uploads too).
+async fn upload_rows(app: &TestApp, eid: i64) -> i64 {
     app.store
         .responses(eid)
         .await
@@ -194,7 +212,6 @@ async fn demo_uploads(app: &TestApp, eid: i64) -> i64 {
         .iter()
         .filter(|r| r.source == "upload")
         .count() as i64
-        - 50
 }
 
 async fn bad_files_store_nothing(backend: Backend) {
@@ -338,16 +355,20 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
         .unwrap();
     let bid = receipt["batch_id"].as_i64().unwrap();
     let url = app.url(&format!("/api/v1/evaluations/{eid}/uploads/{bid}/withdraw"));
-    // a firm key may not withdraw
+    // another firm's key finds no such batch
+    let (_, other_key) =
+        pingyi::commands::accounts::create_firm_with_key(&app.store, "另一调查公司", &[eid], "")
+            .await
+            .unwrap();
     let res = app
         .client
         .post(&url)
-        .bearer_auth(&key)
+        .bearer_auth(&other_key)
         .json(&serde_json::json!({"reason": "x"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 404);
     let version = app.store.get_evaluation(eid).await.unwrap().data_version;
     let res = app
         .client
@@ -419,7 +440,7 @@ async fn killed_import_leaves_nothing(backend: Backend) {
         return;
     };
     let store = db.store().await;
-    pingyi::demo::register_questionnaires(&store, std::path::Path::new("surveys"))
+    pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
         .await
         .unwrap();
     pingyi::demo::load(&store).await.unwrap();
@@ -553,3 +574,58 @@ async fn firm_web_upload(backend: Backend) {
     );
 }
 both_backends!(firm_page, firm_web_upload);
+
+/// A questionnaire is named `id` or `id@version` (as `pingyi links` prints it) by the upload
+/// template and upload routes alike.
+async fn questionnaire_id_at_version(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |_| {}).await else {
+        return;
+    };
+    let (eid, key) = setup(&app).await;
+    let version = pingyi::questionnaire::builtin()
+        .unwrap()
+        .into_iter()
+        .filter(|q| q.id == "resident")
+        .map(|q| q.version)
+        .max()
+        .unwrap();
+    let template = |q: String| {
+        let url = app.url(&format!(
+            "/api/v1/evaluations/{eid}/upload-template?questionnaire={q}"
+        ));
+        let c = app.client.clone();
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let plain = template("resident".into()).await.text().await.unwrap();
+    let r = template(format!("resident@{version}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), plain);
+    assert_eq!(
+        template(format!("resident@{}", version + 50))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(template("resident@x".into()).await.status(), 400);
+    assert_eq!(
+        template(format!("resident@{version}&version={}", version + 1))
+            .await
+            .status(),
+        400
+    );
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/evaluations/{eid}/uploads?questionnaire=resident@{version}&method=phone"
+        )))
+        .bearer_auth(&key)
+        .header("Content-Type", "text/csv")
+        .body(resident_csv(7, None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let receipt: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(receipt["rows"], 7);
+}
+both_backends!(questionnaire_at_version, questionnaire_id_at_version);

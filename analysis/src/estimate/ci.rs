@@ -129,6 +129,12 @@ pub fn interval(method: CiMethod, p: f64, se: f64, df: f64, level: f64, nrow: f6
             let v = se * se;
             let mut n_eff = p * (1.0 - p) / v;
             n_eff *= (qt_upper(alpha / 2.0, nrow - 1.0) / t).powi(2);
+            if n_eff == f64::INFINITY {
+                // SE 0 (e.g. a census stratum that answered in full, fpc 1 − n/N = 0): the
+                // interval's limit as n_eff grows, the estimate itself (R's qbeta(., Inf, Inf)
+                // is the point mass at 1/2, which is no interval around p)
+                return (p, p);
+            }
             (
                 qbeta(alpha / 2.0, n_eff * p, n_eff * (1.0 - p) + 1.0),
                 qbeta(1.0 - alpha / 2.0, n_eff * p + 1.0, n_eff * (1.0 - p)),
@@ -489,6 +495,15 @@ mod tests {
             (14, 4.0),
         ] {
             assert!((sy[i] - want).abs() < 1e-12, "{i}: {} vs {want}", sy[i]);
+        }
+    }
+
+    #[test]
+    fn intervals_of_a_zero_se_are_the_estimate() {
+        // a census stratum that answered in full: SE 0
+        for m in [CiMethod::Beta, CiMethod::Xlogit, CiMethod::Wilson] {
+            let (lo, hi) = interval(m, 0.8, 0.0, 12.0, 0.95, 13.0);
+            assert_eq!((lo, hi), (0.8, 0.8), "{m:?}");
         }
     }
 

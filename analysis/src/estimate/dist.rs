@@ -12,7 +12,8 @@ use statrs::function::beta::{beta_reg, ln_beta};
 pub fn qbeta(p: f64, a: f64, b: f64) -> f64 {
     // NaN parameters fail every check
     let positive = |v: f64| v.partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
-    if !(0.0..=1.0).contains(&p) || !positive(a) || !positive(b) {
+    if !(0.0..=1.0).contains(&p) || !positive(a) || !positive(b) || !a.is_finite() || !b.is_finite()
+    {
         return f64::NAN;
     }
     if p == 0.0 {

@@ -400,7 +400,7 @@ fn check_values(
     Ok(())
 }
 
-/// Phase timings on stderr when `PINGYI_ANALYSIS_PHASES` is set (benchmarks only).
+/// Phase timings as `tracing` debug events (target `pingyi_analysis::phases`; benchmarks only).
 struct Phases {
     on: bool,
     t: std::time::Instant,
@@ -409,13 +409,13 @@ struct Phases {
 impl Phases {
     fn new() -> Self {
         Self {
-            on: std::env::var_os("PINGYI_ANALYSIS_PHASES").is_some(),
+            on: tracing::enabled!(target: "pingyi_analysis::phases", tracing::Level::DEBUG),
             t: std::time::Instant::now(),
         }
     }
     fn mark(&mut self, what: &str) {
         if self.on {
-            eprintln!("  phase {what}: {:.3} s", self.t.elapsed().as_secs_f64());
+            tracing::debug!(target: "pingyi_analysis::phases", phase = what, seconds = self.t.elapsed().as_secs_f64());
             self.t = std::time::Instant::now();
         }
     }

@@ -109,8 +109,10 @@ type Failed = (usize, usize, AnalysisError);
 /// Cells with their (domain, variable), or the first error.
 type Placed = Result<Vec<(usize, usize, Cell)>, Failed>;
 
+/// Phase timings are `tracing` debug events of target `pingyi_analysis::phases` (benchmarks
+/// turn them on with `RUST_LOG=pingyi_analysis::phases=debug`); the crate never prints.
 fn phases_on() -> bool {
-    std::env::var_os("PINGYI_ANALYSIS_PHASES").is_some()
+    tracing::enabled!(target: "pingyi_analysis::phases", tracing::Level::DEBUG)
 }
 
 fn workers() -> usize {
@@ -286,10 +288,7 @@ pub(crate) fn read_columns<'v>(
         }
     }
     if phases_on() {
-        eprintln!(
-            "    read value columns: {:.3} s",
-            t0.elapsed().as_secs_f64()
-        );
+        tracing::debug!(target: "pingyi_analysis::phases", seconds = t0.elapsed().as_secs_f64(), "read value columns");
     }
     Ok(out)
 }
@@ -325,7 +324,7 @@ pub(crate) fn domain_cells(cols: ValueColumns, ctx: &Context) -> Result<Vec<Cell
         }
     }
     if phases_on() {
-        eprintln!("    code columns: {:.3} s", t0.elapsed().as_secs_f64());
+        tracing::debug!(target: "pingyi_analysis::phases", seconds = t0.elapsed().as_secs_f64(), "code columns");
     }
     if !raw_cols.is_empty() {
         let ws = scatter(ctx.w, &ctx.groups.dest);
@@ -404,7 +403,7 @@ fn code_chunk(cols: &mut [CodeCol], vars: &[Variable], ctx: &Context) -> Vec<Pla
     }
     let ratio = ctx.ratio.map(|r| scatter(r, &g.dest));
     if phases_on() {
-        eprintln!("    records: {:.3} s", t0.elapsed().as_secs_f64());
+        tracing::debug!(target: "pingyi_analysis::phases", seconds = t0.elapsed().as_secs_f64(), "records");
     }
     // domains split over the workers by rows
     let nd = ctx.domains.len();
@@ -513,7 +512,7 @@ fn code_chunk(cols: &mut [CodeCol], vars: &[Variable], ctx: &Context) -> Vec<Pla
         Ok(cells)
     });
     if phases_on() {
-        eprintln!("    records + sums: {:.3} s", t0.elapsed().as_secs_f64());
+        tracing::debug!(target: "pingyi_analysis::phases", seconds = t0.elapsed().as_secs_f64(), "records + sums");
     }
     res
 }

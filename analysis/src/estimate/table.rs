@@ -9,7 +9,7 @@ use super::engine::{estimate, Estimates, Measure, Variable, SEP};
 use super::{AnalysisError, Calibration, DesignSpec};
 
 /// A composite across the values of one grouping column with fixed weights, e.g. the
-/// seed's 领导班子 40% / 中层以下 60% (`column = "respondent_type"`,
+/// evaluation rules' 领导班子 40% / 中层以下 60% (`column = "respondent_type"`,
 /// `weights = [("leader", 0.4), ("staff", 0.6)]`) or the five-in-one weights.
 /// Its variance includes the covariances between the parts (a linear contrast).
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@
 //! stratum key order (the earlier key wins). The total is exactly `n`
 //! whenever `Σ lo_h ≤ n ≤ Σ N_h`; otherwise allocation fails with a message.
 //!
-//! The thirty-percent preset is the seed's rule "check at least 30% of each
+//! The thirty-percent preset is the evaluation rules' requirement "check at least 30% of each
 //! unit's sub-units": `n_h = min(N_h, max(⌈0.3 N_h⌉, 1, K))`, computed in
 //! integers as `⌈3 N_h / 10⌉ = (3 N_h + 9) div 10` so that e.g. N_h = 10 gives 3
 //! (the float 0.3 × 10 is 3.0000000000000004). It sets `n` itself.

@@ -473,7 +473,7 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= SUM_TOLERANCE
 }
 
-/// Default bands from the seed: 优秀 ≥ 90, 良好 80–<90, 达标 70–<80, 诫勉 < 70.
+/// Default bands of the evaluation rules: 优秀 ≥ 90, 良好 80–<90, 达标 70–<80, 诫勉 < 70.
 pub fn default_grades() -> Vec<GradeBand> {
     [
         ("优秀", "excellent", 90.0),

@@ -123,7 +123,8 @@ pub fn read(bytes: &[u8]) -> Result<Sheets, Vec<Problem>> {
         .map_err(|e| vec![Problem::workbook(e.to_string())])?;
     let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| {
         vec![Problem::workbook(format!(
-            "the workbook cannot be read ({e}); open it in Excel or WPS and save it again as .xlsx"
+            "the workbook cannot be read ({}); open it in Excel or WPS and save it again as .xlsx",
+            workbook::plain_reader_error(&e)
         ))]
     })?;
     let mut problems = Vec::new();

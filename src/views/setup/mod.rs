@@ -42,6 +42,7 @@ pub enum Section {
     Keys,
     Audit,
     Account,
+    Questionnaires,
 }
 
 /// Navigation between the sections the user's role may open.
@@ -59,6 +60,7 @@ pub fn admin_nav(lang: Lang, user: &CurrentUser, here: Option<Section>) -> Marku
                 (item(Section::Evaluations, "/admin", "评估列表", "Evaluations"))
                 (item(Section::NewEvaluation, "/admin/evaluations/new", "新建评估", "New evaluation"))
                 (item(Section::Units, "/admin/units", "单位名录", "Units"))
+                (item(Section::Questionnaires, "/admin/questionnaires", "问卷库", "Questionnaires"))
                 (item(Section::Keys, "/account/keys", "API 密钥", "API keys"))
             }
             @if admin {

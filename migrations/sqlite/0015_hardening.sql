@@ -1,0 +1,11 @@
+-- Every token an invitation's messages or printed cards carried knows its invitation, so one
+-- invitee answers once whatever link they use: older links of an unanswered invitation stay
+-- live after a reminder, and the first answer through any of them closes all of them.
+ALTER TABLE tokens ADD COLUMN invitation_id INTEGER;
+CREATE INDEX tokens_invitation ON tokens (invitation_id) WHERE invitation_id IS NOT NULL;
+UPDATE tokens SET invitation_id = (SELECT i.id FROM invitations i WHERE i.token_id = tokens.id)
+ WHERE EXISTS (SELECT 1 FROM invitations i WHERE i.token_id = tokens.id);
+UPDATE tokens SET invitation_id = (SELECT MIN(o.invitation_id) FROM outbox o
+                                   WHERE o.pending_token_id = tokens.id AND o.invitation_id IS NOT NULL)
+ WHERE invitation_id IS NULL
+   AND EXISTS (SELECT 1 FROM outbox o WHERE o.pending_token_id = tokens.id AND o.invitation_id IS NOT NULL);
