@@ -305,7 +305,7 @@ async fn preview(
             values: &values,
             errors: &errors,
             unsaved: false,
-            large: false,
+            large: req.query_string().split('&').any(|kv| kv == "size=large"),
         }),
     ))
 }
@@ -380,7 +380,7 @@ async fn preview_submit(
                     values: &answers,
                     errors: &errors,
                     unsaved: false,
-                    large: false,
+                    large: one(form_view::LARGE_FIELD) == Some("1"),
                 }),
             ))
         }

@@ -21,6 +21,7 @@ mod invitations_once;
 mod openapi;
 mod pages;
 mod pages_browser;
+mod questionnaire_browser;
 mod questionnaire_library;
 mod results;
 mod roundtrip;

@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
-use pingyi::email::draw::{draw_and_record, DrawRequest};
+use pingyi::draws::{draw_and_record, DrawRequest};
 use pingyi::questionnaire::Questionnaire;
 use pingyi::store::{Backend, InvitationPlan, NewResponse, ResponseSource};
 use pingyi_analysis::sampling::{Allocation, DrawOptions, SizeSpec};
