@@ -10,7 +10,7 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use pingyi::email::draw::{draw_and_record, DrawRequest};
+use pingyi::draws::{draw_and_record, DrawRequest};
 use pingyi::email::{Mailer, QueueOptions, Sender, SmtpConfig};
 use pingyi::store::{
     EvaluationStatus, InvitationPlan, NewEvaluation, NewUnit, Store, StoreOptions, UnitKind,

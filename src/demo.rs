@@ -335,9 +335,9 @@ async fn demo_draws(
                 frame.push_str(&format!("{}-{}-{i},{}\n", rt.as_str(), u.code, u.code));
             }
         }
-        let draw = crate::email::draw::draw_and_record(
+        let draw = crate::draws::draw_and_record(
             store,
-            &crate::email::draw::DrawRequest {
+            &crate::draws::DrawRequest {
                 evaluation_id: evaluation.id,
                 unit_id: None,
                 respondent_type: Some(rt.as_str().into()),

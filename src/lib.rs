@@ -9,6 +9,7 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod draws;
 pub mod email;
 pub mod error;
 pub mod evaluations;

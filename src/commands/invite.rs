@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::commands::sample::SampleArgs;
 use crate::config::DatabaseArgs;
-use crate::email::draw::{draw_and_record, frame_csv, DrawRequest};
+use crate::draws::{draw_and_record, frame_csv, DrawRequest};
 use crate::email::{Mailer, QueueOptions, Sender, SmtpConfig};
 use crate::store::{InvitationPlan, Resolution, Store};
 

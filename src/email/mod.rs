@@ -1,4 +1,4 @@
-//! The invitation pipeline: a frame is drawn and recorded ([`draw`]), the drawn
+//! The invitation pipeline: after a frame is drawn and recorded ([`crate::draws`]), the drawn
 //! people are invited by e-mail or on printed cards, and e-mail goes out through a
 //! persistent queue ([`queue`]) over SMTP ([`config`], [`message`]).
 //!
@@ -9,7 +9,6 @@
 
 pub mod cards;
 pub mod config;
-pub mod draw;
 pub mod message;
 pub mod queue;
 

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::auth::{check_csrf, Evaluator};
-use crate::email::draw::{draw_and_record, sample_command, DrawRequest};
+use crate::draws::{draw_and_record, sample_command, DrawRequest};
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::routes::home::html as html_response;

@@ -245,6 +245,7 @@ mod collection;
 mod evaluations;
 mod exports;
 mod findings;
+mod followups;
 pub(crate) mod health;
 mod invitations;
 mod keys;

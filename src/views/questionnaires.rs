@@ -269,7 +269,7 @@ pub fn bank(lang: Lang, user: &CurrentUser, evaluation: (i64, &str), b: &Bank) -
         &title,
         &path,
         html! {
-            p.noprint { a href=(with_lang(&format!("/admin/evaluations/{}", evaluation.0), lang)) { "← " (lang.pick("评估设置", "Evaluation set-up")) } }
+            p.noprint { a href=(with_lang(&format!("/admin/evaluations/{}/setup", evaluation.0), lang)) { "← " (lang.pick("评估设置", "Evaluation set-up")) } }
             h1 { (title) }
             p { (lang.pick("每列是一类调查对象使用的问卷；每行是一个维度，格中数字为该问卷在此维度的题数（— 表示未问）。", "Each column is the questionnaire one respondent type answers; each row a dimension; a cell gives how many questions of that dimension it asks (— = not asked).")) }
             @if !b.missing.is_empty() {

@@ -44,6 +44,7 @@ pub const LARGE_FIELD: &str = "_large";
 const FORM_CSS: &str = "\
 body{font-size:17px}\
 html{scroll-padding-bottom:6rem}\
+fieldset.q legend{float:left;width:100%;padding:0;margin:0 0 .5rem}fieldset.q legend~*{clear:left}\
 form.survey{counter-reset:answered}\
 form.survey fieldset.q:has(input:checked),form.survey fieldset.q:has(textarea:not(:placeholder-shown)),\
 form.survey fieldset.q:has(input[type=number]:not(:placeholder-shown)){counter-increment:answered}\

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use pingyi::collect::{new_token, sha256_hex};
-use pingyi::email::draw::{draw_and_record, DrawRequest};
+use pingyi::draws::{draw_and_record, DrawRequest};
 use pingyi::questionnaire::Questionnaire;
 use pingyi::store::{
     Backend, DrawStratum, DrawnRow, EvaluationStatus, InvitationPlan, NewDraw, NewEvaluation,

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use pingyi::collect::sha256_hex;
-use pingyi::email::draw::{draw_and_record, DrawRequest};
+use pingyi::draws::{draw_and_record, DrawRequest};
 use pingyi::email::{Mailer, QueueOptions, Sender, SmtpConfig};
 use pingyi::store::{
     Backend, EvaluationStatus, InvitationPlan, NewEvaluation, NewUnit, Resolution, Store, UnitKind,

@@ -14,7 +14,7 @@ use crate::setup_support::{csrf, pingyi, send};
 
 /// The exported TOML of service_user@1, edited as an office would: a new version number and
 /// the first question reworded.
-fn edited(toml: &str, version: u32) -> String {
+pub fn edited(toml: &str, version: u32) -> String {
     let mut out = toml.replacen("version = 1\n", &format!("version = {version}\n"), 1);
     let q = out.find("[[questions]]").expect("questions");
     let zh = q + out[q..].find("zh = \"").expect("question text") + 6;
@@ -47,7 +47,7 @@ async fn multipart(
 }
 
 /// Every sheet of a workbook as rows of text.
-fn sheets(bytes: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
+pub fn sheets(bytes: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
     let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let names = wb.sheet_names().to_vec();
     names
@@ -64,7 +64,7 @@ fn sheets(bytes: &[u8]) -> Vec<(String, Vec<Vec<String>>)> {
 }
 
 /// A workbook with these sheets (all cells as text), as Excel or WPS would save it.
-fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Vec<u8> {
+pub fn workbook(sheets: &[(String, Vec<Vec<String>>)]) -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     for (name, rows) in sheets {
         let sheet = book.add_worksheet();

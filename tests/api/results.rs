@@ -750,7 +750,7 @@ async fn grades_without_framework(backend: Backend) {
 crate::both_backends!(no_grades_without_framework, grades_without_framework);
 
 async fn overview_totals(backend: Backend) {
-    use pingyi::email::draw::{draw_and_record, DrawRequest};
+    use pingyi::draws::{draw_and_record, DrawRequest};
     use pingyi_analysis::sampling::{Allocation, DrawOptions, SizeSpec};
     let Some(d) = demo(backend).await else { return };
     let app = &d.app;

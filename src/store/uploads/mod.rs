@@ -157,29 +157,39 @@ impl Store {
         actor: &str,
         reason: &str,
     ) -> StoreResult<()> {
-        let batch = self.get_batch(batch_id).await?;
-        let evaluation = self.get_evaluation(batch.evaluation_id).await?;
-        if matches!(
-            evaluation.status,
-            EvaluationStatus::Closed | EvaluationStatus::Published
-        ) {
-            return Err(StoreError::Conflict(
-                "the evaluation's wave is closed; its batches can no longer be withdrawn".into(),
-            ));
-        }
-        if batch.status == "withdrawn" {
-            return Err(StoreError::Conflict(format!(
-                "batch {batch_id} is already withdrawn"
-            )));
-        }
         let now = queries::now_rfc3339();
         with_pool!(self, p => {
+            // the checks and the write in one transaction: a batch is withdrawn once, and never
+            // after its evaluation closed, whatever runs at the same time
             let mut tx = p.begin().await?;
-            sqlx::query("UPDATE upload_batches SET status = 'withdrawn', withdrawn_at = $2, withdrawn_by = $3, withdrawn_reason = $4 WHERE id = $1")
+            let found: Option<(i64, String, String)> = sqlx::query_as(
+                "SELECT b.evaluation_id, b.status, e.status FROM upload_batches b \
+                 JOIN evaluations e ON e.id = b.evaluation_id WHERE b.id = $1 AND b.loading = 0",
+            )
+            .bind(batch_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((evaluation_id, batch_status, evaluation_status)) = found else {
+                return Err(StoreError::NotFound(format!("batch {batch_id}")));
+            };
+            if evaluation_status == EvaluationStatus::Closed.as_str()
+                || evaluation_status == EvaluationStatus::Published.as_str()
+            {
+                return Err(StoreError::Conflict(
+                    "the evaluation's wave is closed; its batches can no longer be withdrawn".into(),
+                ));
+            }
+            let changed = sqlx::query("UPDATE upload_batches SET status = 'withdrawn', withdrawn_at = $2, withdrawn_by = $3, withdrawn_reason = $4 WHERE id = $1 AND status <> 'withdrawn'")
                 .bind(batch_id).bind(&now).bind(actor).bind(reason)
-                .execute(&mut *tx).await?;
+                .execute(&mut *tx).await?
+                .rows_affected();
+            if batch_status == "withdrawn" || changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "batch {batch_id} is already withdrawn"
+                )));
+            }
             sqlx::query("UPDATE evaluations SET data_version = data_version + 1 WHERE id = $1")
-                .bind(batch.evaluation_id).execute(&mut *tx).await?;
+                .bind(evaluation_id).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
                 .bind(&now).bind(actor).bind("upload.withdraw").bind(format!("batch:{batch_id}"))
                 .bind(serde_json::json!({ "reason": reason }).to_string())

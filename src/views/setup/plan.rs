@@ -102,6 +102,7 @@ pub fn card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
         div.card #plan {
             h2 { (lang.pick("调查计划与目标样本量", "Plan and targets")) " "
                 small.muted { (p.progress.cells.len()) (lang.pick(" 行，目标合计 ", " rows, target total ")) (p.progress.target_total) } }
+            p { a href=(with_lang(&format!("/admin/evaluations/{id}/questionnaires"), lang)) { (lang.pick("查看问卷组合（各类调查对象的问卷与维度对照）", "The questionnaire set: each respondent type's questionnaire and dimensions side by side")) } }
             p.muted { (lang.pick(
                 "每行：一个单位的一类调查对象，使用哪份问卷（版本）以及目标有效样本量；可选填负责采集的第三方调查机构。保存时整张表一并检查，任何一行有误则不保存。",
                 "Each row: one unit's respondent type, the questionnaire (version) they answer and the target number of responses; optionally the survey firm that collects them. The whole table is checked on saving; one bad row stores nothing.")) }

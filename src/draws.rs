@@ -1,4 +1,5 @@
-//! Drawing from an uploaded frame and recording the draw.
+//! Recorded sample draws: drawing from an uploaded frame of people (or units) and recording
+//! the draw, so anyone can re-run it from the published seed and frame.
 //!
 //! The sampler (`pingyi_analysis::sampling::draw`) reads UTF-8, comma-separated CSV and its
 //! record hashes those bytes. Frames arrive as firms' files do (CSV in UTF-8, GB18030 or
