@@ -372,12 +372,13 @@ where
     let flipped = bulk::blocking(move || {
         let b = &batch_owned;
         let t0 = std::time::Instant::now();
+        let mut late = 0;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(bulk_error)?;
         if batches_fingerprint(&conn, b.evaluation_id)? != seen {
             // Changed in the last moment: finish the duplicate flags under the lock.
             let fresh = cross_duplicate_keys(&conn, b.evaluation_id, &keys)?;
             let added: Vec<u128> = fresh.difference(&dup).copied().collect();
-            flag_duplicates_in_tx(&conn, batch_id, b.evaluation_id, &added)?;
+            late = flag_duplicates_in_tx(&conn, batch_id, b.evaluation_id, &added)?;
         }
         conn.execute(
             "UPDATE upload_batches SET status = 'active', loading = 0, rows = ?2, receipt = ?3, \
@@ -406,31 +407,22 @@ where
         let committed = t0.elapsed();
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .map_err(bulk_error)?;
-        Ok(committed)
+        Ok((committed, late))
     })
     .await;
     let t_flip = match flipped {
-        Ok(t) => t,
+        Ok((t, late)) => {
+            // rows flagged under the lock in the last moment (the receipt, written before,
+            // counts the others)
+            cross += late;
+            t
+        }
         Err(e) => {
             let f = file.clone();
             let _ = bulk::blocking(move || remove_batch(&f.open()?, batch_id)).await;
             return Err(e);
         }
     };
-    // The exact count of rows flagged against other batches (a late recount under the lock
-    // above may have added some).
-    let f = file.clone();
-    let cross = bulk::blocking(move || {
-        f.open()?
-            .query_row(
-                "SELECT COUNT(*) FROM responses WHERE batch_id = ?1 AND flags LIKE '%duplicate%'",
-                [batch_id],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(bulk_error)
-    })
-    .await
-    .map_or(cross, |n| (n as u64).max(cross).min(stored));
     tracing::debug!(
         rows = stored,
         spill_s = t_staged.as_secs_f64(),
