@@ -203,7 +203,7 @@ pub async fn ingest(
     questionnaires: &Questionnaires,
     firm: &FirmRow,
     evaluation_id: i64,
-    input: UploadInput,
+    mut input: UploadInput,
 ) -> Result<Ingested, IngestError> {
     let evaluation = store.get_evaluation(evaluation_id).await?;
     if !store
@@ -224,7 +224,15 @@ pub async fn ingest(
     if input.bytes.is_empty() {
         return Ok(Ingested::Rejected(Rejection::EmptyFile));
     }
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&input.bytes));
+    // Hashing hundreds of megabytes takes seconds: not on the thread that serves requests.
+    let bytes = std::mem::take(&mut input.bytes);
+    let (sha, bytes) = tokio::task::spawn_blocking(move || {
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        (sha, bytes)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(format!("hashing the upload: {e}")))?;
+    input.bytes = bytes;
     let scope = NewBatch {
         evaluation_id: evaluation.id,
         firm_id: firm.id,
