@@ -156,7 +156,7 @@ pub(super) fn figure(
 }
 
 /// A p-value to three decimals; below 0.001 as "<0.001" (never "0.000").
-pub(super) fn fmt_p(p: f64) -> String {
+pub(crate) fn fmt_p(p: f64) -> String {
     if p < 0.001 {
         "<0.001".into()
     } else {
@@ -454,7 +454,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                     } }
                     tbody { @for b in d.batches { tr {
                         td { (b.file_name) }
-                        td { (b.method) }
+                        td { (crate::upload::METHODS.iter().find(|m| m.0 == b.method).map_or(b.method.as_str(), |m| lang.pick(m.1, m.2))) }
                         td.num { (b.rows) }
                         td {
                             @let flagged = d.flags.iter().find(|f| f.batch_id == b.id).map_or(0, |f| f.flagged);
@@ -549,12 +549,14 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
                         @for t in &types {
                             @match crate::analytics::find(d.by_type_dim, &[t], c) {
                                 Some(r) if !r.suppressed => td.num { (f1(r.index.estimate)) },
-                                Some(_) => td.num.sup { "—" },
-                                None => td.num { "" },
+                                Some(_) => td.num.sup { (lang.pick("不予显示", "suppressed")) },
+                                None => td.num.muted { "—" },
                             }
                         }
                     } } }
                 }
+                p.legend { (lang.pick("“—”：该类对象的问卷没有问及这一维度；“不予显示”：答卷少于 ", "“—”: this group's questionnaire does not ask about the dimension; “suppressed”: fewer than "))
+                    (MIN_CELL) (lang.pick(" 份。", " answers.")) }
             }
             div.card {
                 h2 { (lang.pick("历年变化", "Year-over-year trend")) }
@@ -581,4 +583,15 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn small_p_values_print_as_below_a_thousandth() {
+        assert_eq!(super::fmt_p(0.0), "<0.001");
+        assert_eq!(super::fmt_p(0.000_42), "<0.001");
+        assert_eq!(super::fmt_p(0.001), "0.001");
+        assert_eq!(super::fmt_p(0.0432), "0.043");
+    }
 }
