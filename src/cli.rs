@@ -187,6 +187,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.surveys_dir = args.surveys.clone();
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
     let store = Store::open(&url, &settings.store).await?;
+    let abandoned = store
+        .clean_abandoned_uploads(crate::store::ABANDONED_AFTER)
+        .await?;
+    if abandoned > 0 {
+        println!("removed {abandoned} upload(s) that a stopped process had left half-appended");
+    }
     let questionnaires = crate::library::register_questionnaires(&store, &args.surveys).await?;
     if args.demo {
         let report = crate::demo::load_with_frameworks(&store, &settings.frameworks_dir).await?;

@@ -1,6 +1,8 @@
 //! `pingyi serve --demo` run from a folder without `surveys/` (an installed binary): the
 //! built-in questionnaires and indicator frameworks load, so the demo evaluations get their
-//! framework and objective scores.
+//! framework and objective scores. `pingyi tokens` then takes the questionnaire as
+//! `pingyi links` prints it (`id@version`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -68,13 +70,13 @@ fn demo_serves_from_any_folder() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
+    let open = rt.block_on(async {
         let store = pingyi::store::Store::open(&db, &Default::default())
             .await
             .expect("open");
         let evs = store.list_evaluations().await.expect("evaluations");
         assert_eq!(evs.len(), 2);
-        for e in evs {
+        for e in &evs {
             let f = store
                 .evaluation_framework(e.id)
                 .await
@@ -82,5 +84,59 @@ fn demo_serves_from_any_folder() {
                 .unwrap_or_else(|| panic!("evaluation {} has no framework", e.year));
             assert_eq!(f.framework_id, "beijing_sanxiao_yichuang");
         }
+        evs.iter().find(|e| e.year == 2026).expect("2026").id
     });
+
+    // a questionnaire is named as `pingyi links` prints it: id@version (or id)
+    let links = Command::new(env!("CARGO_BIN_EXE_pingyi"))
+        .current_dir(dir.path())
+        .args([
+            "links",
+            "--database",
+            &db,
+            "--evaluation",
+            &open.to_string(),
+        ])
+        .output()
+        .expect("links");
+    assert!(links.status.success());
+    let text = String::from_utf8_lossy(&links.stdout);
+    let spec = text
+        .lines()
+        .skip(1)
+        .find(|l| l.contains(",resident,"))
+        .and_then(|l| l.split(',').nth(3))
+        .expect("a resident link")
+        .to_owned();
+    assert!(spec.starts_with("resident@"), "{spec}");
+    let tokens = |q: &str| {
+        Command::new(env!("CARGO_BIN_EXE_pingyi"))
+            .current_dir(dir.path())
+            .args([
+                "tokens",
+                "--database",
+                &db,
+                "--evaluation",
+                &open.to_string(),
+            ])
+            .args(["--unit", "fgw", "--questionnaire", q, "--count", "2"])
+            .output()
+            .expect("tokens")
+    };
+    for q in [spec.as_str(), "resident"] {
+        let out = tokens(q);
+        assert!(
+            out.status.success(),
+            "{q}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    }
+    let out = tokens("resident@999");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resident@999"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

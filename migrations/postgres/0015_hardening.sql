@@ -9,3 +9,8 @@ UPDATE tokens SET invitation_id = (SELECT MIN(o.invitation_id) FROM outbox o
                                    WHERE o.pending_token_id = tokens.id AND o.invitation_id IS NOT NULL)
  WHERE invitation_id IS NULL
    AND EXISTS (SELECT 1 FROM outbox o WHERE o.pending_token_id = tokens.id AND o.invitation_id IS NOT NULL);
+
+-- A SQLite upload appends its rows in several short transactions: meanwhile its batch is
+-- invisible (withdrawn and loading) and one last write makes it active. A batch left loading
+-- by a process that died is removed by the next upload or start.
+ALTER TABLE upload_batches ADD COLUMN loading BIGINT NOT NULL DEFAULT 0;

@@ -8,6 +8,7 @@
 //! checked against the version the caller read), so a refused step stores nothing.
 
 pub mod evidence;
+pub mod followup;
 pub mod model;
 pub mod notice;
 pub mod proposals;

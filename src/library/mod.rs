@@ -262,21 +262,12 @@ pub async fn import(
 pub fn resolve(registry: &Registry, spec: &str) -> Result<Arc<Questionnaire>, LibraryError> {
     let spec = spec.trim();
     let not_found = || LibraryError::NotFound(spec.to_owned());
+    let r = crate::questionnaire::QuestionnaireRef::parse(spec).map_err(|_| not_found())?;
     let all = registry.all();
-    match spec.split_once('@') {
-        Some((id, v)) => {
-            let v: i64 = v.trim().parse().map_err(|_| not_found())?;
-            all.get(&(id.trim().to_owned(), v))
-                .cloned()
-                .ok_or_else(not_found)
-        }
-        None => all
-            .iter()
-            .filter(|((id, _), _)| id == spec)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|(_, q)| q.clone())
-            .ok_or_else(not_found),
-    }
+    let v = r
+        .pick(all.keys().filter(|(id, _)| *id == r.id).map(|(_, v)| *v))
+        .ok_or_else(not_found)?;
+    all.get(&(r.id, v)).cloned().ok_or_else(not_found)
 }
 
 /// A version as a file of `format`: the workbook an office edits, or the TOML text. Both

@@ -397,7 +397,13 @@ async fn render_detail(
         .calendar
         .as_deref()
         .map(|c| findings::calendar_name(&state.settings.surveys_dir, c));
+    let target = findings::followup::target_of(&row);
+    let followup = findings::followup::before_after(state, &row)
+        .await
+        .map_err(|e| WebError::internal(lang, e))?;
     let page = FindingPage {
+        target: target.as_ref(),
+        followup: followup.as_ref(),
         v: &v,
         calendar: calendar.as_ref().map(|(zh, en)| lang.pick(zh, en)),
         evaluation_title: lang.pick(&ev.title_zh, &ev.title_en),

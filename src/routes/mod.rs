@@ -8,6 +8,7 @@ pub mod favicon;
 pub mod findings;
 pub mod findings_api;
 pub mod firm_page;
+pub mod followups;
 pub mod forms;
 pub mod health;
 pub mod home;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(exports::configure)
         .configure(findings::configure)
         .configure(findings_api::configure)
+        .configure(followups::configure)
         .configure(questionnaires::configure)
         .configure(crate::openapi::configure)
         .service(web::scope("/api/v1").configure(api::configure));

@@ -35,7 +35,7 @@ fn web_err(lang: Lang) -> impl Fn(AnalyticsError) -> WebError {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/satisfaction", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery), responses((status = 200, description = "rows of the analysis engine: by-columns, n, estimate, se, ci_low, ci_high, n_eff, suppressed, index, rate", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}/satisfaction", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery), responses((status = 200, description = "rows of the analysis engine: by-columns, n, estimate, se, ci_low, ci_high, n_eff, df, suppressed, index, rate", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
 async fn satisfaction(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -69,6 +69,9 @@ async fn satisfaction(
             o.insert("ci_low".into(), r.index.ci_low.into());
             o.insert("ci_high".into(), r.index.ci_high.into());
             o.insert("n_eff".into(), r.n_eff.into());
+            // the domain's design degrees of freedom (its intervals use them; comparisons of
+            // independent samples add them)
+            o.insert("df".into(), r.df.into());
             o.insert("suppressed".into(), r.suppressed.into());
             o.insert("index".into(), serde_json::json!(r.index));
             o.insert("rate".into(), serde_json::json!(r.rate));

@@ -40,6 +40,15 @@ pub fn same_origin_post(req: &HttpRequest, public_url: &str) -> bool {
         return false;
     };
     let origin = origin.trim_end_matches('/');
+    // A page sent with `Referrer-Policy: no-referrer` (the survey pages) makes the browser
+    // post with `Origin: null`: that says nothing about the site, so it is judged like a post
+    // without the header (Sec-Fetch-Site above has refused other sites already). Browsers
+    // too old to send Sec-Fetch-Site (iOS before 16.4) still post such forms with Origin null;
+    // refusing them would lock their owners out of the survey, and the form's signature
+    // still has to hold.
+    if origin == "null" {
+        return true;
+    }
     if origin_of(public_url).is_some_and(|o| o.eq_ignore_ascii_case(origin)) {
         return true;
     }
@@ -61,6 +70,20 @@ mod tests {
             r = r.insert_header((*k, *v));
         }
         r.to_http_request()
+    }
+
+    #[test]
+    fn a_null_origin_of_a_no_referrer_page_is_no_evidence() {
+        let public = "https://pingyi.example.gov.cn/";
+        assert!(same_origin_post(
+            &post(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            public
+        ));
+        assert!(same_origin_post(&post(&[("origin", "null")]), public));
+        assert!(!same_origin_post(
+            &post(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+            public
+        ));
     }
 
     #[test]

@@ -245,6 +245,7 @@ mod collection;
 mod evaluations;
 mod exports;
 mod findings;
+mod followups;
 pub(crate) mod health;
 mod invitations;
 mod keys;
@@ -284,7 +285,7 @@ pub use scores::{
     ScoresWritten,
 };
 pub use units::{RegisterUnit, UnitUpsert, UnitUsage};
-pub use uploads::{BatchRow, NewBatch, UploadedRow};
+pub use uploads::{BatchRow, NewBatch, UploadedRow, ABANDONED_AFTER};
 
 impl Store {
     /// Runs one administrative statement (e.g. CREATE DATABASE) outside a transaction.

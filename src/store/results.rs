@@ -196,6 +196,7 @@ impl Store {
         Ok(with_pool!(self, p => sqlx::query_as(
             "SELECT batch_id, COUNT(*) AS flagged FROM responses \
              WHERE evaluation_id = $1 AND batch_id IS NOT NULL AND flags <> '' \
+             AND batch_id IN (SELECT id FROM upload_batches WHERE loading = 0) \
              GROUP BY batch_id ORDER BY batch_id"
         ).bind(evaluation_id).fetch_all(p).await?))
     }

@@ -21,6 +21,10 @@ pub struct FindingPage<'a> {
     /// the user belongs to the responsible unit
     pub responsible: bool,
     pub errors: &'a [String],
+    /// what a survey finding is about (follow-up surveys are for these)
+    pub target: Option<&'a crate::findings::followup::Target>,
+    /// its follow-up survey and the comparison, once started
+    pub followup: Option<&'a crate::findings::followup::BeforeAfter>,
 }
 
 fn step_button(lang: Lang, step: Step, secondary: bool) -> Markup {
@@ -239,6 +243,7 @@ pub fn finding_page(lang: Lang, user: &CurrentUser, d: &FindingPage<'_>) -> Mark
                 }
             }
             (files(lang, v))
+            (super::followup::section(lang, user, r.id.get(), d.target, d.evaluator && !matches!(r.state.as_str(), "proposed" | "dropped"), d.followup))
             (forms(lang, user, d))
             (history(lang, v))
         },

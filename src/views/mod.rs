@@ -3,6 +3,7 @@
 pub mod charts;
 pub mod finding;
 pub mod findings;
+pub mod followup;
 pub mod home;
 pub mod invitations;
 pub mod public;

@@ -248,7 +248,7 @@ crate::both_backends!(findings_pages, pages);
 
 /// The demo's 2026 evaluation, closed, with one unit's objective scores at zero (its grade
 /// falls to the band the framework lists for rectification).
-async fn demo_closed(app: &TestApp) -> (i64, i64, String) {
+pub async fn demo_closed(app: &TestApp) -> (i64, i64, String) {
     pingyi::demo::load(&app.store).await.unwrap();
     let evs = app.store.list_evaluations().await.unwrap();
     let e26 = evs.iter().find(|e| e.year == 2026).unwrap().id;

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod backup;
+mod big_upload;
 mod browser;
 mod compare;
 mod design;
@@ -13,6 +14,7 @@ mod exports;
 mod findings;
 mod findings_browser;
 mod findings_pages;
+mod followup;
 mod foundation;
 mod full_disk;
 mod hardening;

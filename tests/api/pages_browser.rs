@@ -41,7 +41,9 @@ async fn axe(d: &Driver, axe: &str) -> Vec<Value> {
                         nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}})));"
     );
     let v = d.eval_args(&script, vec![]).await;
-    v.as_array().cloned().unwrap_or_default()
+    v.as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("axe did not run: {v}"))
 }
 
 /// Text that runs past its box or the viewport horizontally (text nodes measured with a range

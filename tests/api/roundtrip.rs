@@ -2,7 +2,8 @@
 //! HTTP for an evaluation with a stratified draw (unequal weights, fpc, a collapsed small
 //! stratum, public-link answers beside it, "don't know" answers), fed as it is to the
 //! `pingyi` binary's `analyze`, gives the satisfaction API's index and rate rows (estimate and
-//! se) by unit, by unit × respondent type and per dimension.
+//! se) by unit, by unit × respondent type and per dimension; an answer column (with "don't
+//! know" as its code 0) gives the question rows.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
@@ -331,6 +332,28 @@ async fn export_reanalyses_to_the_api(backend: Backend) {
         "unit",
     );
     compare(&format!("{d} rate by unit"), &cli, &rows, &["unit"], "rate");
+    // answer columns are numbers ("don't know" = 0): the `overall` question's rate straight
+    // from its column, as the question rows of the API give it
+    let api = satisfaction(&app, &key, ev, "by=unit,respondent_type,question").await;
+    let rows: Vec<serde_json::Value> = api
+        .into_iter()
+        .filter(|r| r["question"] == "overall")
+        .collect();
+    assert_eq!(rows.len(), 4, "overall question rows");
+    let by = "unit,respondent_type";
+    let cli = analyze(
+        &file,
+        "overall",
+        &["--satisfied", "3,4,5", "--missing", "0"],
+        by,
+    );
+    compare(
+        "overall question rate",
+        &cli,
+        &rows,
+        &["unit", "respondent_type"],
+        "rate",
+    );
 }
 crate::both_backends!(
     export_reanalyses_to_the_api_test,

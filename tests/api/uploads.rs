@@ -459,6 +459,7 @@ async fn killed_import_leaves_nothing(backend: Backend) {
     let file = dir.path().join("big.csv");
     std::fs::write(&file, resident_csv(20_000, None)).unwrap();
     let before = store.count_responses(e.id).await.unwrap();
+    let visible_before = store.export_row_count(e.id).await.unwrap();
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_pingyi"))
             .args([
@@ -488,8 +489,23 @@ async fn killed_import_leaves_nothing(backend: Backend) {
             killed = true;
         }
         let _ = child.wait();
-        let now = store.count_responses(e.id).await.unwrap();
+        // Nothing of a half-appended batch is visible (SQLite appends in several
+        // transactions; its batch stays invisible until the last one) …
+        let visible = store.export_row_count(e.id).await.unwrap();
         let batches = store.list_batches(e.id).await.unwrap();
+        assert!(
+            (visible == visible_before && batches.is_empty())
+                || (visible == visible_before + 20_000 && batches.len() == 1),
+            "visible after a kill at {delay_ms} ms: {} rows, {} batches",
+            visible - visible_before,
+            batches.len()
+        );
+        // … and the next upload (or start) removes it, its process being gone
+        store
+            .clean_abandoned_uploads(pingyi::store::ABANDONED_AFTER)
+            .await
+            .unwrap();
+        let now = store.count_responses(e.id).await.unwrap();
         assert!(
             (now == before && batches.is_empty()) || (now == before + 20_000 && batches.len() == 1),
             "after a kill at {delay_ms} ms: {} rows stored, {} batches",

@@ -53,6 +53,15 @@ pub struct Comparison {
     pub significant: bool,
 }
 
+impl Comparison {
+    /// The t interval of the difference at confidence `level` (e.g. 0.95), with the
+    /// comparison's df: `difference ± qt(1 − (1 − level)/2, df) · se`.
+    pub fn interval(&self, level: f64) -> (f64, f64) {
+        let half = qt_upper((1.0 - level) / 2.0, self.df) * self.se;
+        (self.difference - half, self.difference + half)
+    }
+}
+
 pub fn compare_independent(a: (f64, f64, f64), b: (f64, f64, f64), alpha: f64) -> Comparison {
     // tuples are (estimate, se, df); difference is a − b
     let difference = a.0 - b.0;
