@@ -32,6 +32,7 @@ td.ind1{padding-left:1.4rem}td.ind2{padding-left:2.6rem}td.ind3{padding-left:3.8
 .warn{color:#7a4f00}.wide{overflow-x:auto}\
 h1,h2,h3{overflow-wrap:break-word}\
 .legend{font-size:.9rem;color:#444}\
+table.stack th:first-child{width:8em}\
 @media (max-width:560px){table.stack thead{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\
 table.stack tr{display:grid;grid-template-columns:auto 1fr;column-gap:.75rem;border-bottom:1px solid #ddd;padding:.35rem 0}\
 table.stack td{display:flex;justify-content:space-between;gap:.5rem;border:0;padding:.1rem .2rem;text-align:right;grid-column:1/3}\
@@ -337,6 +338,7 @@ fn tools_card(lang: Lang, ev: &Evaluation, links: &[Link]) -> Markup {
             ul {
                 (tool(format!("{base}/results"), "评议结果", "Results"))
                 (tool(format!("{base}/setup"), "设置、计划与状态", "Set-up, plan and status"))
+                (tool(format!("{base}/questionnaires"), "本评估的问卷", "Questionnaires of this evaluation"))
                 (tool(format!("/evaluations/{}/draws", ev.id), "抽样、邀请与邀请卡", "Draws, invitations and cards"))
                 (tool(format!("{base}/scores"), "客观指标评分与指标体系", "Indicator scores and framework"))
                 (tool(format!("{base}/scores/history"), "评分修改记录", "Score history"))
