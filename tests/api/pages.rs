@@ -527,6 +527,62 @@ async fn citizen_form(backend: Backend) {
     );
     assert!(html.contains("标准字号"), "and can be switched back");
     assert_eq!(app.store.count_responses(eid).await.expect("count"), before);
+    // a stored answer: the link then opens at the thank-you page for this browser (a cookie on
+    // the link's path, no identifier), and `again=1` gives a new form
+    let form = page(&app.client, &app.url(&format!("{path}?again=1"))).await;
+    let mut full = vec![
+        ("_nonce".to_owned(), crate::survey::hidden(&form, "_nonce")),
+        ("_sig".to_owned(), crate::survey::hidden(&form, "_sig")),
+        ("lang".to_owned(), "zh".to_owned()),
+        ("website".to_owned(), String::new()),
+    ];
+    full.extend(crate::survey::full_answers(&q));
+    let r = app
+        .client
+        .post(app.url(&path))
+        .form(&full)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a thank-you cookie")
+        .to_owned();
+    assert!(
+        cookie.starts_with("pingyi_sent=1") && cookie.contains(&format!("Path={path}")),
+        "{cookie}"
+    );
+    assert_eq!(
+        app.store.count_responses(eid).await.expect("count"),
+        before + 1
+    );
+    let again = app
+        .client
+        .get(app.url(&path))
+        .header("cookie", "pingyi_sent=1")
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(again.contains("提交成功") && !again.contains("name=\"_nonce\""));
+    assert!(again.contains(&format!("{path}?again=1")));
+    let form_again = app
+        .client
+        .get(app.url(&format!("{path}?again=1")))
+        .header("cookie", "pingyi_sent=1")
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(form_again.contains("name=\"_nonce\""));
+
     // the icon every page names answers (no 404 in the console)
     assert!(form.contains("<link rel=\"icon\" type=\"image/svg+xml\" href=\"/favicon.ico\">"));
     let icon = app
