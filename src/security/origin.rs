@@ -24,14 +24,6 @@ pub fn same_origin_post(req: &HttpRequest, public_url: &str) -> bool {
         if !matches!(site, "same-origin" | "none") {
             return false;
         }
-        // A page served with `Referrer-Policy: no-referrer` (the survey forms) posts with
-        // `Origin: null`; `Sec-Fetch-Site`, which no page can set, already vouches for it.
-        if headers
-            .get("origin")
-            .is_some_and(|o| o.as_bytes() == b"null")
-        {
-            return true;
-        }
     }
     let Some(origin) = headers.get("origin") else {
         return true;
@@ -114,7 +106,6 @@ mod tests {
             &post(&[("origin", "https://evil.example")]),
             public
         ));
-        assert!(!same_origin_post(&post(&[("origin", "null")]), public));
         // a survey form (no-referrer) posted by a browser that says it is same-origin
         assert!(same_origin_post(
             &post(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
