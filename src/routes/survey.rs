@@ -17,6 +17,27 @@ use crate::views::survey::{self as view, FormPage};
 use crate::views::with_lang;
 
 pub const LINK_LEN: usize = 14;
+
+/// Set for half an hour on a public link's path after an answer was stored: the link then opens
+/// at the thank-you page (so Back after submitting shows it, and nobody answers twice by
+/// mistake), with a way to fill in another form. It holds no identifier and nothing about it is
+/// stored; the response is not linked to it.
+const SENT_COOKIE: &str = "pingyi_sent";
+
+fn sent_cookie(state: &AppState, code: &str) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(SENT_COOKIE, "1")
+        .path(format!("/s/{code}"))
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .secure(state.settings.public_url.starts_with("https://"))
+        .max_age(actix_web::cookie::time::Duration::minutes(30))
+        .finish()
+}
+
+/// `?again=1`: the form, even right after an answer from this browser.
+fn again_requested(req: &HttpRequest) -> bool {
+    req.query_string().split('&').any(|kv| kv == "again=1")
+}
 pub const TOKEN_LEN: usize = 26;
 
 /// What a link or token lets a respondent answer.
@@ -260,6 +281,14 @@ pub async fn link_form(
             &n.zh,
             &n.en,
         )),
+        Resolved::Open(_) if req.cookie(SENT_COOKIE).is_some() && !again_requested(&req) => {
+            let again = with_lang(&format!("{action}?again=1"), lang);
+            Ok(no_store(html(view::thanks(
+                lang,
+                &with_lang(&action, lang.other()),
+                Some(&again),
+            ))))
+        }
         Resolved::Open(s) => Ok(no_store(html_string(render_form(
             &state,
             lang,
@@ -492,7 +521,15 @@ async fn submit(
     };
     match state.writer.submit(submission).await {
         // Committed (or committed earlier, for a replay of the same form).
-        Ok(SubmitOutcome::Stored) | Ok(SubmitOutcome::Duplicate) => Ok(see_thanks),
+        Ok(SubmitOutcome::Stored) | Ok(SubmitOutcome::Duplicate) => {
+            let mut res = see_thanks;
+            if let Kind::Link(code) = &kind {
+                if let Err(e) = res.add_cookie(&sent_cookie(&state, code)) {
+                    tracing::warn!(error = %e, "thank-you cookie not set");
+                }
+            }
+            Ok(res)
+        }
         Ok(SubmitOutcome::NotOpen) => Ok(refused(
             lang,
             &switch,
@@ -551,7 +588,7 @@ pub async fn thanks(req: HttpRequest, path: Option<web::Path<String>>) -> HttpRe
         Some(code) => format!("/s/{}/thanks", code.into_inner()),
         None => "/t/thanks".to_owned(),
     };
-    html(view::thanks(lang, &with_lang(&here, lang.other())))
+    html(view::thanks(lang, &with_lang(&here, lang.other()), None))
 }
 
 #[utoipa::path(get, path = "/s/{code}/thanks", tag = "survey", params(("code" = String, Path, description = "survey link code")), responses((status = 200, description = "thanks page", content_type = "text/html")))]

@@ -191,32 +191,18 @@ impl Store {
                             q.id, q.version
                         )));
                     }
-                    sqlx::query(
-                        "UPDATE questionnaires SET respondent_type = $3, title_zh = $4, title_en = $5, \
-                         content_hash = $6, definition = $7 WHERE id = $1 AND version = $2",
+                    super::questionnaires::bind_questionnaire(
+                        sqlx::query(super::questionnaires::QUESTIONNAIRE_UPDATE),
+                        q,
                     )
-                    .bind(&q.id)
-                    .bind(q.version)
-                    .bind(&q.respondent_type)
-                    .bind(&q.title_zh)
-                    .bind(&q.title_en)
-                    .bind(&q.content_hash)
-                    .bind(&q.definition)
                     .execute(&mut *tx)
                     .await?;
                 }
                 None => {
-                    sqlx::query(
-                        "INSERT INTO questionnaires (id, version, respondent_type, title_zh, title_en, \
-                         content_hash, definition) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    super::questionnaires::bind_questionnaire(
+                        sqlx::query(super::questionnaires::QUESTIONNAIRE_INSERT),
+                        q,
                     )
-                    .bind(&q.id)
-                    .bind(q.version)
-                    .bind(&q.respondent_type)
-                    .bind(&q.title_zh)
-                    .bind(&q.title_en)
-                    .bind(&q.content_hash)
-                    .bind(&q.definition)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -4,6 +4,36 @@
 use super::audit::{audit_in, AuditRecord};
 use super::*;
 
+/// Stores a new version: `$1`…`$7` bound by [`bind_questionnaire`].
+pub(crate) const QUESTIONNAIRE_INSERT: &str =
+    "INSERT INTO questionnaires (id, version, respondent_type, title_zh, title_en, \
+     content_hash, definition) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Replaces a version's content: `$1`…`$7` bound by [`bind_questionnaire`].
+pub(crate) const QUESTIONNAIRE_UPDATE: &str =
+    "UPDATE questionnaires SET respondent_type = $3, title_zh = $4, title_en = $5, \
+     content_hash = $6, definition = $7 WHERE id = $1 AND version = $2";
+
+/// Binds a stored questionnaire to [`QUESTIONNAIRE_INSERT`] or [`QUESTIONNAIRE_UPDATE`].
+pub(crate) fn bind_questionnaire<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    q: &'q StoredQuestionnaire,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(&q.id)
+        .bind(q.version)
+        .bind(&q.respondent_type)
+        .bind(&q.title_zh)
+        .bind(&q.title_en)
+        .bind(&q.content_hash)
+        .bind(&q.definition)
+}
+
 /// What storing an imported version did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreImport {
@@ -57,35 +87,15 @@ impl Store {
                     if !replace {
                         return Ok(StoreImport::Differs { stored_definition });
                     }
-                    sqlx::query(
-                        "UPDATE questionnaires SET respondent_type = $3, title_zh = $4, title_en = $5, \
-                         content_hash = $6, definition = $7 WHERE id = $1 AND version = $2",
-                    )
-                    .bind(&q.id)
-                    .bind(q.version)
-                    .bind(&q.respondent_type)
-                    .bind(&q.title_zh)
-                    .bind(&q.title_en)
-                    .bind(&q.content_hash)
-                    .bind(&q.definition)
-                    .execute(&mut *tx)
-                    .await?;
+                    bind_questionnaire(sqlx::query(QUESTIONNAIRE_UPDATE), q)
+                        .execute(&mut *tx)
+                        .await?;
                     StoreImport::Replaced
                 }
                 None => {
-                    sqlx::query(
-                        "INSERT INTO questionnaires (id, version, respondent_type, title_zh, title_en, \
-                         content_hash, definition) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&q.id)
-                    .bind(q.version)
-                    .bind(&q.respondent_type)
-                    .bind(&q.title_zh)
-                    .bind(&q.title_en)
-                    .bind(&q.content_hash)
-                    .bind(&q.definition)
-                    .execute(&mut *tx)
-                    .await?;
+                    bind_questionnaire(sqlx::query(QUESTIONNAIRE_INSERT), q)
+                        .execute(&mut *tx)
+                        .await?;
                     StoreImport::Created
                 }
             };

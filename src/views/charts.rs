@@ -144,7 +144,7 @@ pub fn dot_plot(lang: Lang, title: &str, bars: &[Bar], suppressed_label: &str) -
 pub const CSS: &str = "\
 .dotplot{margin:0 0 1rem;width:100%}\
 .dotplot figcaption{font-weight:600;margin:0 0 .4rem}\
-.dp-row{display:grid;grid-template-columns:minmax(7rem,14rem) 1fr 3.2rem;align-items:center;gap:.5rem;min-height:28px;font-size:15px}\
+.dp-row{display:grid;grid-template-columns:minmax(9rem,20rem) 1fr 3.2rem;align-items:center;gap:.5rem;min-height:28px;font-size:15px}\
 .dp-label{overflow-wrap:break-word;min-width:0}\
 .dp-track{position:relative;height:22px;border-left:1px solid #888;border-right:1px solid #ddd}\
 .dp-grid{position:absolute;top:0;bottom:0;border-left:1px solid #e3e3e3}\

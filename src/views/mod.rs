@@ -30,6 +30,7 @@ pub fn layout(lang: Lang, title: &str, switch_href: &str, body: Markup) -> Marku
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                link rel="icon" type="image/svg+xml" href="/favicon.ico";
                 title { (title) " · " (lang.pick("评议", "pingyi")) }
                 style { (maud::PreEscaped(CSS)) }
             }

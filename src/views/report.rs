@@ -32,7 +32,8 @@ fn print_css(lang: Lang, today: &str) -> String {
         "@page{{@top-right{{content:\"{mark}\";font-size:9pt;color:#8b1a1a}}\
          @bottom-center{{content:\"{page}\" counter(page) \"{of}\" counter(pages) \"{tail}\";font-size:9pt}}\
          @bottom-right{{content:\"{printed}{today}\";font-size:9pt}}}}\
-         .print-only{{display:none}}@media print{{.print-only{{display:block}}}}"
+         .print-only{{display:none}}@media print{{.print-only{{display:block}}\
+         .card{{break-inside:auto}}.card h2,.card h3{{break-after:avoid}}.dp-row,tr{{break-inside:avoid}}}}"
     )
 }
 

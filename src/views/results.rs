@@ -32,6 +32,7 @@ td.ind1{padding-left:1.4rem}td.ind2{padding-left:2.6rem}td.ind3{padding-left:3.8
 .warn{color:#7a4f00}.wide{overflow-x:auto}\
 h1,h2,h3{overflow-wrap:break-word}\
 .legend{font-size:.9rem;color:#444}\
+table.stack th:first-child{width:8em}\
 @media (max-width:560px){table.stack thead{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\
 table.stack tr{display:grid;grid-template-columns:auto 1fr;column-gap:.75rem;border-bottom:1px solid #ddd;padding:.35rem 0}\
 table.stack td{display:flex;justify-content:space-between;gap:.5rem;border:0;padding:.1rem .2rem;text-align:right;grid-column:1/3}\
@@ -156,7 +157,7 @@ pub(super) fn figure(
 }
 
 /// A p-value to three decimals; below 0.001 as "<0.001" (never "0.000").
-pub(super) fn fmt_p(p: f64) -> String {
+pub(crate) fn fmt_p(p: f64) -> String {
     if p < 0.001 {
         "<0.001".into()
     } else {
@@ -337,6 +338,7 @@ fn tools_card(lang: Lang, ev: &Evaluation, links: &[Link]) -> Markup {
             ul {
                 (tool(format!("{base}/results"), "评议结果", "Results"))
                 (tool(format!("{base}/setup"), "设置、计划与状态", "Set-up, plan and status"))
+                (tool(format!("{base}/questionnaires"), "本评估的问卷", "Questionnaires of this evaluation"))
                 (tool(format!("/evaluations/{}/draws", ev.id), "抽样、邀请与邀请卡", "Draws, invitations and cards"))
                 (tool(format!("{base}/scores"), "客观指标评分与指标体系", "Indicator scores and framework"))
                 (tool(format!("{base}/scores/history"), "评分修改记录", "Score history"))
@@ -454,7 +456,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                     } }
                     tbody { @for b in d.batches { tr {
                         td { (b.file_name) }
-                        td { (b.method) }
+                        td { (crate::upload::METHODS.iter().find(|m| m.0 == b.method).map_or(b.method.as_str(), |m| lang.pick(m.1, m.2))) }
                         td.num { (b.rows) }
                         td {
                             @let flagged = d.flags.iter().find(|f| f.batch_id == b.id).map_or(0, |f| f.flagged);
@@ -549,12 +551,14 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
                         @for t in &types {
                             @match crate::analytics::find(d.by_type_dim, &[t], c) {
                                 Some(r) if !r.suppressed => td.num { (f1(r.index.estimate)) },
-                                Some(_) => td.num.sup { "—" },
-                                None => td.num { "" },
+                                Some(_) => td.num.sup { (lang.pick("不予显示", "suppressed")) },
+                                None => td.num.muted { "—" },
                             }
                         }
                     } } }
                 }
+                p.legend { (lang.pick("“—”：该类对象的问卷没有问及这一维度；“不予显示”：答卷少于 ", "“—”: this group's questionnaire does not ask about the dimension; “suppressed”: fewer than "))
+                    (MIN_CELL) (lang.pick(" 份。", " answers.")) }
             }
             div.card {
                 h2 { (lang.pick("历年变化", "Year-over-year trend")) }
@@ -581,4 +585,15 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn small_p_values_print_as_below_a_thousandth() {
+        assert_eq!(super::fmt_p(0.0), "<0.001");
+        assert_eq!(super::fmt_p(0.000_42), "<0.001");
+        assert_eq!(super::fmt_p(0.001), "0.001");
+        assert_eq!(super::fmt_p(0.0432), "0.043");
+    }
 }

@@ -282,7 +282,9 @@ fn question_block(p: &FormPage<'_>, i: usize, n: usize, question: &Question) -> 
     }
 }
 
-pub fn thanks(lang: Lang, switch: &str) -> Markup {
+/// The thank-you page; `again`: a link to fill in another form (when the link opens here
+/// right after an answer from this browser).
+pub fn thanks(lang: Lang, switch: &str, again: Option<&str>) -> Markup {
     let title = lang.pick(
         "提交成功，感谢您的参与！",
         "Thank you: your answers have been recorded.",
@@ -295,6 +297,10 @@ pub fn thanks(lang: Lang, switch: &str) -> Markup {
             div.card {
                 h1 { (title) }
                 p { (lang.pick("您的回答已安全保存，且无法与您的身份关联。", "Your answers are saved and cannot be linked to you.")) }
+                @if let Some(href) = again {
+                    p.muted { (lang.pick("本设备刚刚提交过这份问卷。", "This questionnaire was just submitted from this device."))
+                        " " a href=(href) { (lang.pick("为另一位受访者再填一份", "Fill in another one for someone else")) } }
+                }
             }
         },
     )

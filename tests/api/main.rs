@@ -18,6 +18,7 @@ mod followup;
 mod foundation;
 mod full_disk;
 mod hardening;
+mod instances;
 mod invitations;
 mod invitations_once;
 mod openapi;

@@ -527,8 +527,141 @@ async fn citizen_form(backend: Backend) {
     );
     assert!(html.contains("标准字号"), "and can be switched back");
     assert_eq!(app.store.count_responses(eid).await.expect("count"), before);
+    // a stored answer: the link then opens at the thank-you page for this browser (a cookie on
+    // the link's path, no identifier), and `again=1` gives a new form
+    let form = page(&app.client, &app.url(&format!("{path}?again=1"))).await;
+    let mut full = vec![
+        ("_nonce".to_owned(), crate::survey::hidden(&form, "_nonce")),
+        ("_sig".to_owned(), crate::survey::hidden(&form, "_sig")),
+        ("lang".to_owned(), "zh".to_owned()),
+        ("website".to_owned(), String::new()),
+    ];
+    full.extend(crate::survey::full_answers(&q));
+    let r = app
+        .client
+        .post(app.url(&path))
+        .form(&full)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a thank-you cookie")
+        .to_owned();
+    assert!(
+        cookie.starts_with("pingyi_sent=1") && cookie.contains(&format!("Path={path}")),
+        "{cookie}"
+    );
+    assert_eq!(
+        app.store.count_responses(eid).await.expect("count"),
+        before + 1
+    );
+    let again = app
+        .client
+        .get(app.url(&path))
+        .header("cookie", "pingyi_sent=1")
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(again.contains("提交成功") && !again.contains("name=\"_nonce\""));
+    assert!(again.contains(&format!("{path}?again=1")));
+    let form_again = app
+        .client
+        .get(app.url(&format!("{path}?again=1")))
+        .header("cookie", "pingyi_sent=1")
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(form_again.contains("name=\"_nonce\""));
+
+    // the icon every page names answers (no 404 in the console)
+    assert!(form.contains("<link rel=\"icon\" type=\"image/svg+xml\" href=\"/favicon.ico\">"));
+    let icon = app
+        .client
+        .get(app.url("/favicon.ico"))
+        .send()
+        .await
+        .expect("icon");
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    assert!(icon.text().await.expect("svg").contains("<svg"));
     // English too
     let en = page(&app.client, &app.url(&format!("{path}?lang=en"))).await;
     assert!(en.contains("Larger text") && en.contains("Answered "));
 }
 crate::both_backends!(citizen_form_summary_size_and_wording, citizen_form);
+
+/// Every link an admin can follow from `/admin` (breadth first, GET, this site only) opens:
+/// none answers 403 or 404.
+async fn admin_links(backend: Backend) {
+    let Some((app, _published, _open)) = demo(backend).await else {
+        return;
+    };
+    let admin = user(&app, "crawl-admin", "admin", None).await;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut queue = std::collections::VecDeque::from(["/admin?lang=zh".to_owned()]);
+    let mut broken = Vec::new();
+    let mut visited = 0;
+    while let Some(path) = queue.pop_front() {
+        if visited >= 400 {
+            break;
+        }
+        visited += 1;
+        let r = admin.get(app.url(&path)).send().await.expect("request");
+        let status = r.status().as_u16();
+        if status == 403 || status == 404 {
+            broken.push(format!("{status} {path}"));
+            continue;
+        }
+        let html_page = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/html"));
+        if !html_page {
+            continue;
+        }
+        let body = r.text().await.expect("body");
+        for href in body.split("href=\"").skip(1) {
+            let href = href
+                .split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&");
+            let href = href.split('#').next().unwrap_or_default().to_owned();
+            // this site's pages; one language is enough to walk, the same report of every
+            // unit once
+            if !href.starts_with('/') || href.starts_with("//") || href.contains("lang=en") {
+                continue;
+            }
+            let key = href.split('?').next().unwrap_or_default().to_owned();
+            let key = if key.contains("/units/") && key.ends_with("/report") {
+                // one unit's report per evaluation
+                key.rsplitn(3, '/').nth(2).unwrap_or_default().to_owned()
+            } else if key.starts_with("/s/") || key.starts_with("/t/") {
+                "survey".to_owned()
+            } else {
+                format!("{key}?{}", href.split('?').nth(1).unwrap_or_default())
+            };
+            if seen.insert(key) {
+                queue.push_back(href);
+            }
+        }
+    }
+    eprintln!("walked {visited} admin pages");
+    assert!(visited >= 20, "walked {visited} pages: {seen:?}");
+    assert!(
+        broken.is_empty(),
+        "links an admin follows fail: {broken:#?}"
+    );
+}
+crate::both_backends!(no_admin_link_answers_403_or_404, admin_links);

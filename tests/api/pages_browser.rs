@@ -106,7 +106,8 @@ async fn walk(width: u32) {
 
     for lang in ["zh", "en"] {
         // the citizen's form, then the thank-you page
-        d.goto(&app.url(&format!("/s/{}?lang={lang}", link.code)))
+        // `again=1`: the second language's form, though this browser has just answered
+        d.goto(&app.url(&format!("/s/{}?again=1&lang={lang}", link.code)))
             .await;
         d.wait_for("name=\"_nonce\"").await;
         check(
@@ -290,4 +291,9 @@ async fn overflow_probe_catches_overflow_and_back_needs_no_resubmission() {
         before + 1,
         "stored once; Back stores nothing"
     );
+    // the link itself now opens at the thank-you page, with a way to answer again
+    d.goto(&app.url(&format!("/s/{}?lang=zh", link.code))).await;
+    let html = d.wait_for("感谢").await;
+    assert!(html.contains("again=1"), "a way to fill in another form");
+    assert!(!html.contains("name=\"_nonce\""), "not the form");
 }

@@ -141,3 +141,24 @@ pub fn trend(points: &[(String, f64, f64, f64)], alpha: f64) -> Vec<TrendPoint> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_of_a_difference_uses_students_t_with_the_summed_df() {
+        // two independent samples with df 4 and 6: df 10; R: qt(0.975, 10) = 2.228138851986274
+        let c = compare_independent((0.9, 0.03, 4.0), (0.8, 0.04, 6.0), 0.05);
+        assert!((c.difference - 0.1).abs() < 1e-15);
+        assert!((c.se - 0.05).abs() < 1e-15);
+        assert_eq!(c.df, 10.0);
+        let (lo, hi) = c.interval(0.95);
+        let half = 2.228_138_851_986_274 * 0.05;
+        assert!((lo - (0.1 - half)).abs() < 1e-9, "{lo}");
+        assert!((hi - (0.1 + half)).abs() < 1e-9, "{hi}");
+        // R: 2 * pt(-2, 10) = 0.07338803
+        assert!((c.p_value - 0.073_388_03).abs() < 1e-8, "{}", c.p_value);
+        assert!(!c.significant);
+    }
+}
