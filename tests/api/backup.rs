@@ -62,7 +62,7 @@ async fn sqlite_backup_under_load_is_consistent() {
     let cli = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_pingyi"))
             .args(["backup", "--database", &db_url, "--output"])
-            .arg(&target)
+            .arg(target)
             .output()
             .unwrap()
     })

@@ -691,7 +691,7 @@ const LOADER: &str = "loading: process ";
 /// that appends to it runs here.
 fn process_gone(pid: u32) -> bool {
     std::path::Path::new("/proc/self").exists()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::path::PathBuf::from(format!("/proc/{pid}")).exists()
 }
 
 /// Removes upload batches that never became visible because their process stopped while
