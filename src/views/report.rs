@@ -50,6 +50,9 @@ fn same_text(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// One suggestion text as first written, how often it was given and by which groups.
+type Merged<'a> = (&'a str, usize, BTreeSet<&'a str>);
+
 /// The unit's suggestions by dimension (largest group first), identical texts merged with a
 /// count (most frequent first), each named with its groups only when every one of them is in
 /// `named` (the groups whose scores are shown).
@@ -58,8 +61,7 @@ pub fn suggestion_groups<'a>(
     unit: &str,
     named: &BTreeSet<&str>,
 ) -> Vec<(String, usize, Vec<Shown<'a>>)> {
-    let mut by_dim: BTreeMap<&str, BTreeMap<String, (&'a str, usize, BTreeSet<&'a str>)>> =
-        BTreeMap::new();
+    let mut by_dim: BTreeMap<&str, BTreeMap<String, Merged<'a>>> = BTreeMap::new();
     for s in suggestions.iter().filter(|s| s.unit == unit) {
         let e = by_dim
             .entry(s.dimension.as_str())
