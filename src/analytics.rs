@@ -141,7 +141,7 @@ pub struct Est {
 
 /// One row of a satisfaction table.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ScoreRow {
+pub struct SatisfactionRow {
     /// values of the `by` columns, in order
     pub keys: Vec<String>,
     /// question or dimension code; "overall" at the overall level
@@ -184,7 +184,7 @@ pub struct Loaded {
     pub design: DesignSpec,
     vars: Vec<Variable>,
     estimates: Mutex<HashMap<Vec<String>, EstimateSlot>>,
-    tables: Mutex<HashMap<String, Arc<Vec<ScoreRow>>>>,
+    tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
 }
 
 type EstimateSlot = Arc<OnceLock<Result<Arc<Estimates>, String>>>;
@@ -275,14 +275,17 @@ pub async fn table(
     evaluation_id: i64,
     q: &Query,
     exclude_flagged: bool,
-) -> Result<(Arc<Loaded>, Arc<Vec<ScoreRow>>), AnalyticsError> {
+) -> Result<(Arc<Loaded>, Arc<Vec<SatisfactionRow>>), AnalyticsError> {
     let l = loaded(state, evaluation_id, exclude_flagged).await?;
     let t = table_of(&l, q).await?;
     Ok((l, t))
 }
 
 /// A table of an already loaded frame (cached in it).
-pub async fn table_of(l: &Arc<Loaded>, q: &Query) -> Result<Arc<Vec<ScoreRow>>, AnalyticsError> {
+pub async fn table_of(
+    l: &Arc<Loaded>,
+    q: &Query,
+) -> Result<Arc<Vec<SatisfactionRow>>, AnalyticsError> {
     if !SERVICE_CI.contains(&q.ci) {
         return Err(AnalysisError::Invalid(format!(
             "ci={}: the service shows rate intervals that stay inside 0–1; use xlogit, beta or \
@@ -311,7 +314,7 @@ pub async fn table_by(
     l: &Arc<Loaded>,
     by: &[&str],
     level: Level,
-) -> Result<Arc<Vec<ScoreRow>>, AnalyticsError> {
+) -> Result<Arc<Vec<SatisfactionRow>>, AnalyticsError> {
     table_of(l, &Query::new(by, level)).await
 }
 
@@ -460,7 +463,7 @@ fn estimates(l: &Loaded, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError
     r.clone().map_err(|m| AnalysisError::Invalid(m).into())
 }
 
-fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
+fn compute(l: &Loaded, q: &Query) -> Result<Vec<SatisfactionRow>, AnalyticsError> {
     if l.rows == 0 {
         return Ok(Vec::new());
     }
@@ -479,7 +482,7 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
                     let x = est.cell(d, xv);
                     let (rl, rh) = est.interval(d, rv, q.ci, q.conf);
                     let (il, ih) = index_interval(&est, d, xv, q.conf);
-                    rows.push(ScoreRow {
+                    rows.push(SatisfactionRow {
                         keys: keys.clone(),
                         item: code.clone(),
                         n: r.n,
@@ -513,7 +516,7 @@ fn compute(l: &Loaded, q: &Query) -> Result<Vec<ScoreRow>, AnalyticsError> {
                     }
                     let (il, ih) = index_interval(&est, d, *v, q.conf);
                     let (rl, rh) = est.interval(d, v + 1, q.ci, q.conf);
-                    rows.push(ScoreRow {
+                    rows.push(SatisfactionRow {
                         keys: keys.clone(),
                         item: code.clone(),
                         n: x.n,
@@ -560,7 +563,7 @@ fn est4(e: f64, se: f64, lo: f64, hi: f64) -> Est {
 
 /// Small-cell and complementary suppression as the engine's tables do it: cells sharing
 /// every key but the last (and the item) form a margin.
-fn hide_small(rows: &mut [ScoreRow], k: u64) {
+fn hide_small(rows: &mut [SatisfactionRow], k: u64) {
     let mut gix: HashMap<String, usize> = HashMap::new();
     let group: Vec<usize> = rows
         .iter()
@@ -585,7 +588,11 @@ fn hide_small(rows: &mut [ScoreRow], k: u64) {
 }
 
 /// The row of `rows` with these keys and item.
-pub fn find<'a>(rows: &'a [ScoreRow], keys: &[&str], item: &str) -> Option<&'a ScoreRow> {
+pub fn find<'a>(
+    rows: &'a [SatisfactionRow],
+    keys: &[&str],
+    item: &str,
+) -> Option<&'a SatisfactionRow> {
     rows.iter()
         .find(|r| r.item == item && r.keys.iter().map(String::as_str).eq(keys.iter().copied()))
 }

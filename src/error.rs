@@ -218,6 +218,19 @@ pub enum WebError {
     Internal(Lang, #[source] anyhow::Error),
 }
 
+/// A store result on a page: a fault becomes the one HTML error page of its kind (404, 503
+/// with Retry-After, 500) in the request's language, so handlers say `.or_page(lang)?`
+/// instead of mapping each error by hand.
+pub trait OrPage<T> {
+    fn or_page(self, lang: Lang) -> Result<T, WebError>;
+}
+
+impl<T> OrPage<T> for Result<T, StoreError> {
+    fn or_page(self, lang: Lang) -> Result<T, WebError> {
+        self.map_err(|e| WebError::from_store(lang, e))
+    }
+}
+
 impl WebError {
     pub fn internal(lang: Lang, e: impl Into<anyhow::Error>) -> Self {
         WebError::Internal(lang, e.into())

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{check_csrf, hash_password, verify_password, CurrentUser, PendingUser, SESSION_COOKIE};
 use crate::collect::sha256_hex;
+use crate::error::OrPage;
 use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::security::redirect::local_or;
@@ -159,7 +160,7 @@ async fn change_password(
         .store
         .user_by_id(user.id)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?
+        .or_page(lang)?
         .ok_or(WebError::NotFound(lang))?;
     let (hash, current) = (row.password_hash, form.current.clone());
     let current_ok = web::block(move || verify_password(&hash, &current))
@@ -186,7 +187,7 @@ async fn change_password(
         .store
         .change_own_password(user.id, &user.name, &hash, &sha256_hex(session.value()))
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, with_lang(&next, lang)))
         .finish())

@@ -10,6 +10,7 @@ use super::{
     dummy_hash, random_secret, verify_password, PendingUser, SESSION_COOKIE, SESSION_HOURS,
 };
 use crate::collect::sha256_hex;
+use crate::error::OrPage;
 use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::security::redirect::local_or;
@@ -165,7 +166,7 @@ async fn login(
         .store
         .claim_signin_nonce(&sha256_hex(&format!("signin|{}", form.nonce)))
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     if !fresh {
         return Ok(page(&state, &req, lang, &next, Some(expired), bad_request));
     }
@@ -190,11 +191,7 @@ async fn login(
             return Ok(res);
         }
     };
-    let user = state
-        .store
-        .user_by_name(&name)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let user = state.store.user_by_name(&name).await.or_page(lang)?;
     // The same work for every name: unknown and disabled users are checked against a real
     // hash of the same cost, and all failures get the same page.
     let (hash, usable) = match &user {
@@ -226,7 +223,7 @@ async fn login(
         .store
         .create_session(&sha256_hex(&session), user.id, &random_secret(), &expires)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     let _ = state
         .store
         .audit(
@@ -240,7 +237,7 @@ async fn login(
         .store
         .password_change_required(user.id)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     let location = if must_change {
         format!(
             "/account/password?lang={}&next={}",

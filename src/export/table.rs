@@ -2,7 +2,7 @@
 //! `GET …/satisfaction` flattened into typed cells, with what describes the query.
 
 use super::ExportFormat;
-use crate::analytics::{Level, ScoreRow};
+use crate::analytics::{Level, SatisfactionRow};
 use crate::scoring::{compare_cells, RowChange, SatisfactionTable, COMPARE_COLUMNS};
 
 /// A cell of the satisfaction table.
@@ -27,7 +27,7 @@ pub struct SatTable {
 pub fn flatten(
     by: &[String],
     level: Level,
-    rows: &[ScoreRow],
+    rows: &[SatisfactionRow],
     compared: Option<&[RowChange]>,
 ) -> (Vec<String>, Vec<Vec<SatCell>>) {
     let mut columns: Vec<String> = by.to_vec();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{self, FieldError, Severity, Source, State};
 use super::{Actor, ActorRole, FindingsError, Result};
-use crate::analytics::{self, Level, Loaded, Query, ScoreRow};
+use crate::analytics::{self, Level, Loaded, Query, SatisfactionRow};
 use crate::startup::AppState;
 use crate::store::{EvaluationId, EvaluationStatus, NewFinding, NewFindingEvent, UnitId};
 
@@ -175,7 +175,7 @@ struct Rate {
     ci: Option<(f64, f64)>,
 }
 
-fn rate(r: &ScoreRow) -> Option<Rate> {
+fn rate(r: &SatisfactionRow) -> Option<Rate> {
     if r.suppressed {
         return None;
     }
@@ -196,8 +196,8 @@ fn rate(r: &ScoreRow) -> Option<Rate> {
 fn survey_proposals(
     out: &mut Vec<Proposal>,
     level: Level,
-    now: &[ScoreRow],
-    before: Option<(i64, &[ScoreRow])>,
+    now: &[SatisfactionRow],
+    before: Option<(i64, &[SatisfactionRow])>,
     threshold: f64,
     names: &Names,
 ) {
@@ -521,8 +521,8 @@ mod tests {
     use super::*;
     use crate::analytics::Est;
 
-    fn row(unit: &str, item: &str, rate: f64, se: f64, n: u64) -> ScoreRow {
-        ScoreRow {
+    fn row(unit: &str, item: &str, rate: f64, se: f64, n: u64) -> SatisfactionRow {
+        SatisfactionRow {
             keys: vec![unit.into()],
             item: item.into(),
             n,

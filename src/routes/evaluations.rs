@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::error::OrPage;
 use crate::scoring::FrameworksDir;
 
 use super::forms::{html, see_other, status_of, web_error, Form, Upload};
@@ -105,11 +106,7 @@ async fn render_new(
     input: &EvaluationInput,
     errors: &[FieldError],
 ) -> Result<HttpResponse, WebError> {
-    let evs = state
-        .store
-        .list_evaluations()
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let evs = state.store.list_evaluations().await.or_page(lang)?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -502,14 +499,10 @@ async fn links_post(
     let lang = Lang::from_request(&req);
     let id = EvaluationId(path.into_inner());
     Form::parse(&body, &user, lang)?;
-    state
-        .store
-        .evaluation_detail(id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    state.store.evaluation_detail(id).await.or_page(lang)?;
     svc::links::create_plan_links(&state.store, id, &user.name)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     Ok(see_other(&setup_path(id), lang, "links"))
 }
 
@@ -523,7 +516,7 @@ async fn firm_progress(
     let firm = user.firm_id.ok_or(WebError::Forbidden(lang))?;
     let rows = svc::progress::firm_progress(&state.store, firm)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     Ok(html(
         StatusCode::OK,
         crate::views::setup::progress::firm_page(lang, &user, &rows),

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::{check_csrf, Admin, AnyUser, CurrentUser, Evaluator, Role};
+use crate::error::OrPage;
 use crate::error::WebError;
 use crate::findings::{self, proposals, FindingsError, NewFindingInput};
 use crate::i18n::Lang;
@@ -392,7 +393,7 @@ async fn render_detail(
         .store
         .get_evaluation(row.evaluation_id.get())
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     let calendar = row
         .calendar
         .as_deref()

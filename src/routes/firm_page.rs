@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use maud::{html, Markup};
 
 use crate::auth::{check_csrf, CurrentUser, FirmUser};
+use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::startup::AppState;
@@ -117,9 +118,7 @@ async fn page(
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     let firm_id = user.firm_id.ok_or(WebError::Forbidden(lang))?;
-    let evaluations = firm_evaluations(&state, firm_id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let evaluations = firm_evaluations(&state, firm_id).await.or_page(lang)?;
     Ok(crate::routes::home::html(form(
         &state,
         lang,
@@ -197,11 +196,7 @@ async fn submit(
         .parse()
         .map_err(|_| bad(format!("evaluation must be an id, got {evaluation:?}")))?;
     let (file_name, bytes) = file.ok_or_else(|| bad("choose a file to upload".into()))?;
-    let firm = state
-        .store
-        .get_firm(firm_id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let firm = state.store.get_firm(firm_id).await.or_page(lang)?;
     let outcome = ingest(
         &state.store,
         &state.questionnaires.all(),
@@ -229,9 +224,7 @@ async fn submit(
             )
         }
     };
-    let evaluations = firm_evaluations(&state, firm_id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let evaluations = firm_evaluations(&state, firm_id).await.or_page(lang)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(form(&state, lang, &user, &evaluations, Some(result)).into_string()))

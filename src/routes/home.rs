@@ -1,5 +1,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::error::OrPage;
 use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::startup::AppState;
@@ -7,11 +8,7 @@ use crate::startup::AppState;
 #[utoipa::path(get, path = "/", tag = "pages", responses((status = 200, description = "landing page", content_type = "text/html")))]
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
-    let evaluations = state
-        .store
-        .list_evaluations()
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let evaluations = state.store.list_evaluations().await.or_page(lang)?;
     Ok(html(crate::views::home::page(lang, &evaluations)))
 }
 

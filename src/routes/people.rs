@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::forms::{csv, html, see_other, web_error, Form};
 use crate::accounts::{self, AuditQuery, KeyInput, UserInput};
 use crate::auth::{Admin, CurrentUser, Evaluator};
+use crate::error::OrPage;
 use crate::error::WebError;
 use crate::evaluations::{FieldError, SetupError};
 use crate::i18n::Lang;
@@ -423,11 +424,7 @@ async fn keys_revoke(
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     let form = Form::parse(&body, &user, lang)?;
-    let key = state
-        .store
-        .key(path.into_inner())
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let key = state.store.key(path.into_inner()).await.or_page(lang)?;
     match accounts::keys::revoke_by_prefix(
         &state.store,
         &key.prefix,
@@ -451,11 +448,7 @@ async fn audit_page(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
-    let actions = state
-        .store
-        .audit_actions()
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let actions = state.store.audit_actions().await.or_page(lang)?;
     let limit = accounts::audit::PAGE_ROWS;
     let (rows, errors, status) = match accounts::audit::search(&state.store, &q, limit).await {
         Ok(rows) => (rows, Vec::new(), StatusCode::OK),

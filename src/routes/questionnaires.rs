@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::forms::{html, Upload};
 use crate::auth::Evaluator;
+use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::library::{self, Format, LibraryError, Outcome};
@@ -396,11 +397,7 @@ async fn bank_page(
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     let id = path.into_inner();
-    let evaluation = state
-        .store
-        .get_evaluation(id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let evaluation = state.store.get_evaluation(id).await.or_page(lang)?;
     let b = library::bank(
         &state.store,
         &state.questionnaires,

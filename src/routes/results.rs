@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::analytics::{AnalyticsError, Level};
 use crate::auth::{AnyUser, Evaluator};
+use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::findings;
 use crate::i18n::Lang;
@@ -126,11 +127,7 @@ async fn admin_home(
     if !user.is_evaluator() {
         return Err(WebError::Forbidden(lang));
     }
-    let evs = state
-        .store
-        .list_evaluations()
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let evs = state.store.list_evaluations().await.or_page(lang)?;
     Ok(crate::routes::home::html(v::admin_home(lang, &user, &evs)))
 }
 
@@ -144,7 +141,7 @@ async fn overview(
     let lang = Lang::from_request(&req);
     let o = scoring::overview(&state, path.into_inner())
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     let findings =
         findings::evaluation_counts(&state.store, &state.settings.surveys_dir, o.evaluation.id)
             .await

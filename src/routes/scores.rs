@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{check_csrf, Evaluator};
+use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::scoring::{
@@ -392,11 +393,7 @@ async fn page(
 ) -> Result<maud::Markup, WebError> {
     let lang = Lang::from_request(&req);
     let id = path.into_inner();
-    let ev = state
-        .store
-        .get_evaluation(id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let ev = state.store.get_evaluation(id).await.or_page(lang)?;
     match snapshot(&state, id, None).await {
         Ok(snap) => Ok(crate::views::scores::page(
             lang,
@@ -547,7 +544,7 @@ async fn history_page(
     let unit = params.unit.as_deref().filter(|u| !u.is_empty());
     let h = scoring::history(&state.store, id, unit)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     Ok(crate::views::scores::history(
         lang,
         &h.evaluation,

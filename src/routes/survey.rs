@@ -7,6 +7,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::collect::{looks_like_code, sha256_hex};
+use crate::error::OrPage;
 use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::questionnaire::{validate_answers, Questionnaire, Text};
@@ -156,7 +157,7 @@ async fn scope(
     let id = crate::store::EvaluationId(evaluation_id);
     let notice = crate::evaluations::lifecycle::respondent_notice_of(&state.store, id)
         .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+        .or_page(lang)?;
     if let Some(n) = notice {
         return Ok(Resolved::Notice(n));
     }
@@ -167,11 +168,7 @@ async fn scope(
             "This questionnaire version is no longer in use.",
         ));
     };
-    let unit = state
-        .store
-        .get_unit(unit_id)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let unit = state.store.get_unit(unit_id).await.or_page(lang)?;
     Ok(Resolved::Open(Scope {
         evaluation_id,
         unit_id,

@@ -8,6 +8,7 @@ use super::forms::{
     csv, html, json_body, see_other, status_of, web_error, Form, Upload, MAX_TABLE_BYTES,
 };
 use crate::auth::Evaluator;
+use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::evaluations::{units, FieldError, SetupError, UnitInput};
 use crate::i18n::Lang;
@@ -56,11 +57,7 @@ async fn render_register(
     status: StatusCode,
     p: &view::RegisterPage<'_>,
 ) -> Result<HttpResponse, WebError> {
-    let register = state
-        .store
-        .unit_register()
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    let register = state.store.unit_register().await.or_page(lang)?;
     Ok(html(status, view::register(lang, user, &register, p)))
 }
 
@@ -226,11 +223,7 @@ async fn edit_submit(
     let lang = Lang::from_request(&req);
     let code = path.into_inner();
     let form = Form::parse(&body, &user, lang)?;
-    state
-        .store
-        .register_unit(&code)
-        .await
-        .map_err(|e| WebError::from_store(lang, e))?;
+    state.store.register_unit(&code).await.or_page(lang)?;
     let input = UnitInput {
         code: code.clone(),
         ..unit_input(&form)

@@ -21,7 +21,7 @@ use pingyi_analysis::estimate::contrast::compare_independent;
 use pingyi_analysis::estimate::disclosure::suppress;
 
 use super::ALPHA;
-use crate::analytics::{self, Est, ScoreRow};
+use crate::analytics::{self, Est, SatisfactionRow};
 use crate::store::Evaluation;
 
 /// The other year's value of one measure of a row and the change to it.
@@ -114,7 +114,7 @@ fn measure(
 }
 
 /// Each row of `this` against the row of the same keys and item in `other`.
-pub fn compare_rows(this: &[ScoreRow], other: &[ScoreRow]) -> Vec<RowChange> {
+pub fn compare_rows(this: &[SatisfactionRow], other: &[SatisfactionRow]) -> Vec<RowChange> {
     this.iter()
         .map(|r| {
             let keys: Vec<&str> = r.keys.iter().map(String::as_str).collect();
@@ -141,14 +141,14 @@ pub fn shown_parts(parts: &[(String, f64, f64, u64)], min_cell: u64) -> Vec<bool
 mod tests {
     use super::*;
 
-    fn row(keys: &[&str], est: f64, se: f64, df: f64, suppressed: bool) -> ScoreRow {
+    fn row(keys: &[&str], est: f64, se: f64, df: f64, suppressed: bool) -> SatisfactionRow {
         let e = Est {
             estimate: (!suppressed).then_some(est),
             se: (!suppressed).then_some(se),
             ci_low: None,
             ci_high: None,
         };
-        ScoreRow {
+        SatisfactionRow {
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
             item: "overall".into(),
             n: 10,

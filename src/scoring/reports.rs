@@ -9,7 +9,7 @@ use pingyi_analysis::estimate::CiMethod;
 use serde::Deserialize;
 
 use super::grades::{grades, Grades};
-use crate::analytics::{self, AnalyticsError, Level, Loaded, Query, ScoreRow};
+use crate::analytics::{self, AnalyticsError, Level, Loaded, Query, SatisfactionRow};
 use crate::auth::{CurrentUser, Role};
 use crate::startup::AppState;
 use crate::store::{
@@ -88,7 +88,7 @@ pub struct SatisfactionTable {
     pub ci_name: String,
     pub exclude_flagged: bool,
     pub loaded: Arc<Loaded>,
-    pub rows: Arc<Vec<ScoreRow>>,
+    pub rows: Arc<Vec<SatisfactionRow>>,
     /// with `compare=YEAR`: that year's evaluation and a comparison per row
     pub compared: Option<super::Compared>,
 }
@@ -266,18 +266,18 @@ pub fn batch_warnings(receipt: &str) -> Vec<(String, u64)> {
 
 /// A table row's index as a comparable point (estimate, SE, design df); None when the cell
 /// is suppressed or has no estimate.
-fn point(r: Option<&ScoreRow>) -> Option<(f64, f64, f64)> {
+fn point(r: Option<&SatisfactionRow>) -> Option<(f64, f64, f64)> {
     let r = r.filter(|r| !r.suppressed)?;
     Some((r.index.estimate?, r.index.se?, r.df))
 }
 
 /// `a` (this year) against `b` (an earlier year) as independent samples.
-fn comparison(a: Option<&ScoreRow>, b: Option<&ScoreRow>) -> Option<Comparison> {
+fn comparison(a: Option<&SatisfactionRow>, b: Option<&SatisfactionRow>) -> Option<Comparison> {
     Some(compare_independent(point(a)?, point(b)?, ALPHA))
 }
 
 /// The reportable index of a row (None when suppressed).
-fn value(r: Option<&ScoreRow>) -> Option<f64> {
+fn value(r: Option<&SatisfactionRow>) -> Option<f64> {
     r.filter(|r| !r.suppressed).and_then(|r| r.index.estimate)
 }
 
@@ -291,8 +291,8 @@ pub struct TrendRow {
     pub significant: Vec<bool>,
 }
 
-fn trend_row(unit: &str, years: &[Evaluation], per_year: &[Arc<Vec<ScoreRow>>]) -> TrendRow {
-    let rows: Vec<Option<&ScoreRow>> = per_year
+fn trend_row(unit: &str, years: &[Evaluation], per_year: &[Arc<Vec<SatisfactionRow>>]) -> TrendRow {
+    let rows: Vec<Option<&SatisfactionRow>> = per_year
         .iter()
         .map(|t| analytics::find(t, &[unit], "overall"))
         .collect();
@@ -325,10 +325,10 @@ pub struct ResultsReport {
     pub grades: Arc<Grades>,
     pub units: Vec<Unit>,
     pub loaded: Arc<Loaded>,
-    pub by_unit: Arc<Vec<ScoreRow>>,
-    pub by_type: Arc<Vec<ScoreRow>>,
-    pub by_dim: Arc<Vec<ScoreRow>>,
-    pub by_type_dim: Arc<Vec<ScoreRow>>,
+    pub by_unit: Arc<Vec<SatisfactionRow>>,
+    pub by_type: Arc<Vec<SatisfactionRow>>,
+    pub by_dim: Arc<Vec<SatisfactionRow>>,
+    pub by_type_dim: Arc<Vec<SatisfactionRow>>,
     pub trends: Vec<TrendRow>,
 }
 
@@ -383,16 +383,16 @@ pub struct UnitReport {
     pub prev: Option<Evaluation>,
     pub loaded: Arc<Loaded>,
     /// by unit, overall
-    pub overall: Arc<Vec<ScoreRow>>,
-    pub by_type: Arc<Vec<ScoreRow>>,
-    pub by_dim: Arc<Vec<ScoreRow>>,
-    pub by_item: Arc<Vec<ScoreRow>>,
+    pub overall: Arc<Vec<SatisfactionRow>>,
+    pub by_type: Arc<Vec<SatisfactionRow>>,
+    pub by_dim: Arc<Vec<SatisfactionRow>>,
+    pub by_item: Arc<Vec<SatisfactionRow>>,
     pub changes: Vec<Change>,
 }
 
 impl UnitReport {
     /// The unit's overall row.
-    pub fn overall_row(&self) -> Option<&ScoreRow> {
+    pub fn overall_row(&self) -> Option<&SatisfactionRow> {
         analytics::find(&self.overall, &[self.unit.code.as_str()], "overall")
     }
 }
@@ -497,9 +497,9 @@ pub struct PublicResults {
     pub evaluation: Evaluation,
     pub units: Vec<Unit>,
     /// by unit, overall
-    pub rows: Arc<Vec<ScoreRow>>,
+    pub rows: Arc<Vec<SatisfactionRow>>,
     /// the whole evaluation: one row over every response
-    pub all: Arc<Vec<ScoreRow>>,
+    pub all: Arc<Vec<SatisfactionRow>>,
     pub grades: Arc<Grades>,
     /// when it was last published (RFC 3339, UTC)
     pub published_at: Option<String>,
@@ -508,7 +508,7 @@ pub struct PublicResults {
 }
 
 impl PublicResults {
-    pub fn overall(&self) -> Option<&ScoreRow> {
+    pub fn overall(&self) -> Option<&SatisfactionRow> {
         self.all.iter().find(|r| r.item == "overall")
     }
 }

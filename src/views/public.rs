@@ -8,7 +8,7 @@ use maud::{html, Markup};
 
 use super::ranking::{framework_card, ranking, satisfaction_card};
 use super::results::{f1, page, pct, sup_label, title_of};
-use crate::analytics::ScoreRow;
+use crate::analytics::SatisfactionRow;
 use crate::i18n::Lang;
 use crate::scoring::{Grades, MIN_CELL};
 use crate::store::{Evaluation, Unit};
@@ -17,9 +17,9 @@ pub struct PublicData<'a> {
     pub ev: &'a Evaluation,
     pub units: &'a [Unit],
     /// overall index per unit
-    pub rows: &'a [ScoreRow],
+    pub rows: &'a [SatisfactionRow],
     /// overall index of the whole evaluation
-    pub overall: Option<&'a ScoreRow>,
+    pub overall: Option<&'a SatisfactionRow>,
     pub grades: &'a Grades,
     /// the rectification status per unit, once published: (published since, counts)
     pub findings: Option<(&'a str, &'a [crate::findings::UnitCounts])>,

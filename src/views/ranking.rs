@@ -9,7 +9,7 @@ use pingyi_analysis::scoring::framework::fmt_num;
 
 use super::charts::{dot_plot, Bar};
 use super::results::{bar, f1, pct, sup_label};
-use crate::analytics::ScoreRow;
+use crate::analytics::SatisfactionRow;
 use crate::i18n::Lang;
 use crate::scoring::Grades;
 use crate::store::{Evaluation, Unit};
@@ -18,9 +18,9 @@ use crate::views::with_lang;
 /// Units ordered by index (suppressed last), with rank numbers for the reportable ones.
 pub(super) fn ranking<'a>(
     units: &'a [Unit],
-    rows: &'a [ScoreRow],
-) -> Vec<(Option<usize>, &'a Unit, Option<&'a ScoreRow>)> {
-    let mut v: Vec<(&Unit, Option<&ScoreRow>)> = units
+    rows: &'a [SatisfactionRow],
+) -> Vec<(Option<usize>, &'a Unit, Option<&'a SatisfactionRow>)> {
+    let mut v: Vec<(&Unit, Option<&SatisfactionRow>)> = units
         .iter()
         .map(|u| {
             (
@@ -29,7 +29,7 @@ pub(super) fn ranking<'a>(
             )
         })
         .collect();
-    let key = |r: &Option<&ScoreRow>| {
+    let key = |r: &Option<&SatisfactionRow>| {
         r.filter(|r| !r.suppressed)
             .and_then(|r| r.index.estimate)
             .unwrap_or(f64::NEG_INFINITY)
@@ -142,7 +142,7 @@ pub(super) fn framework_card(
 /// public page does not.
 pub(super) fn satisfaction_card(
     lang: Lang,
-    ranked: &[(Option<usize>, &Unit, Option<&ScoreRow>)],
+    ranked: &[(Option<usize>, &Unit, Option<&SatisfactionRow>)],
     with_n: bool,
 ) -> Markup {
     let bars: Vec<Bar> = ranked

@@ -13,7 +13,7 @@ use super::ranking::grades_note;
 use super::results::{
     change_cell, crumbs, dim_name, f1, figure, page, pct, rtype_name, sup_label, title_of, who,
 };
-use crate::analytics::{Loaded, ScoreRow, Suggestion};
+use crate::analytics::{Loaded, SatisfactionRow, Suggestion};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
 use crate::scoring::{Change, Grades, MIN_CELL};
@@ -101,10 +101,10 @@ pub struct ReportData<'a> {
     pub unit: &'a Unit,
     pub prev: Option<&'a Evaluation>,
     pub loaded: &'a Loaded,
-    pub overall: Option<&'a ScoreRow>,
-    pub by_type: &'a [ScoreRow],
-    pub by_dim: &'a [ScoreRow],
-    pub by_item: &'a [ScoreRow],
+    pub overall: Option<&'a SatisfactionRow>,
+    pub by_type: &'a [SatisfactionRow],
+    pub by_dim: &'a [SatisfactionRow],
+    pub by_item: &'a [SatisfactionRow],
     /// (respondent type or "" for the unit, last year's index, this year's, comparison)
     pub changes: &'a [Change],
     /// the unit's findings (assigned and after) with their state
@@ -118,7 +118,7 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
     let path = format!("/admin/evaluations/{}/units/{}/report", ev.id, u);
     let name = lang.pick(&d.unit.name_zh, &d.unit.name_en).to_owned();
     // only the groups whose scores are shown are ever named
-    let mine: Vec<&ScoreRow> = d
+    let mine: Vec<&SatisfactionRow> = d
         .by_type
         .iter()
         .filter(|r| r.keys[0] == u && !r.suppressed)
@@ -126,12 +126,12 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
     let hidden_groups = d.by_type.iter().any(|r| r.keys[0] == u && r.suppressed);
     let types: Vec<String> = mine.iter().map(|r| r.keys[1].clone()).collect();
     let named: BTreeSet<&str> = types.iter().map(String::as_str).collect();
-    let type_rows: Vec<(String, Option<&ScoreRow>)> = mine
+    let type_rows: Vec<(String, Option<&SatisfactionRow>)> = mine
         .iter()
         .map(|r| (rtype_name(&r.keys[1], lang), Some(*r)))
         .collect();
     // strengths and weaknesses: reportable items ranked by index
-    let mut items: Vec<&ScoreRow> = d
+    let mut items: Vec<&SatisfactionRow> = d
         .by_item
         .iter()
         .filter(|r| {
@@ -149,8 +149,8 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
     });
     let k = 5.min(items.len() / 2);
     let strengths = &items[..k];
-    let weaknesses: Vec<&ScoreRow> = items.iter().rev().take(k).copied().collect();
-    let item_label = |r: &ScoreRow| -> String {
+    let weaknesses: Vec<&SatisfactionRow> = items.iter().rev().take(k).copied().collect();
+    let item_label = |r: &SatisfactionRow| -> String {
         match l.item_text.get(&(r.keys[1].clone(), r.item.clone())) {
             Some((zh, en, _)) => lang.pick(zh, en).to_owned(),
             None => r.item.clone(),
@@ -353,7 +353,11 @@ fn composite_card(lang: Lang, ev: &Evaluation, unit: &str, g: &Grades, evaluator
     }
 }
 
-fn item_table(lang: Lang, rows: &[&ScoreRow], label: &dyn Fn(&ScoreRow) -> String) -> Markup {
+fn item_table(
+    lang: Lang,
+    rows: &[&SatisfactionRow],
+    label: &dyn Fn(&SatisfactionRow) -> String,
+) -> Markup {
     html! {
         table {
             thead { tr {

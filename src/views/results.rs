@@ -9,7 +9,7 @@ pub use super::public::{public_results, PublicData};
 use super::ranking::{framework_card, ranking, satisfaction_card};
 pub use super::report::{unit_report, ReportData};
 use super::{layout, with_lang};
-use crate::analytics::{Loaded, ScoreRow};
+use crate::analytics::{Loaded, SatisfactionRow};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
 use crate::scoring::{target, Grades, TrendRow, MIN_CELL};
@@ -89,7 +89,7 @@ pub(super) fn title_of(ev: &Evaluation, lang: Lang) -> String {
     lang.pick(&ev.title_zh, &ev.title_en).to_owned()
 }
 
-pub(super) fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
+pub(super) fn bar(label: String, r: Option<&SatisfactionRow>) -> Bar {
     match r {
         Some(r) if !r.suppressed => Bar {
             label,
@@ -111,7 +111,11 @@ pub(super) fn bar(label: String, r: Option<&ScoreRow>) -> Bar {
 }
 
 /// Table of index, interval, rate and n; suppressed rows say so and show no numbers.
-pub(super) fn score_table(lang: Lang, head: &str, rows: &[(String, Option<&ScoreRow>)]) -> Markup {
+pub(super) fn score_table(
+    lang: Lang,
+    head: &str,
+    rows: &[(String, Option<&SatisfactionRow>)],
+) -> Markup {
     html! {
         table {
             thead { tr {
@@ -145,7 +149,7 @@ pub(super) fn figure(
     lang: Lang,
     title: &str,
     head: &str,
-    rows: &[(String, Option<&ScoreRow>)],
+    rows: &[(String, Option<&SatisfactionRow>)],
 ) -> Markup {
     let bars: Vec<Bar> = rows.iter().map(|(l, r)| bar(l.clone(), *r)).collect();
     html! {
@@ -483,10 +487,10 @@ pub struct ResultsData<'a> {
     pub grades: &'a Grades,
     pub units: &'a [Unit],
     pub loaded: &'a Loaded,
-    pub by_unit: &'a [ScoreRow],
-    pub by_type: &'a [ScoreRow],
-    pub by_dim: &'a [ScoreRow],
-    pub by_type_dim: &'a [ScoreRow],
+    pub by_unit: &'a [SatisfactionRow],
+    pub by_type: &'a [SatisfactionRow],
+    pub by_dim: &'a [SatisfactionRow],
+    pub by_type_dim: &'a [SatisfactionRow],
     pub trends: &'a [TrendRow],
 }
 
@@ -496,7 +500,7 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
     let ranked = ranking(d.units, d.by_unit);
     let mut types: Vec<&str> = d.by_type.iter().map(|r| r.keys[0].as_str()).collect();
     types.dedup();
-    let type_rows: Vec<(String, Option<&ScoreRow>)> = types
+    let type_rows: Vec<(String, Option<&SatisfactionRow>)> = types
         .iter()
         .map(|t| {
             (
@@ -505,7 +509,7 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
             )
         })
         .collect();
-    let dim_rows: Vec<(String, Option<&ScoreRow>)> = d
+    let dim_rows: Vec<(String, Option<&SatisfactionRow>)> = d
         .loaded
         .dimensions
         .iter()
