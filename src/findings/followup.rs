@@ -203,43 +203,64 @@ pub async fn start(
         .map_err(|e| FindingsError::Conflict(e.to_string()))?;
     }
     let ev = &original.evaluation;
-    let created = evaluations::evaluation::create(
-        &state.store,
-        &EvaluationInput {
-            series: ev.series.clone(),
-            year: ev.year.to_string(),
-            wave: format!("回访 {}", id.get()),
-            title_zh: format!("{}回访：{}", ev.title_zh, row.title),
-            title_en: format!("{} follow-up: {}", ev.title_en, target.name),
-            fieldwork_start: String::new(),
-            fieldwork_end: String::new(),
-            framework: String::new(),
-            copy_from: String::new(),
-            units: vec![row.unit_code.clone()],
-        },
-        &NoFrameworks,
-        &actor.name,
-    )
-    .await
-    .map_err(|e| FindingsError::Conflict(e.to_string()))?;
-    evaluations::plan::set_plan(&state.store, created.id, &plan_rows, &actor.name)
+    let wave = format!("回访 {}", id.get());
+    // a draft left by an earlier attempt that stopped before its plan was stored is reused
+    let earlier = state
+        .store
+        .list_evaluations()
+        .await?
+        .into_iter()
+        .find(|e| e.series == ev.series && e.year == ev.year && e.wave == wave);
+    let followup_id = match earlier {
+        Some(e) if e.status == crate::store::EvaluationStatus::Draft => EvaluationId(e.id),
+        Some(e) => {
+            return Err(FindingsError::Conflict(format!(
+                "evaluation {} (wave {wave}) already exists and is {}",
+                e.id,
+                e.status.as_str()
+            )))
+        }
+        None => {
+            evaluations::evaluation::create(
+                &state.store,
+                &EvaluationInput {
+                    series: ev.series.clone(),
+                    year: ev.year.to_string(),
+                    wave,
+                    title_zh: format!("{}回访：{}", ev.title_zh, row.title),
+                    title_en: format!("{} follow-up: {}", ev.title_en, target.name),
+                    fieldwork_start: String::new(),
+                    fieldwork_end: String::new(),
+                    framework: String::new(),
+                    copy_from: String::new(),
+                    units: vec![row.unit_code.clone()],
+                },
+                &NoFrameworks,
+                &actor.name,
+            )
+            .await
+            .map_err(|e| FindingsError::Conflict(e.to_string()))?
+            .id
+        }
+    };
+    evaluations::plan::set_plan(&state.store, followup_id, &plan_rows, &actor.name)
         .await
         .map_err(|e| FindingsError::Conflict(e.to_string()))?;
     state
         .store
         .record_followup(
             id,
-            created.id,
+            followup_id,
             &actor.name,
             &serde_json::json!({
-                "evaluation_id": created.id.get(),
+                "evaluation_id": followup_id.get(),
                 "level": target.level,
                 "code": target.code,
                 "questionnaires": questionnaires.iter().map(|q| format!("{}@{}", q.id, q.version)).collect::<Vec<_>>(),
             }),
         )
         .await?;
-    Ok(created.id)
+    Ok(followup_id)
 }
 
 /// One side of the comparison: the satisfaction rate of the target in one evaluation.
