@@ -1,8 +1,6 @@
 //! Sign-in under abuse, over HTTP: open redirects, guessing and lock-out attempts, replayed or
 //! cross-site forms, forwarded client addresses, and one-time passwords that must be replaced.
 
-use std::time::{Duration, Instant};
-
 use pingyi::store::Backend;
 
 use crate::both_backends;
@@ -298,59 +296,6 @@ async fn parallel_guesses_are_counted_atomically() {
         checked, 6,
         "5 free failures and the one that starts the wait"
     );
-}
-
-/// Unknown names cost the same password check as known ones.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_names_take_as_long_as_known_ones() {
-    let Some(app) = spawn_app_with(Backend::Sqlite, |s| {
-        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await
-    else {
-        return;
-    };
-    user_with_own_password(&app, "admin", "admin").await;
-    let median = |name: &'static str| {
-        let app = &app;
-        async move {
-            let mut times = Vec::new();
-            for i in 0..5 {
-                let c = cookie_client();
-                let page = form(app, &c, "").await;
-                let from = format!("192.0.2.{i}");
-                let t0 = Instant::now();
-                let r = post(
-                    app,
-                    &c,
-                    &page,
-                    name,
-                    "guess",
-                    None,
-                    &[("x-forwarded-for", from.as_str())],
-                )
-                .await;
-                let took = t0.elapsed();
-                assert_eq!(r.status(), 401);
-                times.push(took);
-            }
-            times.sort();
-            times[2]
-        }
-    };
-    let known = median("admin").await;
-    let unknown = median("nobody-by-this-name").await;
-    eprintln!(
-        "wrong password for a known name: median {:.1} ms; unknown name: {:.1} ms",
-        known.as_secs_f64() * 1e3,
-        unknown.as_secs_f64() * 1e3
-    );
-    // both do one Argon2 check (tens of ms); a skipped check answered ~15x faster
-    assert!(
-        unknown * 3 >= known && known * 3 >= unknown,
-        "known {known:?} vs unknown {unknown:?}"
-    );
-    assert!(unknown >= Duration::from_millis(2));
 }
 
 async fn one_time_passwords_must_be_replaced_first(backend: Backend) {
