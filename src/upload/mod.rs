@@ -28,9 +28,11 @@
 //! starts, and later rows at their text-editor line numbers (Excel would show them one row
 //! higher per extra line); see [`text`].
 
+mod cells;
 pub mod decode;
 pub mod ingest;
 pub mod report;
+mod rules;
 pub mod template;
 pub mod text;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Row validation of uploads: cells, flags and the report of every problem.
 
 use super::*;
+use chrono::NaiveDate;
 
 fn d(y: i32, m: u32, day: u32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, day)
