@@ -246,16 +246,11 @@ pub async fn import(
             })
         }
     };
+    let q = Arc::new(q);
     if outcome != Outcome::Unchanged {
         registry.add(q.clone());
     }
-    let id = (q.id.clone(), i64::from(q.version));
-    let registered = registry
-        .all()
-        .get(&id)
-        .cloned()
-        .unwrap_or_else(|| Arc::new(q));
-    Ok((registered, outcome))
+    Ok((q, outcome))
 }
 
 /// `id` (its newest version) or `id@version` among the registered questionnaires.
@@ -284,6 +279,16 @@ pub fn file_name(q: &Questionnaire, format: Format) -> String {
     format!("{}-v{}.{}", q.id, q.version, format.extension())
 }
 
+/// The (id, version) of every questionnaire built into the binary, read once.
+fn shipped_versions() -> &'static [(String, u32)] {
+    static SHIPPED: std::sync::OnceLock<Vec<(String, u32)>> = std::sync::OnceLock::new();
+    SHIPPED.get_or_init(|| {
+        questionnaire::builtin()
+            .map(|l| l.into_iter().map(|q| (q.id, q.version)).collect())
+            .unwrap_or_default()
+    })
+}
+
 /// One version as the library page lists it.
 #[derive(Debug, Clone)]
 pub struct VersionInfo {
@@ -296,9 +301,7 @@ pub struct VersionInfo {
 /// Every registered version, by id then version, with its response count.
 pub async fn list(store: &Store, registry: &Registry) -> Result<Vec<VersionInfo>, LibraryError> {
     let counts = store.questionnaire_response_counts().await?;
-    let shipped: Vec<(String, u32)> = questionnaire::builtin()
-        .map(|l| l.into_iter().map(|q| (q.id, q.version)).collect())
-        .unwrap_or_default();
+    let shipped = shipped_versions();
     Ok(registry
         .all()
         .values()

@@ -68,13 +68,13 @@ impl Registry {
     }
 
     /// Registers (or replaces) one version.
-    pub fn add(&self, q: Questionnaire) {
+    pub fn add(&self, q: Arc<Questionnaire>) {
         let mut guard = match self.0.write() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut next = Questionnaires::clone(&guard);
-        next.insert((q.id.clone(), i64::from(q.version)), Arc::new(q));
+        next.insert((q.id.clone(), i64::from(q.version)), q);
         *guard = Arc::new(next);
     }
 }

@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/findings/{fid}/followup", web::post().to(api_start));
 }
 
-fn target_of(text: &str) -> Result<i64, FindingsError> {
+fn responses_target(text: &str) -> Result<i64, FindingsError> {
     let t = text.trim();
     if t.is_empty() {
         return Ok(DEFAULT_TARGET);
@@ -51,7 +51,7 @@ async fn page_start(
     let actor = actor_of(&user).map_err(|_| WebError::Forbidden(lang))?;
     let id = FindingId(path.into_inner());
     let result = async {
-        let target = target_of(form.one("target"))?;
+        let target = responses_target(form.one("target"))?;
         followup::start(&state, &actor, id, target).await
     }
     .await;

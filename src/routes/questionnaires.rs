@@ -331,11 +331,7 @@ async fn preview_submit(
         fields.entry(k).or_default().push(v);
     }
     let one = |k: &str| fields.get(k).and_then(|v| v.first()).map(String::as_str);
-    let lang = match one("lang") {
-        Some("en") => Lang::En,
-        Some("zh") => Lang::Zh,
-        _ => Lang::from_request(&req),
-    };
+    let lang = super::survey::lang_of(&req, one("lang"));
     let q = state
         .questionnaire(&id, version)
         .ok_or(WebError::NotFound(lang))?;

@@ -59,7 +59,7 @@ enum Resolved {
     Notice(crate::evaluations::Notice),
 }
 
-fn lang_of(req: &HttpRequest, form_lang: Option<&str>) -> Lang {
+pub(crate) fn lang_of(req: &HttpRequest, form_lang: Option<&str>) -> Lang {
     match form_lang {
         Some("en") => Lang::En,
         Some("zh") => Lang::Zh,

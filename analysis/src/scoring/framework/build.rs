@@ -18,7 +18,12 @@ impl Ctx<'_> {
             .count()
             + 1
     }
-    pub(super) fn err(&self, offset: usize, indicator: Option<&str>, message: String) -> FrameworkError {
+    pub(super) fn err(
+        &self,
+        offset: usize,
+        indicator: Option<&str>,
+        message: String,
+    ) -> FrameworkError {
         FrameworkError {
             file: self.file.to_string(),
             line: self.line(offset),
