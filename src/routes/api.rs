@@ -5,8 +5,19 @@ use actix_web::{web, HttpResponse};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+/// Every `/api/v1` route; mounted once under `web::scope("/api/v1")` by
+/// [`super::configure`], so the paths here and in the modules' `configure_api` are relative.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/questionnaires", web::get().to(questionnaires))
+    cfg.configure(super::evaluations_api::configure_api)
+        .configure(super::units::configure_api)
+        .configure(super::people_api::configure_api)
+        .configure(super::invitations::configure_api)
+        .configure(super::results::configure_api)
+        .configure(super::exports::configure_api)
+        .configure(super::findings_api::configure_api)
+        .configure(super::followups::configure_api)
+        .configure(crate::openapi::configure_api)
+        .route("/questionnaires", web::get().to(questionnaires))
         .route(
             "/questionnaires/{id}/{version}",
             web::get().to(questionnaire),

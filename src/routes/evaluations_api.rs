@@ -12,27 +12,24 @@ use crate::scoring::FrameworksDir;
 use crate::startup::AppState;
 use crate::store::EvaluationId;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/evaluations", web::post().to(create))
-        .route("/api/v1/evaluations/{id}", web::get().to(detail))
-        .route("/api/v1/evaluations/{id}/units", web::put().to(put_units))
-        .route("/api/v1/evaluations/{id}/plan", web::get().to(get_plan))
-        .route(
-            "/api/v1/evaluations/{id}/plan.csv",
-            web::get().to(get_plan_csv),
-        )
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/evaluations", web::post().to(create))
+        .route("/evaluations/{id}", web::get().to(detail))
+        .route("/evaluations/{id}/units", web::put().to(put_units))
+        .route("/evaluations/{id}/plan", web::get().to(get_plan))
+        .route("/evaluations/{id}/plan.csv", web::get().to(get_plan_csv))
         .service(
-            web::resource("/api/v1/evaluations/{id}/plan")
+            web::resource("/evaluations/{id}/plan")
                 .app_data(web::PayloadConfig::default().limit(MAX_TABLE_BYTES))
                 .app_data(web::JsonConfig::default().limit(MAX_TABLE_BYTES))
                 .route(web::put().to(put_plan)),
         )
-        .route("/api/v1/evaluations/{id}/open", web::post().to(open))
-        .route("/api/v1/evaluations/{id}/close", web::post().to(close))
-        .route("/api/v1/evaluations/{id}/publish", web::post().to(publish))
-        .route("/api/v1/evaluations/{id}/reopen", web::post().to(reopen))
-        .route("/api/v1/evaluations/{id}/progress", web::get().to(progress))
-        .route("/api/v1/evaluations/{id}/links", web::post().to(links));
+        .route("/evaluations/{id}/open", web::post().to(open))
+        .route("/evaluations/{id}/close", web::post().to(close))
+        .route("/evaluations/{id}/publish", web::post().to(publish))
+        .route("/evaluations/{id}/reopen", web::post().to(reopen))
+        .route("/evaluations/{id}/progress", web::get().to(progress))
+        .route("/evaluations/{id}/links", web::post().to(links));
 }
 
 #[utoipa::path(post, path = "/api/v1/evaluations", tag = "setup", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{series, year, wave, title_zh, title_en, fieldwork_start, fieldwork_end, framework, copy_from, units: [codes]}; with copy_from: the same series, its units still in use, plan, targets, framework"), responses((status = 201, description = "the new draft evaluation: id, units, plan_rows, retired_left_out", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 409, description = "this series, year and wave exist", body = crate::openapi::ErrorBody), (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]

@@ -13,37 +13,37 @@ use crate::scoring::SatisfactionParams;
 use crate::startup::AppState;
 use crate::store::Evaluation;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.route(
-        "/api/v1/evaluations/{id}/responses.csv",
+        "/evaluations/{id}/responses.csv",
         web::get().to(responses_csv),
     )
     .route(
-        "/api/v1/evaluations/{id}/responses.xlsx",
+        "/evaluations/{id}/responses.xlsx",
         web::get().to(responses_xlsx),
     )
     .route(
-        "/api/v1/evaluations/{id}/responses.parquet",
+        "/evaluations/{id}/responses.parquet",
         web::get().to(responses_parquet),
     )
     .route(
-        "/api/v1/evaluations/{id}/responses.json",
+        "/evaluations/{id}/responses.json",
         web::get().to(responses_json),
     )
     .route(
-        "/api/v1/evaluations/{id}/satisfaction.csv",
+        "/evaluations/{id}/satisfaction.csv",
         web::get().to(satisfaction_csv),
     )
     .route(
-        "/api/v1/evaluations/{id}/satisfaction.xlsx",
+        "/evaluations/{id}/satisfaction.xlsx",
         web::get().to(satisfaction_xlsx),
     )
     .route(
-        "/api/v1/evaluations/{id}/satisfaction.parquet",
+        "/evaluations/{id}/satisfaction.parquet",
         web::get().to(satisfaction_parquet),
     )
     .route(
-        "/api/v1/evaluations/{id}/satisfaction.json",
+        "/evaluations/{id}/satisfaction.json",
         web::get().to(satisfaction_json),
     );
 }

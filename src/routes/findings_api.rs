@@ -17,36 +17,33 @@ use crate::findings::{
 use crate::startup::AppState;
 use crate::store::{EvaluationId, FindingId, UnitId};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/evaluations/{id}/findings", web::get().to(api_list))
-        .route("/api/v1/evaluations/{id}/findings", web::post().to(api_add))
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/evaluations/{id}/findings", web::get().to(api_list))
+        .route("/evaluations/{id}/findings", web::post().to(api_add))
         .route(
-            "/api/v1/evaluations/{id}/findings.csv",
+            "/evaluations/{id}/findings.csv",
             web::get().to(register_csv),
         )
         .route(
-            "/api/v1/evaluations/{id}/findings.xlsx",
+            "/evaluations/{id}/findings.xlsx",
             web::get().to(register_xlsx),
         )
         .route(
-            "/api/v1/evaluations/{id}/findings/settings",
+            "/evaluations/{id}/findings/settings",
             web::put().to(api_settings),
         )
         .route(
-            "/api/v1/evaluations/{id}/findings/proposals",
+            "/evaluations/{id}/findings/proposals",
             web::post().to(api_propose),
         )
         .route(
-            "/api/v1/evaluations/{id}/findings/merge",
+            "/evaluations/{id}/findings/merge",
             web::post().to(api_merge),
         )
-        .route("/api/v1/findings/{fid}", web::get().to(api_get))
-        .route("/api/v1/findings/{fid}", web::patch().to(api_edit))
-        .route("/api/v1/findings/{fid}/steps", web::post().to(api_step))
-        .route(
-            "/api/v1/findings/{fid}/files/{file}",
-            web::get().to(api_file),
-        );
+        .route("/findings/{fid}", web::get().to(api_get))
+        .route("/findings/{fid}", web::patch().to(api_edit))
+        .route("/findings/{fid}/steps", web::post().to(api_step))
+        .route("/findings/{fid}/files/{file}", web::get().to(api_file));
 }
 
 /// The acting party of a signed-in user; firms have no part in the loop.

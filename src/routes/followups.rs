@@ -20,9 +20,13 @@ use crate::views::with_lang;
 pub const DEFAULT_TARGET: i64 = 30;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/findings/{fid}/followup", web::post().to(page_start))
-        .route("/api/v1/findings/{fid}/followup", web::get().to(api_get))
-        .route("/api/v1/findings/{fid}/followup", web::post().to(api_start));
+    cfg.route("/findings/{fid}/followup", web::post().to(page_start));
+}
+
+/// The `/api/v1` routes (registered inside the API scope).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/findings/{fid}/followup", web::get().to(api_get))
+        .route("/findings/{fid}/followup", web::post().to(api_start));
 }
 
 fn responses_target(text: &str) -> Result<i64, FindingsError> {

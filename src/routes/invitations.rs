@@ -29,12 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/draws/{id}/remind", web::post().to(remind))
         .route("/draws/{id}/cards", web::post().to(cards))
         .route("/evaluations/{id}/draws", web::get().to(draw_form))
-        .route("/evaluations/{id}/draws", web::post().to(draw_submit))
-        .route("/api/v1/draws/{id}", web::get().to(draw_json))
-        .route(
-            "/api/v1/evaluations/{id}/design",
-            web::get().to(design_json),
-        );
+        .route("/evaluations/{id}/draws", web::post().to(draw_submit));
+}
+
+/// The `/api/v1` routes (registered inside the API scope).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/draws/{id}", web::get().to(draw_json))
+        .route("/evaluations/{id}/design", web::get().to(design_json));
 }
 
 fn store_err(lang: Lang) -> impl Fn(StoreError) -> WebError {

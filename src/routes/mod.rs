@@ -45,19 +45,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(favicon::configure)
         // before the results pages: `/admin/evaluations/new` is not an evaluation id
         .configure(evaluations::configure)
-        .configure(evaluations_api::configure)
         .configure(units::configure)
         .configure(people::configure)
-        .configure(people_api::configure)
         .configure(invitations::configure)
         .configure(results::configure)
         .configure(scores::configure)
-        .configure(exports::configure)
         .configure(findings::configure)
-        .configure(findings_api::configure)
         .configure(followups::configure)
         .configure(questionnaires::configure)
-        .configure(crate::openapi::configure)
+        // every JSON/file route, each path relative to the scope
         .service(web::scope("/api/v1").configure(api::configure));
 }
 

@@ -10,17 +10,17 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::UserId;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/users", web::get().to(users))
-        .route("/api/v1/users", web::post().to(create_user))
-        .route("/api/v1/users/{id}/disable", web::post().to(disable))
-        .route("/api/v1/users/{id}/enable", web::post().to(enable))
-        .route("/api/v1/users/{id}/reset-password", web::post().to(reset))
-        .route("/api/v1/keys", web::get().to(keys))
-        .route("/api/v1/keys", web::post().to(create_key))
-        .route("/api/v1/keys/{prefix}/revoke", web::post().to(revoke_key))
-        .route("/api/v1/audit", web::get().to(audit))
-        .route("/api/v1/audit.csv", web::get().to(audit_csv));
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/users", web::get().to(users))
+        .route("/users", web::post().to(create_user))
+        .route("/users/{id}/disable", web::post().to(disable))
+        .route("/users/{id}/enable", web::post().to(enable))
+        .route("/users/{id}/reset-password", web::post().to(reset))
+        .route("/keys", web::get().to(keys))
+        .route("/keys", web::post().to(create_key))
+        .route("/keys/{prefix}/revoke", web::post().to(revoke_key))
+        .route("/audit", web::get().to(audit))
+        .route("/audit.csv", web::get().to(audit_csv));
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,18 +15,22 @@ use crate::startup::AppState;
 use crate::views::results as v;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(admin_home))
+        .route("/admin/evaluations/{id}", web::get().to(overview))
+        .route("/admin/evaluations/{id}/results", web::get().to(results))
+        .route(
+            "/admin/evaluations/{id}/units/{code}/report",
+            web::get().to(unit_report),
+        )
+        .route("/public/evaluations/{id}", web::get().to(public_results));
+}
+
+/// The `/api/v1` routes (registered inside the API scope).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.route(
-        "/api/v1/evaluations/{id}/satisfaction",
+        "/evaluations/{id}/satisfaction",
         web::get().to(satisfaction),
-    )
-    .route("/admin", web::get().to(admin_home))
-    .route("/admin/evaluations/{id}", web::get().to(overview))
-    .route("/admin/evaluations/{id}/results", web::get().to(results))
-    .route(
-        "/admin/evaluations/{id}/units/{code}/report",
-        web::get().to(unit_report),
-    )
-    .route("/public/evaluations/{id}", web::get().to(public_results));
+    );
 }
 
 fn web_err(lang: Lang) -> impl Fn(AnalyticsError) -> WebError {

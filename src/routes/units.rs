@@ -22,17 +22,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/units/{code}", web::get().to(edit_page))
         .route("/admin/units/{code}", web::post().to(edit_submit))
         .route("/admin/units/{code}/retire", web::post().to(retire_page))
-        .route("/admin/units/{code}/restore", web::post().to(restore_page))
-        .route("/api/v1/units", web::get().to(api_list))
-        .route("/api/v1/units.csv", web::get().to(api_csv))
+        .route("/admin/units/{code}/restore", web::post().to(restore_page));
+}
+
+/// The `/api/v1` routes (registered inside the API scope).
+pub fn configure_api(cfg: &mut web::ServiceConfig) {
+    cfg.route("/units", web::get().to(api_list))
+        .route("/units.csv", web::get().to(api_csv))
         .service(
-            web::resource("/api/v1/units/import")
+            web::resource("/units/import")
                 .app_data(web::PayloadConfig::default().limit(MAX_TABLE_BYTES))
                 .route(web::post().to(api_import)),
         )
-        .route("/api/v1/units/{code}", web::put().to(api_put))
-        .route("/api/v1/units/{code}/retire", web::post().to(api_retire))
-        .route("/api/v1/units/{code}/restore", web::post().to(api_restore));
+        .route("/units/{code}", web::put().to(api_put))
+        .route("/units/{code}/retire", web::post().to(api_retire))
+        .route("/units/{code}/restore", web::post().to(api_restore));
 }
 
 #[derive(Deserialize)]
