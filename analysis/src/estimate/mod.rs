@@ -19,6 +19,7 @@
 //! Limits: at most two cluster stages; PSU ids are nested in strata (R's `nest = TRUE`).
 
 pub mod calibrate;
+mod checks;
 pub mod ci;
 pub mod contrast;
 pub mod design;
