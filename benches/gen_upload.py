@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark input for the firm upload (issue 4): a survey firm's CSV, valid against a questionnaire.
+"""Benchmark input for the firm upload: a survey firm's CSV, valid against a questionnaire.
 
     python3 benches/gen_upload.py --rows 1000000 --out /tmp/u1m.csv
     python3 benches/gen_upload.py --questionnaire surveys/resident.toml --rows 20000 --out /tmp/r.csv

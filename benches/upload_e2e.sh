@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Firm upload end to end (issue 4): `pingyi import` of a 1,000,000-row, 30-column CSV into a fresh
+# Firm upload end to end: `pingyi import` of a 1,000,000-row, 30-column CSV into a fresh
 # demo database (validate + commit), timed with /usr/bin/time -v, on SQLite and PostgreSQL.
 #
 #   cargo build --release --bin pingyi

@@ -265,7 +265,7 @@ async fn demo_responses(
                 rows.push(NewResponse {
                     evaluation_id: evaluation.id,
                     unit_id: unit.id,
-                    respondent_type: q.respondent_type.as_str().to_owned(),
+                    respondent_type: q.respondent_type,
                     questionnaire_id: q.id.clone(),
                     questionnaire_version: i64::from(q.version),
                     source: match q.respondent_type {
@@ -380,7 +380,7 @@ async fn demo_draws(
                 response: NewResponse {
                     evaluation_id: evaluation.id,
                     unit_id: card.unit_id,
-                    respondent_type: rt.as_str().to_owned(),
+                    respondent_type: rt,
                     questionnaire_id: q.id.clone(),
                     questionnaire_version: i64::from(q.version),
                     source: ResponseSource::Token,

@@ -7,12 +7,13 @@
 //! `bearer`) or the browser session cookie `pingyi_session` (scheme `cookie`); forms posted
 //! with the cookie also carry the page's CSRF token.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi_json));
@@ -34,6 +35,83 @@ pub struct ErrorDetail {
     /// per-row problems (uploads, scores)
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
+}
+
+/// The refusals every signed-in `/api/` route shares, for `responses(…)` of
+/// `#[utoipa::path]`: 401 (no session cookie or API key) and 403 (the role may not use the
+/// route), each with an [`ErrorBody`].
+pub struct ApiGuard;
+
+/// [`ApiGuard`] and 404 (the evaluation, unit, finding… named in the path does not exist).
+pub struct ApiGuardFind;
+
+/// The refusals every signed-in HTML page shares: 303 to `/login` when not signed in and
+/// the 403 page.
+pub struct PageGuard;
+
+/// [`PageGuard`] and the 404 page.
+pub struct PageGuardFind;
+
+const NOT_SIGNED_IN: &str = "not signed in (no session cookie or API key)";
+const ROLE_REFUSED: &str = "role may not use this route";
+
+fn error_response(description: &str) -> RefOr<Response> {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", body)
+        .build()
+        .into()
+}
+
+fn page_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content("text/html", ContentBuilder::new().build())
+        .build()
+        .into()
+}
+
+fn by_status<const N: usize>(
+    list: [(u16, RefOr<Response>); N],
+) -> BTreeMap<String, RefOr<Response>> {
+    list.into_iter().map(|(s, r)| (s.to_string(), r)).collect()
+}
+
+impl IntoResponses for ApiGuard {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        by_status([
+            (401, error_response(NOT_SIGNED_IN)),
+            (403, error_response(ROLE_REFUSED)),
+        ])
+    }
+}
+
+impl IntoResponses for ApiGuardFind {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut r = ApiGuard::responses();
+        r.insert("404".to_owned(), error_response("not found"));
+        r
+    }
+}
+
+impl IntoResponses for PageGuard {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        by_status([
+            (303, page_response("not signed in: redirect to /login")),
+            (403, page_response("forbidden (HTML page)")),
+        ])
+    }
+}
+
+impl IntoResponses for PageGuardFind {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut r = PageGuard::responses();
+        r.insert("404".to_owned(), page_response("not found (HTML page)"));
+        r
+    }
 }
 
 /// Any JSON value (routes whose body is documented in prose).

@@ -10,14 +10,24 @@ pub const MAX_ROWS: i64 = 100_000;
 pub const PAGE_ROWS: i64 = 500;
 
 /// The filter as typed (every field optional).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// who
+    #[param(value_type = Option<String>)]
     pub actor: String,
+    /// action or its start (`evaluation.`)
+    #[param(value_type = Option<String>)]
     pub action: String,
+    /// part of the target
+    #[param(value_type = Option<String>)]
     pub target: String,
-    /// YYYY-MM-DD
+    /// first day YYYY-MM-DD
+    #[param(value_type = Option<String>)]
     pub from: String,
+    /// last day YYYY-MM-DD
+    #[param(value_type = Option<String>)]
     pub to: String,
 }
 

@@ -25,7 +25,7 @@ pub struct KeyInput {
 }
 
 /// A key just made: the secret is here and nowhere else.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewKeyShown {
     pub key: String,
     #[serde(flatten)]

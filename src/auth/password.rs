@@ -127,7 +127,19 @@ fn page(
         .body(body.into_string())
 }
 
-#[utoipa::path(get, path = "/account/password", tag = "pages", params(("next" = Option<String>, Query, description = "where to go after the change (a path on this site)")), responses((status = 200, description = "form to set a new password", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login")), security(("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/account/password",
+    tag = "pages",
+    params(
+        ("next" = Option<String>, Query, description = "where to go after the change (a path on this site)")
+    ),
+    responses(
+        (status = 200, description = "form to set a new password", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login")
+    ),
+    security(("cookie" = []))
+)]
 async fn password_page(
     req: HttpRequest,
     PendingUser(user): PendingUser,
@@ -138,7 +150,18 @@ async fn password_page(
     page(&user, lang, next, None, actix_web::http::StatusCode::OK)
 }
 
-#[utoipa::path(post, path = "/account/password", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "current, new and repeat, with the session's CSRF token"), responses((status = 303, description = "saved: other sessions of the user ended, redirect to next"), (status = 400, description = "the form again with what to fix", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login")), security(("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/account/password",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "current, new and repeat, with the session's CSRF token"),
+    responses(
+        (status = 303, description = "saved: other sessions of the user ended, redirect to next"),
+        (status = 400, description = "the form again with what to fix", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login")
+    ),
+    security(("cookie" = []))
+)]
 async fn change_password(
     req: HttpRequest,
     PendingUser(user): PendingUser,

@@ -119,7 +119,17 @@ fn page(
     res.body(body.into_string())
 }
 
-#[utoipa::path(get, path = "/login", tag = "pages", params(("next" = Option<String>, Query, description = "where to go after signing in (a path on this site)")), responses((status = 200, description = "sign-in form (sets the pre-session cookie its nonce is bound to)", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/login",
+    tag = "pages",
+    params(
+        ("next" = Option<String>, Query, description = "where to go after signing in (a path on this site)")
+    ),
+    responses(
+        (status = 200, description = "sign-in form (sets the pre-session cookie its nonce is bound to)", content_type = "text/html")
+    )
+)]
 async fn login_page(
     req: HttpRequest,
     q: web::Query<LoginQuery>,
@@ -136,7 +146,18 @@ async fn login_page(
     )
 }
 
-#[utoipa::path(post, path = "/login", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's single-use nonce"), responses((status = 303, description = "signed in: session cookie set, redirect to next (or to the password page first after a one-time password)"), (status = 401, description = "the form again: wrong name or password", content_type = "text/html"), (status = 400, description = "the form again: expired, reused or posted from another site", content_type = "text/html"), (status = 429, description = "the form again: too many failed attempts, wait as Retry-After says", content_type = "text/html")))]
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's single-use nonce"),
+    responses(
+        (status = 303, description = "signed in: session cookie set, redirect to next (or to the password page first after a one-time password)"),
+        (status = 401, description = "the form again: wrong name or password", content_type = "text/html"),
+        (status = 400, description = "the form again: expired, reused or posted from another site", content_type = "text/html"),
+        (status = 429, description = "the form again: too many failed attempts, wait as Retry-After says", content_type = "text/html")
+    )
+)]
 async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
@@ -269,7 +290,14 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-#[utoipa::path(post, path = "/logout", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), responses((status = 303, description = "signed out: redirect to /"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"),
+    responses((status = 303, description = "signed out: redirect to /"), crate::openapi::PageGuard),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn logout(
     req: HttpRequest,
     PendingUser(user): PendingUser,

@@ -112,7 +112,7 @@ pub async fn run_links(args: LinksArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|u| (u.id, u.code))
         .collect();
-    let types: std::collections::BTreeMap<(String, i64), String> = store
+    let types: std::collections::BTreeMap<(String, i64), RespondentType> = store
         .list_questionnaires()
         .await?
         .into_iter()
@@ -125,8 +125,7 @@ pub async fn run_links(args: LinksArgs) -> anyhow::Result<()> {
         let unit = units.get(&l.unit_id).map(String::as_str).unwrap_or("");
         let rt = types
             .get(&(l.questionnaire_id.clone(), l.questionnaire_version))
-            .map(String::as_str)
-            .unwrap_or("");
+            .map_or("", |t| t.as_str());
         writeln!(
             out,
             "{},{},{},{},{}",

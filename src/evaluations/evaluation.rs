@@ -57,7 +57,7 @@ pub fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, 
 }
 
 /// What creating an evaluation did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub id: EvaluationId,
     /// The evaluation it was copied from.

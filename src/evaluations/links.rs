@@ -12,7 +12,7 @@ pub fn answers_by_link(rt: &str) -> bool {
         .is_ok_and(|r| matches!(r, RespondentType::ServiceUser | RespondentType::Resident))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinksMade {
     pub created: usize,
     pub total: usize,

@@ -22,7 +22,7 @@ pub const MAX_ROWS: usize = 100_000;
 pub const MAX_TARGET: i64 = 10_000_000;
 
 /// One plan row as typed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PlanInput {
     /// Row of the file or table it came from.
@@ -53,7 +53,7 @@ impl PlanInput {
 }
 
 /// What setting the plan did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlanSummary {
     pub rows: usize,
     pub target_total: i64,
@@ -164,7 +164,7 @@ async fn check_rows(
                 en.clone(),
                 zh.clone(),
             ),
-            (Ok(q), Some(rt)) if q.respondent_type != rt.as_str() => bad(
+            (Ok(q), Some(rt)) if q.respondent_type != rt => bad(
                 "questionnaire",
                 input.questionnaire.trim(),
                 format!(
@@ -399,11 +399,11 @@ pub async fn fill_for_every_unit(
 mod tests {
     use super::*;
 
-    fn q(id: &str, v: i64, rt: &str) -> StoredQuestionnaire {
+    fn q(id: &str, v: i64, rt: RespondentType) -> StoredQuestionnaire {
         StoredQuestionnaire {
             id: id.into(),
             version: v,
-            respondent_type: rt.into(),
+            respondent_type: rt,
             title_zh: String::new(),
             title_en: String::new(),
             content_hash: String::new(),
@@ -413,7 +413,10 @@ mod tests {
 
     #[test]
     fn questionnaires_by_id_or_version() {
-        let qs = [q("staff", 1, "staff"), q("staff", 2, "staff")];
+        let qs = [
+            q("staff", 1, RespondentType::Staff),
+            q("staff", 2, RespondentType::Staff),
+        ];
         assert_eq!(find_questionnaire(&qs, "staff").unwrap().version, 2);
         assert_eq!(find_questionnaire(&qs, "staff@1").unwrap().version, 1);
         assert!(find_questionnaire(&qs, "staff@3")

@@ -10,7 +10,7 @@ use crate::store::{
 };
 
 /// One plan row's progress.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProgressCell {
     pub unit_code: String,
     pub unit_name_zh: String,
@@ -29,9 +29,10 @@ pub struct ProgressCell {
     pub behind: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub evaluation: EvaluationId,
+    #[schema(value_type = String, format = Date)]
     pub as_of: NaiveDate,
     /// Share of the fieldwork period gone by (0–1), when the dates are set.
     pub schedule_share: Option<f64>,

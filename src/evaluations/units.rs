@@ -34,7 +34,7 @@ pub struct UnitInput {
 }
 
 /// What an import changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     pub rows: usize,
     pub added: usize,

@@ -27,7 +27,7 @@ use crate::store::{EvaluationId, FindingId, FindingRow};
 pub const ALPHA: f64 = 0.05;
 
 /// What a survey finding is about: a dimension or one item of the unit's satisfaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Target {
     /// `dimension` or `item`
     pub level: String,
@@ -264,7 +264,7 @@ pub async fn start(
 }
 
 /// One side of the comparison: the satisfaction rate of the target in one evaluation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Side {
     pub evaluation_id: i64,
     pub rate: f64,
@@ -274,7 +274,7 @@ pub struct Side {
 }
 
 /// Before and after, once both have a reportable rate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BeforeAfter {
     pub target: Target,
     pub followup_evaluation_id: i64,
@@ -285,7 +285,7 @@ pub struct BeforeAfter {
     pub difference: Option<Difference>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Difference {
     pub estimate: f64,
     pub se: f64,

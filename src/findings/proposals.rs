@@ -97,7 +97,7 @@ pub struct GradeInput {
 }
 
 /// A proposal before it is stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Proposal {
     pub unit: String,
     pub key: String,
@@ -105,6 +105,8 @@ pub struct Proposal {
     pub severity: Severity,
     pub title: String,
     pub evidence: String,
+    /// the triggering numbers (estimates, p-values, counts)
+    #[schema(value_type = Object)]
     pub evidence_data: serde_json::Value,
 }
 
@@ -336,7 +338,7 @@ pub fn grade_proposals(grades: &[GradeInput], framework: &str) -> Vec<Proposal> 
 }
 
 /// What proposing did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProposalOutcome {
     pub added: usize,
     pub skipped: usize,

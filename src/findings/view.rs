@@ -9,7 +9,7 @@ use super::model::State;
 use crate::store::{FileMeta, FindingEventRow, FindingRow};
 
 /// A finding with what is derived from it on a given day.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FindingView {
     #[serde(flatten)]
     pub row: FindingRow,
@@ -18,6 +18,7 @@ pub struct FindingView {
     /// verified with the completion report in by the due date (None until verified)
     pub on_time: Option<bool>,
     /// the triggering numbers, parsed
+    #[schema(value_type = Option<Vec<Object>>)]
     pub evidence_items: serde_json::Value,
     pub history: Vec<FindingEventRow>,
     pub files: Vec<FileMeta>,
@@ -58,7 +59,7 @@ impl FindingView {
 }
 
 /// One unit's findings counted (assigned and after; dropped and proposals not counted).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UnitCounts {
     pub unit_code: String,
     pub unit_name_zh: String,

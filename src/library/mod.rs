@@ -61,7 +61,7 @@ pub fn to_stored(q: &Questionnaire) -> anyhow::Result<StoredQuestionnaire> {
     Ok(StoredQuestionnaire {
         id: q.id.clone(),
         version: i64::from(q.version),
-        respondent_type: q.respondent_type.as_str().to_owned(),
+        respondent_type: q.respondent_type,
         title_zh: q.title.zh.clone(),
         title_en: q.title.en.clone(),
         content_hash: q.content_hash.clone(),

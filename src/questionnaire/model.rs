@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A text in both languages of the product: Chinese first, English second.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Text {
     pub zh: String,
     pub en: String,
@@ -24,7 +24,19 @@ impl Text {
 
 /// Who answers a questionnaire. The evaluation rules' "five-in-one" (五位一体) plus residents reached by
 /// third-party household surveys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RespondentType {
     Leader,

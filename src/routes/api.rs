@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::error::ApiError;
+use crate::questionnaire::{RespondentType, Text};
 use crate::startup::AppState;
 
 /// Every `/api/v1` route; mounted once under `web::scope("/api/v1")` by
@@ -29,27 +30,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every registered questionnaire (summary: id, version, respondent type, titles, hash).
-#[utoipa::path(get, path = "/api/v1/questionnaires", tag = "design", responses((status = 200, description = "every registered questionnaire: id, version, respondent_type, title, content_hash, href", body = crate::openapi::AnyJson)))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/questionnaires",
+    tag = "design",
+    responses(
+        (status = 200, description = "every registered questionnaire: id, version, respondent_type, title, content_hash, href", body = Vec<QuestionnaireSummary>)
+    )
+)]
 async fn questionnaires(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = state.store.list_questionnaires().await?;
-    let out: Vec<serde_json::Value> = list
+    let out: Vec<QuestionnaireSummary> = list
         .into_iter()
-        .map(|q| {
-            serde_json::json!({
-                "id": q.id,
-                "version": q.version,
-                "respondent_type": q.respondent_type,
-                "title": { "zh": q.title_zh, "en": q.title_en },
-                "content_hash": q.content_hash,
-                "href": format!("/api/v1/questionnaires/{}/{}", q.id, q.version),
-            })
+        .map(|q| QuestionnaireSummary {
+            href: format!("/api/v1/questionnaires/{}/{}", q.id, q.version),
+            id: q.id,
+            version: q.version,
+            respondent_type: q.respondent_type,
+            title: Text::new(q.title_zh, q.title_en),
+            content_hash: q.content_hash,
         })
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// A registered questionnaire version in the list.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct QuestionnaireSummary {
+    id: String,
+    version: i64,
+    respondent_type: RespondentType,
+    title: Text,
+    content_hash: String,
+    /// the definition in full
+    href: String,
+}
+
 /// One questionnaire version in full.
-#[utoipa::path(get, path = "/api/v1/questionnaires/{id}/{version}", tag = "design", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version")), responses((status = 200, description = "the questionnaire definition", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/questionnaires/{id}/{version}",
+    tag = "design",
+    params(
+        ("id" = String, Path, description = "questionnaire id"),
+        ("version" = i64, Path, description = "version")
+    ),
+    responses(
+        (status = 200, description = "the questionnaire definition", body = crate::openapi::AnyJson),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn questionnaire(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -65,7 +96,12 @@ async fn questionnaire(
     Ok(HttpResponse::Ok().json(def))
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations", tag = "design", responses((status = 200, description = "every evaluation", body = crate::openapi::AnyJson)))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations",
+    tag = "design",
+    responses((status = 200, description = "every evaluation", body = Vec<crate::store::Evaluation>))
+)]
 async fn evaluations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.list_evaluations().await?))
 }

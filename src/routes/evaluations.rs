@@ -4,16 +4,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 
 use crate::error::OrPage;
 use crate::scoring::FrameworksDir;
 
-use super::forms::{html, see_other, status_of, web_error, Form, Upload};
+use super::forms::{html, see_other, status_of, web_error, Done, Form, Upload};
 use crate::auth::{CurrentUser, Evaluator, FirmUser};
 use crate::error::WebError;
 use crate::evaluations::{
-    self as svc, DetailsInput, EvaluationInput, FieldError, PlanInput, SetupError,
+    self as svc, DetailsInput, EvaluationInput, FieldError, PlanInput, SetupError, SetupResult,
 };
 use crate::i18n::Lang;
 use crate::startup::AppState;
@@ -54,12 +53,6 @@ fn frameworks_dir(state: &AppState) -> FrameworksDir {
     FrameworksDir(state.settings.frameworks_dir.clone())
 }
 
-#[derive(Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
-}
-
 fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
     Some(match done {
         "created" => lang.pick(
@@ -85,7 +78,16 @@ fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
     })
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/new", tag = "pages", responses((status = 200, description = "new evaluation form (or a copy of an earlier one)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/new",
+    tag = "pages",
+    responses(
+        (status = 200, description = "new evaluation form (or a copy of an earlier one)", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn new_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -118,7 +120,18 @@ async fn render_new(
     ))
 }
 
-#[utoipa::path(post, path = "/admin/evaluations", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "series, year, wave, title_zh, title_en, fieldwork_start, fieldwork_end, framework, copy_from, with the page's CSRF token"), responses((status = 303, description = "created: to its set-up page"), (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "series, year, wave, title_zh, title_en, fieldwork_start, fieldwork_end, framework, copy_from, with the page's CSRF token"),
+    responses(
+        (status = 303, description = "created: to its set-up page"),
+        (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn create_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -226,6 +239,23 @@ async fn render_setup(
     Ok(html(status, view::setup(lang, user, &page)))
 }
 
+/// Back to the set-up page when `result` saved (`done` names what), else the page again with
+/// the problems placed where `place` puts them.
+async fn saved_or_again<T>(
+    state: &AppState,
+    lang: Lang,
+    user: &CurrentUser,
+    id: EvaluationId,
+    result: SetupResult<T>,
+    done: &str,
+    place: impl FnOnce(&[FieldError]) -> Overrides<'_>,
+) -> Result<HttpResponse, WebError> {
+    match result {
+        Ok(_) => Ok(see_other(&setup_path(id), lang, done)),
+        Err(e) => rerender(state, lang, user, id, e, place).await,
+    }
+}
+
 /// The set-up page after a failed change: input problems beside their fields (422), refusals
 /// at the top (409).
 async fn rerender(
@@ -252,7 +282,17 @@ async fn rerender(
     }
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/setup", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "set-up page: status, progress, plan, units, links, details", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/setup",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "set-up page: status, progress, plan, units, links, details", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn setup_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -280,7 +320,19 @@ fn setup_path(id: EvaluationId) -> String {
     format!("/admin/evaluations/{id}/setup")
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/details", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "title_zh, title_en, fieldwork_start, fieldwork_end, with the page's CSRF token"), responses((status = 303, description = "saved"), (status = 422, description = "the page again with each problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/details",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "title_zh, title_en, fieldwork_start, fieldwork_end, with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved"),
+        (status = 422, description = "the page again with each problem beside its field", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn details_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -297,20 +349,31 @@ async fn details_post(
         fieldwork_start: form.one("fieldwork_start").into(),
         fieldwork_end: form.one("fieldwork_end").into(),
     };
-    match svc::evaluation::update_details(&state.store, id, &input, &user.name).await {
-        Ok(_) => Ok(see_other(&setup_path(id), lang, "details")),
-        Err(e) => {
-            rerender(&state, lang, &user, id, e, |errors| Overrides {
-                details: Some(input.clone()),
-                details_errors: errors,
-                ..Default::default()
-            })
-            .await
+    let result = svc::evaluation::update_details(&state.store, id, &input, &user.name).await;
+    saved_or_again(&state, lang, &user, id, result, "details", |errors| {
+        Overrides {
+            details: Some(input.clone()),
+            details_errors: errors,
+            ..Default::default()
         }
-    }
+    })
+    .await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/units", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "units (repeated unit codes), with the page's CSRF token"), responses((status = 303, description = "saved"), (status = 422, description = "the page again with the problems", content_type = "text/html"), (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/units",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "units (repeated unit codes), with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved"),
+        (status = 422, description = "the page again with the problems", content_type = "text/html"),
+        (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn units_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -321,16 +384,14 @@ async fn units_post(
     let lang = Lang::from_request(&req);
     let id = EvaluationId(path.into_inner());
     let form = Form::parse(&body, &user, lang)?;
-    match svc::evaluation::set_units(&state.store, id, form.all("units"), &user.name).await {
-        Ok(_) => Ok(see_other(&setup_path(id), lang, "units")),
-        Err(e) => {
-            rerender(&state, lang, &user, id, e, |errors| Overrides {
-                units_errors: errors,
-                ..Default::default()
-            })
-            .await
+    let result = svc::evaluation::set_units(&state.store, id, form.all("units"), &user.name).await;
+    saved_or_again(&state, lang, &user, id, result, "units", |errors| {
+        Overrides {
+            units_errors: errors,
+            ..Default::default()
         }
-    }
+    })
+    .await
 }
 
 /// The plan table as posted: the i-th value of each column is row i.
@@ -354,7 +415,20 @@ fn plan_rows(form: &Form) -> Vec<PlanInput> {
         .collect()
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/plan", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "the plan table: repeated unit, respondent_type, questionnaire, target, firm; with the page's CSRF token"), responses((status = 303, description = "saved"), (status = 422, description = "the table again with each row's problems beside it", content_type = "text/html"), (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/plan",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "the plan table: repeated unit, respondent_type, questionnaire, target, firm; with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved"),
+        (status = 422, description = "the table again with each row's problems beside it", content_type = "text/html"),
+        (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn plan_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -385,20 +459,31 @@ async fn plan_post(
             ..r
         })
         .collect();
-    match svc::plan::set_plan(&state.store, id, &rows, &user.name).await {
-        Ok(_) => Ok(see_other(&setup_path(id), lang, "plan")),
-        Err(e) => {
-            rerender(&state, lang, &user, id, e, |errors| Overrides {
-                plan: Some(rows.clone()),
-                plan_errors: errors,
-                ..Default::default()
-            })
-            .await
+    let result = svc::plan::set_plan(&state.store, id, &rows, &user.name).await;
+    saved_or_again(&state, lang, &user, id, result, "plan", |errors| {
+        Overrides {
+            plan: Some(rows),
+            plan_errors: errors,
+            ..Default::default()
         }
-    }
+    })
+    .await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/plan/fill", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "respondent_type, questionnaire, target, firm for every participating unit; with the page's CSRF token"), responses((status = 303, description = "saved"), (status = 422, description = "the page again with the problems", content_type = "text/html"), (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/plan/fill",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "respondent_type, questionnaire, target, firm for every participating unit; with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved"),
+        (status = 422, description = "the page again with the problems", content_type = "text/html"),
+        (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn plan_fill_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -417,19 +502,31 @@ async fn plan_fill_post(
         target: form.one("target").into(),
         firm: form.one("firm").into(),
     };
-    match svc::plan::fill_for_every_unit(&state.store, id, &template, &user.name).await {
-        Ok(_) => Ok(see_other(&setup_path(id), lang, "plan")),
-        Err(e) => {
-            rerender(&state, lang, &user, id, e, |errors| Overrides {
-                plan_file_errors: errors,
-                ..Default::default()
-            })
-            .await
+    let result = svc::plan::fill_for_every_unit(&state.store, id, &template, &user.name).await;
+    saved_or_again(&state, lang, &user, id, result, "plan", |errors| {
+        Overrides {
+            plan_file_errors: errors,
+            ..Default::default()
         }
-    }
+    })
+    .await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/plan/file", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "multipart/form-data", description = "the plan file (CSV or XLSX: unit,respondent_type,questionnaire,target[,firm]), with the page's CSRF token"), responses((status = 303, description = "saved"), (status = 422, description = "nothing stored: the page listing row, column, value and reason", content_type = "text/html"), (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/plan/file",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "multipart/form-data", description = "the plan file (CSV or XLSX: unit,respondent_type,questionnaire,target[,firm]), with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved"),
+        (status = 422, description = "nothing stored: the page listing row, column, value and reason", content_type = "text/html"),
+        (status = 409, description = "collection has ended (HTML page)", content_type = "text/html"),
+        crate::openapi::PageGuardFind,
+        (status = 400, description = "bad request (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn plan_file_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -445,19 +542,30 @@ async fn plan_file_post(
         Ok(rows) => svc::plan::set_plan(&state.store, id, &rows, &user.name).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(_) => Ok(see_other(&setup_path(id), lang, "plan")),
-        Err(e) => {
-            rerender(&state, lang, &user, id, e, |errors| Overrides {
-                plan_file_errors: errors,
-                ..Default::default()
-            })
-            .await
+    saved_or_again(&state, lang, &user, id, result, "plan", |errors| {
+        Overrides {
+            plan_file_errors: errors,
+            ..Default::default()
         }
-    }
+    })
+    .await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/status", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "action (open, close, publish, reopen) and reason, with the page's CSRF token"), responses((status = 303, description = "status changed"), (status = 409, description = "not possible now, e.g. publishing an open evaluation (HTML page)", content_type = "text/html"), (status = 422, description = "re-opening without a reason (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/status",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "action (open, close, publish, reopen) and reason, with the page's CSRF token"),
+    responses(
+        (status = 303, description = "status changed"),
+        (status = 409, description = "not possible now, e.g. publishing an open evaluation (HTML page)", content_type = "text/html"),
+        (status = 422, description = "re-opening without a reason (HTML page)", content_type = "text/html"),
+        crate::openapi::PageGuardFind,
+        (status = 400, description = "bad request (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn status_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -476,19 +584,26 @@ async fn status_post(
                 zh: "未知的状态操作。".into(),
                 en,
             })?;
-    match svc::lifecycle::transition(&state.store, id, t, form.one("reason"), &user.name).await {
-        Ok(_) => Ok(see_other(&setup_path(id), lang, t.as_str())),
-        Err(e) => {
-            rerender(&state, lang, &user, id, e, |errors| Overrides {
-                status_errors: errors,
-                ..Default::default()
-            })
-            .await
+    let result =
+        svc::lifecycle::transition(&state.store, id, t, form.one("reason"), &user.name).await;
+    saved_or_again(&state, lang, &user, id, result, t.as_str(), |errors| {
+        Overrides {
+            status_errors: errors,
+            ..Default::default()
         }
-    }
+    })
+    .await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/links", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"), responses((status = 303, description = "links made"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/links",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"),
+    responses((status = 303, description = "links made"), crate::openapi::PageGuardFind),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn links_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -506,7 +621,16 @@ async fn links_post(
     Ok(see_other(&setup_path(id), lang, "links"))
 }
 
-#[utoipa::path(get, path = "/firm/progress", tag = "pages", responses((status = 200, description = "the signed-in firm's progress against the targets it was contracted for", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/firm/progress",
+    tag = "pages",
+    responses(
+        (status = 200, description = "the signed-in firm's progress against the targets it was contracted for", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn firm_progress(
     FirmUser(user): FirmUser,
     state: web::Data<AppState>,

@@ -102,7 +102,17 @@ async fn satisfaction_export(
 
 /// Anonymous responses of the evaluation as CSV, streamed page by page (withdrawn batches
 /// excluded). No response id, token or time of day leaves the service.
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/responses.csv", tag = "exports", params(("id" = i64, Path, description = "evaluation id"), Bom), responses((status = 200, description = "anonymous responses, streamed (withdrawn batches excluded)", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/responses.csv",
+    tag = "exports",
+    params(("id" = i64, Path, description = "evaluation id"), Bom),
+    responses(
+        (status = 200, description = "anonymous responses, streamed (withdrawn batches excluded)", content_type = "text/csv"),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn responses_csv(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -121,12 +131,11 @@ async fn responses_csv(
     tag = "exports",
     params(("id" = i64, Path, description = "evaluation id")),
     responses(
-        (status = 200, description = "XLSX workbook (responses and codebook sheets)",
-         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 200, description = "XLSX workbook (responses and codebook sheets)", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         (status = 400, description = "more responses than a worksheet holds", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -150,7 +159,7 @@ async fn responses_xlsx(
         (status = 200, description = "Parquet file, streamed", content_type = "application/vnd.apache.parquet"),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -177,7 +186,7 @@ async fn responses_parquet(
         (status = 200, description = "JSON array of responses, streamed", body = [crate::openapi::ResponseRecord]),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -194,13 +203,17 @@ async fn responses_json(
     get,
     path = "/api/v1/evaluations/{id}/satisfaction.csv",
     tag = "exports",
-    params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery, Bom),
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        crate::openapi::SatisfactionQuery,
+        Bom
+    ),
     responses(
         (status = 200, description = "CSV table", content_type = "text/csv"),
         (status = 400, description = "bad parameters", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -228,12 +241,11 @@ async fn satisfaction_csv(
     tag = "exports",
     params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery),
     responses(
-        (status = 200, description = "XLSX workbook",
-         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 200, description = "XLSX workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         (status = 400, description = "bad parameters", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -257,7 +269,7 @@ async fn satisfaction_xlsx(
         (status = 400, description = "bad parameters", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -281,7 +293,7 @@ async fn satisfaction_parquet(
         (status = 400, description = "bad parameters", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "not an admin or evaluator", body = crate::openapi::ErrorBody),
-        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such evaluation (or year)", body = crate::openapi::ErrorBody)
     ),
     security(("bearer" = []), ("cookie" = []))
 )]

@@ -12,7 +12,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/favicon.ico", web::get().to(favicon));
 }
 
-#[utoipa::path(get, path = "/favicon.ico", tag = "pages", responses((status = 200, description = "the site icon (SVG)", content_type = "image/svg+xml")))]
+#[utoipa::path(
+    get,
+    path = "/favicon.ico",
+    tag = "pages",
+    responses((status = 200, description = "the site icon (SVG)", content_type = "image/svg+xml"))
+)]
 async fn favicon() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("image/svg+xml")

@@ -155,7 +155,17 @@ async fn render_register(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/findings", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the rectification register of an evaluation: settings, proposals, counts, findings", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/findings",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the rectification register of an evaluation: settings, proposals, counts, findings", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn register(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -198,7 +208,19 @@ async fn after_form(
     }
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/findings/settings", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, calendar"), responses((status = 303, description = "saved: back to the register", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 422, description = "unknown or broken calendar: the register with the error", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/findings/settings",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, calendar"),
+    responses(
+        (status = 303, description = "saved: back to the register", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 422, description = "unknown or broken calendar: the register with the error", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn settings_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -222,7 +244,18 @@ async fn settings_post(
     after_form(&state, &user, lang, id, r).await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/findings/publish", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, public=1|0"), responses((status = 303, description = "published or withdrawn: back to the register", content_type = "text/html"), (status = 403, description = "administrators only (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/findings/publish",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, public=1|0"),
+    responses(
+        (status = 303, description = "published or withdrawn: back to the register", content_type = "text/html"),
+        (status = 403, description = "administrators only (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn publish_post(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -245,7 +278,20 @@ async fn publish_post(
     after_form(&state, &user, lang, id, r).await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/findings/propose", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, threshold, decline, theme_min, deadline_days"), responses((status = 200, description = "the register with how many proposals were added", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 409, description = "not closed: the register with the error", content_type = "text/html"), (status = 422, description = "bad parameters: the register with the errors", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/findings/propose",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, threshold, decline, theme_min, deadline_days"),
+    responses(
+        (status = 200, description = "the register with how many proposals were added", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 409, description = "not closed: the register with the error", content_type = "text/html"),
+        (status = 422, description = "bad parameters: the register with the errors", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn propose_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -278,7 +324,19 @@ async fn propose_post(
     after_form(&state, &user, lang, id, r).await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/findings/add", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, unit, responsible_unit, title, description, evidence, severity, deadline_days"), responses((status = 303, description = "added: back to the register", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 422, description = "bad values: the register with the errors", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/findings/add",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, unit, responsible_unit, title, description, evidence, severity, deadline_days"),
+    responses(
+        (status = 303, description = "added: back to the register", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 422, description = "bad values: the register with the errors", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn add_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -305,7 +363,20 @@ async fn add_post(
     after_form(&state, &user, lang, id, r).await
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/findings/merge", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, sel (repeated finding ids), title"), responses((status = 303, description = "merged: back to the register", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 409, description = "not proposals of one unit: the register with the error", content_type = "text/html"), (status = 422, description = "fewer than two selected", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/findings/merge",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, sel (repeated finding ids), title"),
+    responses(
+        (status = 303, description = "merged: back to the register", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 409, description = "not proposals of one unit: the register with the error", content_type = "text/html"),
+        (status = 422, description = "fewer than two selected", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn merge_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -344,7 +415,17 @@ async fn merge_post(
     after_form(&state, &user, lang, id, r).await
 }
 
-#[utoipa::path(get, path = "/findings", tag = "pages", responses((status = 200, description = "a unit user's findings in every evaluation", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login; evaluators: to /admin", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/findings",
+    tag = "pages",
+    responses(
+        (status = 200, description = "a unit user's findings in every evaluation", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login; evaluators: to /admin", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn unit_list(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -415,7 +496,18 @@ async fn render_detail(
     Ok(html(status, finding_page(lang, user, &page)))
 }
 
-#[utoipa::path(get, path = "/findings/{fid}", tag = "pages", params(("fid" = i64, Path, description = "finding id")), responses((status = 200, description = "one finding: evidence, deadline, plan, report, files, history and the step forms", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found, or another unit's (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/findings/{fid}",
+    tag = "pages",
+    params(("fid" = i64, Path, description = "finding id")),
+    responses(
+        (status = 200, description = "one finding: evidence, deadline, plan, report, files, history and the step forms", content_type = "text/html"),
+        crate::openapi::PageGuard,
+        (status = 404, description = "not found, or another unit's (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn detail(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -434,7 +526,22 @@ async fn detail(
     .await
 }
 
-#[utoipa::path(post, path = "/findings/{fid}/step", tag = "pages", params(("fid" = i64, Path, description = "finding id")), request_body(content = String, content_type = "multipart/form-data", description = "_csrf, version, step, comment; plan: measures, person, email, start, end; report; from, contact_email; files"), responses((status = 303, description = "taken: back to the finding", content_type = "text/html"), (status = 403, description = "not this user's step (the page with the error)", content_type = "text/html"), (status = 404, description = "not found, or another unit's (HTML page)", content_type = "text/html"), (status = 409, description = "does not fit the state, or changed meanwhile (the page with the error)", content_type = "text/html"), (status = 413, description = "a file too large (the page with the error)", content_type = "text/html"), (status = 422, description = "bad values or files (the page with the errors)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/findings/{fid}/step",
+    tag = "pages",
+    params(("fid" = i64, Path, description = "finding id")),
+    request_body(content = String, content_type = "multipart/form-data", description = "_csrf, version, step, comment; plan: measures, person, email, start, end; report; from, contact_email; files"),
+    responses(
+        (status = 303, description = "taken: back to the finding", content_type = "text/html"),
+        (status = 403, description = "not this user's step (the page with the error)", content_type = "text/html"),
+        (status = 404, description = "not found, or another unit's (HTML page)", content_type = "text/html"),
+        (status = 409, description = "does not fit the state, or changed meanwhile (the page with the error)", content_type = "text/html"),
+        (status = 413, description = "a file too large (the page with the error)", content_type = "text/html"),
+        (status = 422, description = "bad values or files (the page with the errors)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn step_post(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -473,7 +580,20 @@ async fn step_post(
     }
 }
 
-#[utoipa::path(post, path = "/findings/{fid}/edit", tag = "pages", params(("fid" = i64, Path, description = "finding id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, version, title, description, severity, deadline_days, responsible_unit, comment"), responses((status = 303, description = "saved: back to the finding", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 409, description = "completed, or changed meanwhile (the page with the error)", content_type = "text/html"), (status = 422, description = "bad values (the page with the errors)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/findings/{fid}/edit",
+    tag = "pages",
+    params(("fid" = i64, Path, description = "finding id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, version, title, description, severity, deadline_days, responsible_unit, comment"),
+    responses(
+        (status = 303, description = "saved: back to the finding", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 409, description = "completed, or changed meanwhile (the page with the error)", content_type = "text/html"),
+        (status = 422, description = "bad values (the page with the errors)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn edit_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -515,7 +635,21 @@ async fn edit_post(
     }
 }
 
-#[utoipa::path(get, path = "/findings/{fid}/files/{file}", tag = "pages", params(("fid" = i64, Path, description = "finding id"), ("file" = i64, Path, description = "file id")), responses((status = 200, description = "the evidence file as an attachment (nosniff)", content_type = "application/octet-stream"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "not found, or another unit's (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/findings/{fid}/files/{file}",
+    tag = "pages",
+    params(
+        ("fid" = i64, Path, description = "finding id"),
+        ("file" = i64, Path, description = "file id")
+    ),
+    responses(
+        (status = 200, description = "the evidence file as an attachment (nosniff)", content_type = "application/octet-stream"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "not found, or another unit's (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn file_get(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,

@@ -6,7 +6,8 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::{AnyUser, CurrentUser, Role};
 use crate::error::ApiError;
@@ -106,7 +107,17 @@ fn surveys(state: &AppState) -> &std::path::Path {
     &state.settings.surveys_dir
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/findings", tag = "findings", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the findings the caller may see, with state, deadline, overdue, history and files; counts per unit", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/findings",
+    tag = "findings",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the findings the caller may see, with state, deadline, overdue, history and files; counts per unit", body = FindingList),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_list(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -119,17 +130,43 @@ async fn api_list(
         .await
         .map_err(api_error)?;
     let settings = state.store.finding_settings(ev).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "evaluation_id": ev,
-        "today": today.to_string(),
-        "calendar": settings.as_ref().map(|s| s.calendar.clone()),
-        "public_since": settings.and_then(|s| s.public_since),
-        "counts": findings::counts(&views),
-        "findings": views,
-    })))
+    Ok(HttpResponse::Ok().json(FindingList {
+        evaluation_id: ev,
+        today: today.to_string(),
+        calendar: settings.as_ref().map(|s| s.calendar.clone()),
+        public_since: settings.and_then(|s| s.public_since),
+        counts: findings::counts(&views),
+        findings: views,
+    }))
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/findings", tag = "findings", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"unit\": code, \"title\", \"description\", \"evidence\", \"severity\": high|medium|low, \"deadline_days\", \"responsible_unit\": code}"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 201, description = "the finding added (a proposal)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 422, description = "bad values, each with its field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+/// An evaluation's findings as the caller may see them.
+#[derive(Serialize, ToSchema)]
+pub struct FindingList {
+    evaluation_id: EvaluationId,
+    /// the day overdue is judged on (YYYY-MM-DD)
+    today: String,
+    /// the working-day calendar of the deadlines, once set
+    calendar: Option<String>,
+    /// since when the rectification status is public
+    public_since: Option<String>,
+    counts: Vec<findings::UnitCounts>,
+    findings: Vec<findings::FindingView>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluations/{id}/findings",
+    tag = "findings",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"unit\": code, \"title\", \"description\", \"evidence\", \"severity\": high|medium|low, \"deadline_days\", \"responsible_unit\": code}"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 201, description = "the finding added (a proposal)", body = crate::store::FindingRow),
+        crate::openapi::ApiGuardFind,
+        (status = 422, description = "bad values, each with its field", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_add(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -149,7 +186,20 @@ struct SettingsBody {
     public: Option<bool>,
 }
 
-#[utoipa::path(put, path = "/api/v1/evaluations/{id}/findings/settings", tag = "findings", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"calendar\": name of a file in surveys/calendars/, \"public\": true|false (admins: the rectification status on the public results page)}"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the settings now", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "no calendar chosen yet", body = crate::openapi::ErrorBody), (status = 422, description = "unknown or broken calendar", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    put,
+    path = "/api/v1/evaluations/{id}/findings/settings",
+    tag = "findings",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"calendar\": name of a file in surveys/calendars/, \"public\": true|false (admins: the rectification status on the public results page)}"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the settings now", body = crate::store::FindingSettings),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "no calendar chosen yet", body = crate::openapi::ErrorBody),
+        (status = 422, description = "unknown or broken calendar", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_settings(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -186,7 +236,20 @@ async fn api_settings(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/findings/proposals", tag = "findings", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"threshold\": satisfaction rate in percent below which an item or dimension is proposed (default 80), \"decline\": true (significant decline against the series' previous year), \"theme_min\": suggestions of one theme that make a proposal (default 5), \"deadline_days\"}"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "proposals added and skipped (already there), with their evidence", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "the evaluation is not closed", body = crate::openapi::ErrorBody), (status = 422, description = "bad parameters", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluations/{id}/findings/proposals",
+    tag = "findings",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"threshold\": satisfaction rate in percent below which an item or dimension is proposed (default 80), \"decline\": true (significant decline against the series' previous year), \"theme_min\": suggestions of one theme that make a proposal (default 5), \"deadline_days\"}"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "proposals added and skipped (already there), with their evidence", body = crate::findings::proposals::ProposalOutcome),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "the evaluation is not closed", body = crate::openapi::ErrorBody),
+        (status = 422, description = "bad parameters", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_propose(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -207,7 +270,19 @@ struct MergeBody {
     title: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/findings/merge", tag = "findings", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"keep\": finding id, \"others\": [finding ids], \"title\": optional new title}"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the finding kept, with the others' evidence", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "not all are proposals of one unit", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluations/{id}/findings/merge",
+    tag = "findings",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"keep\": finding id, \"others\": [finding ids], \"title\": optional new title}"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the finding kept, with the others' evidence", body = crate::store::FindingRow),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "not all are proposals of one unit", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_merge(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -237,7 +312,18 @@ async fn api_merge(
     Ok(HttpResponse::Ok().json(row))
 }
 
-#[utoipa::path(get, path = "/api/v1/findings/{fid}", tag = "findings", params(("fid" = i64, Path, description = "finding id")), responses((status = 200, description = "the finding with its history and files", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found (or another unit's)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/findings/{fid}",
+    tag = "findings",
+    params(("fid" = i64, Path, description = "finding id")),
+    responses(
+        (status = 200, description = "the finding with its history and files", body = crate::findings::FindingView),
+        crate::openapi::ApiGuard,
+        (status = 404, description = "not found (or another unit's)", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_get(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -262,7 +348,20 @@ struct EditBody {
     edit: FindingEdit,
 }
 
-#[utoipa::path(patch, path = "/api/v1/findings/{fid}", tag = "findings", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "fields to change: title, description, evidence, severity, deadline_days, responsible_unit, contact_email; \"comment\"; \"version\" read"), params(("fid" = i64, Path, description = "finding id")), responses((status = 200, description = "the finding after the change", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "completed, or changed meanwhile", body = crate::openapi::ErrorBody), (status = 422, description = "bad values", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    patch,
+    path = "/api/v1/findings/{fid}",
+    tag = "findings",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "fields to change: title, description, evidence, severity, deadline_days, responsible_unit, contact_email; \"comment\"; \"version\" read"),
+    params(("fid" = i64, Path, description = "finding id")),
+    responses(
+        (status = 200, description = "the finding after the change", body = crate::store::FindingRow),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "completed, or changed meanwhile", body = crate::openapi::ErrorBody),
+        (status = 422, description = "bad values", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_edit(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -429,7 +528,23 @@ pub fn fields_of(m: &std::collections::HashMap<String, String>) -> StepFields {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/findings/{fid}/steps", tag = "findings", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"step\": assign|drop|submit_plan|accept_plan|return_plan|submit_completion|verify|return_completion, \"version\", \"comment\", plan fields measures, person, email, start, end; \"report\"; \"from\" (assign); \"contact_email\"}; or multipart/form-data with the same fields and evidence files as parts named files"), params(("fid" = i64, Path, description = "finding id")), responses((status = 200, description = "the finding after the step", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "not this party's step", body = crate::openapi::ErrorBody), (status = 404, description = "not found (or another unit's)", body = crate::openapi::ErrorBody), (status = 409, description = "the step does not fit the finding's state, or it changed meanwhile", body = crate::openapi::ErrorBody), (status = 413, description = "an evidence file is too large", body = crate::openapi::ErrorBody), (status = 422, description = "bad values or files, each named", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/findings/{fid}/steps",
+    tag = "findings",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"step\": assign|drop|submit_plan|accept_plan|return_plan|submit_completion|verify|return_completion, \"version\", \"comment\", plan fields measures, person, email, start, end; \"report\"; \"from\" (assign); \"contact_email\"}; or multipart/form-data with the same fields and evidence files as parts named files"),
+    params(("fid" = i64, Path, description = "finding id")),
+    responses(
+        (status = 200, description = "the finding after the step", body = crate::findings::FindingView),
+        (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not this party's step", body = crate::openapi::ErrorBody),
+        (status = 404, description = "not found (or another unit's)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the step does not fit the finding's state, or it changed meanwhile", body = crate::openapi::ErrorBody),
+        (status = 413, description = "an evidence file is too large", body = crate::openapi::ErrorBody),
+        (status = 422, description = "bad values or files, each named", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_step(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -509,7 +624,21 @@ pub fn file_response(meta: &crate::store::FileMeta, bytes: Vec<u8>) -> HttpRespo
         .body(bytes)
 }
 
-#[utoipa::path(get, path = "/api/v1/findings/{fid}/files/{file}", tag = "findings", params(("fid" = i64, Path, description = "finding id"), ("file" = i64, Path, description = "file id")), responses((status = 200, description = "the evidence file as an attachment (nosniff; its SHA-256 in X-Content-SHA256)", content_type = "application/octet-stream"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found (or another unit's)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/findings/{fid}/files/{file}",
+    tag = "findings",
+    params(
+        ("fid" = i64, Path, description = "finding id"),
+        ("file" = i64, Path, description = "file id")
+    ),
+    responses(
+        (status = 200, description = "the evidence file as an attachment (nosniff; its SHA-256 in X-Content-SHA256)", content_type = "application/octet-stream"),
+        crate::openapi::ApiGuard,
+        (status = 404, description = "not found (or another unit's)", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_file(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -549,7 +678,17 @@ fn download(bytes: Vec<u8>, content_type: &str, name: String) -> HttpResponse {
         .body(bytes)
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/findings.csv", tag = "findings", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the register (整改台账) as CSV, one row per finding assigned or later", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/findings.csv",
+    tag = "findings",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the register (整改台账) as CSV, one row per finding assigned or later", content_type = "text/csv"),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn register_csv(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -565,7 +704,17 @@ async fn register_csv(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/findings.xlsx", tag = "findings", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the register (整改台账) as XLSX: findings and their history", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/findings.xlsx",
+    tag = "findings",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the register (整改台账) as XLSX: findings and their history", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn register_xlsx(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,

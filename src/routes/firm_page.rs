@@ -11,7 +11,8 @@ use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::i18n::Lang;
 use crate::startup::AppState;
-use crate::upload::{ingest, Ingested, Rejection, UploadInput, METHODS};
+use crate::store::CollectionMethod;
+use crate::upload::{ingest, Ingested, Rejection, UploadInput};
 use crate::views::{layout, with_lang};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -57,7 +58,7 @@ fn form(
                 } }
                 p { label { (lang.pick("调查方式", "Fieldwork method")) br;
                     select name="method" required {
-                        @for (code, zh, en) in METHODS { option value=(code) { (lang.pick(zh, en)) } }
+                        @for m in CollectionMethod::ALL { option value=(m.as_str()) { (lang.pick(m.label_zh(), m.label_en())) } }
                     }
                 } }
                 p { label { (lang.pick("批次（可选）", "Wave (optional)")) br; input type="text" name="wave"; } }
@@ -110,7 +111,16 @@ async fn firm_evaluations(
     Ok(out)
 }
 
-#[utoipa::path(get, path = "/firm/upload", tag = "pages", responses((status = 200, description = "firm upload form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/firm/upload",
+    tag = "pages",
+    responses(
+        (status = 200, description = "firm upload form", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn page(
     req: HttpRequest,
     FirmUser(user): FirmUser,
@@ -128,7 +138,18 @@ async fn page(
     )))
 }
 
-#[utoipa::path(post, path = "/firm/upload", tag = "pages", request_body(content = String, content_type = "multipart/form-data", description = "file and form fields, with the page's CSRF token"), responses((status = 200, description = "receipt or error table", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/firm/upload",
+    tag = "pages",
+    request_body(content = String, content_type = "multipart/form-data", description = "file and form fields, with the page's CSRF token"),
+    responses(
+        (status = 200, description = "receipt or error table", content_type = "text/html"),
+        crate::openapi::PageGuard,
+        (status = 400, description = "bad request (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn submit(
     req: HttpRequest,
     FirmUser(user): FirmUser,

@@ -4,7 +4,8 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::{AnyUser, Evaluator};
 use crate::error::{ApiError, WebError};
@@ -13,7 +14,7 @@ use crate::i18n::Lang;
 use crate::routes::findings_api::{actor_of, api_error};
 use crate::routes::forms::Form;
 use crate::startup::AppState;
-use crate::store::FindingId;
+use crate::store::{EvaluationId, FindingId};
 use crate::views::with_lang;
 
 /// Responses planned per respondent type when the evaluator gives no number.
@@ -42,7 +43,20 @@ fn responses_target(text: &str) -> Result<i64, FindingsError> {
     })
 }
 
-#[utoipa::path(post, path = "/findings/{fid}/followup", tag = "pages", params(("fid" = i64, Path, description = "finding id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, target (responses per respondent type)"), responses((status = 303, description = "started: to the follow-up evaluation's set-up page", content_type = "text/html"), (status = 400, description = "refused, with the reason (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/findings/{fid}/followup",
+    tag = "pages",
+    params(("fid" = i64, Path, description = "finding id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "_csrf, target (responses per respondent type)"),
+    responses(
+        (status = 303, description = "started: to the follow-up evaluation's set-up page", content_type = "text/html"),
+        (status = 400, description = "refused, with the reason (HTML page)", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn page_start(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -79,13 +93,33 @@ async fn page_start(
     }
 }
 
-#[derive(Deserialize)]
+/// The follow-up evaluation just made (a draft, to be set up and opened).
+#[derive(Serialize, ToSchema)]
+pub struct Started {
+    evaluation_id: EvaluationId,
+}
+
+/// How many responses to plan per respondent type (default 30).
+#[derive(Deserialize, ToSchema)]
 pub struct StartBody {
     #[serde(default)]
     target: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/findings/{fid}/followup", tag = "findings", params(("fid" = i64, Path, description = "finding id")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"target\": responses per respondent type (default 30)}"), responses((status = 201, description = "started: the follow-up evaluation (a draft planning the short questionnaires for the unit)", body = crate::openapi::AnyJson), (status = 409, description = "not a survey finding, not assigned yet, or already followed up", body = crate::openapi::ErrorBody), (status = 422, description = "bad target", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/findings/{fid}/followup",
+    tag = "findings",
+    params(("fid" = i64, Path, description = "finding id")),
+    request_body(content = StartBody, content_type = "application/json", description = "{\"target\": responses per respondent type (default 30)}"),
+    responses(
+        (status = 201, description = "started: the follow-up evaluation (a draft planning the short questionnaires for the unit)", body = Started),
+        (status = 409, description = "not a survey finding, not assigned yet, or already followed up", body = crate::openapi::ErrorBody),
+        (status = 422, description = "bad target", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_start(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -97,10 +131,21 @@ async fn api_start(
     let ev = followup::start(&state, &actor, FindingId(path.into_inner()), target)
         .await
         .map_err(api_error)?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "evaluation_id": ev.get() })))
+    Ok(HttpResponse::Created().json(Started { evaluation_id: ev }))
 }
 
-#[utoipa::path(get, path = "/api/v1/findings/{fid}/followup", tag = "findings", params(("fid" = i64, Path, description = "finding id")), responses((status = 200, description = "the follow-up: its evaluation, the rate before and after, the difference with se, df, 95% interval and p-value (null until both sides have answers)", body = crate::openapi::AnyJson), (status = 404, description = "no follow-up, or no such finding", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/findings/{fid}/followup",
+    tag = "findings",
+    params(("fid" = i64, Path, description = "finding id")),
+    responses(
+        (status = 200, description = "the follow-up: its evaluation, the rate before and after, the difference with se, df, 95% interval and p-value (null until both sides have answers)", body = crate::findings::followup::BeforeAfter),
+        (status = 404, description = "no follow-up, or no such finding", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_get(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::auth::{check_csrf, CurrentUser};
-use crate::error::{ApiError, WebError};
+use crate::error::{ApiError, OrPage, WebError};
 use crate::evaluations::SetupError;
 use crate::i18n::Lang;
 
@@ -36,6 +36,12 @@ pub fn web_error(lang: Lang, e: SetupError) -> WebError {
         SetupError::NotFound(_) => WebError::NotFound(lang),
         SetupError::Store(s) => WebError::from_store(lang, s),
         other => WebError::internal(lang, anyhow::anyhow!("{other}")),
+    }
+}
+
+impl<T> OrPage<T> for Result<T, SetupError> {
+    fn or_page(self, lang: Lang) -> Result<T, WebError> {
+        self.map_err(|e| web_error(lang, e))
     }
 }
 
@@ -142,6 +148,13 @@ pub fn html(status: StatusCode, page: maud::Markup) -> HttpResponse {
 }
 
 /// 303 to `path` in `lang`, with a `done` note the page turns into a message.
+/// The `?done=…` a page is sent back with after [`see_other`] (what was just done).
+#[derive(serde::Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    pub done: String,
+}
+
 pub fn see_other(path: &str, lang: Lang, done: &str) -> HttpResponse {
     let sep = if path.contains('?') { '&' } else { '?' };
     HttpResponse::SeeOther()
@@ -195,6 +208,19 @@ pub fn csv(name: &str, body: String) -> HttpResponse {
 
 /// A JSON body, read after the caller's role was checked (an extractor would refuse a bad
 /// body before knowing who sent it).
+/// The optional `{"reason": …}` body of the API's state changes (retire, disable, close…).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ReasonBody {
+    /// why, kept in the audit log
+    pub reason: String,
+}
+
+/// The reason given, or empty without a (readable) body.
+pub fn reason_of(body: Option<web::Json<ReasonBody>>) -> String {
+    body.map(|b| b.into_inner().reason).unwrap_or_default()
+}
+
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!("the body is not the JSON this route takes: {e}"))

@@ -6,7 +6,15 @@ use crate::store::WriteStatus;
 /// 200 `ok` after a real database round-trip while writes succeed; 503 `unavailable` when the
 /// database does not answer, 503 `degraded` while writes fail (disk full, read-only, …) — it
 /// says ok again by itself once writes commit.
-#[utoipa::path(get, path = "/health", tag = "design", responses((status = 200, description = "service and database up, writes succeed"), (status = 503, description = "database unreachable (status unavailable) or refusing writes (status degraded)")))]
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "design",
+    responses(
+        (status = 200, description = "service and database up, writes succeed"),
+        (status = 503, description = "database unreachable (status unavailable) or refusing writes (status degraded)")
+    )
+)]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.backend().as_str();
     if let Err(e) = state.store.ping().await {

@@ -5,7 +5,12 @@ use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::startup::AppState;
 
-#[utoipa::path(get, path = "/", tag = "pages", responses((status = 200, description = "landing page", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    responses((status = 200, description = "landing page", content_type = "text/html"))
+)]
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     let evaluations = state.store.list_evaluations().await.or_page(lang)?;

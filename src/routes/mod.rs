@@ -1,6 +1,7 @@
 //! HTTP routes: browser pages and `/api/v1`.
 
 pub mod api;
+pub mod draw_form;
 pub mod evaluations;
 pub mod evaluations_api;
 pub mod exports;

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::forms::{csv, html, see_other, web_error, Form};
+use super::forms::{csv, html, see_other, web_error, Done, Form};
 use crate::accounts::{self, AuditQuery, KeyInput, UserInput};
 use crate::auth::{Admin, CurrentUser, Evaluator};
 use crate::error::OrPage;
@@ -29,12 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/keys/{id}/revoke", web::post().to(keys_revoke))
         .route("/admin/audit", web::get().to(audit_page))
         .route("/admin/audit.csv", web::get().to(audit_csv));
-}
-
-#[derive(Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
 }
 
 fn message(lang: Lang, done: &str) -> Option<&'static str> {
@@ -85,7 +79,16 @@ async fn render_users(
     Ok(html(status, view::users(lang, user, &page)))
 }
 
-#[utoipa::path(get, path = "/admin/users", tag = "pages", responses((status = 200, description = "users of every role: create, disable, reset", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "pages",
+    responses(
+        (status = 200, description = "users of every role: create, disable, reset", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn users_page(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -100,7 +103,18 @@ async fn users_page(
     render_users(&state, lang, &user, StatusCode::OK, x).await
 }
 
-#[utoipa::path(post, path = "/admin/users", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "name, role, unit, firm, with the page's CSRF token"), responses((status = 200, description = "created: the one-time set-password link, shown once", content_type = "text/html"), (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "name, role, unit, firm, with the page's CSRF token"),
+    responses(
+        (status = 200, description = "created: the one-time set-password link, shown once", content_type = "text/html"),
+        (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn users_create(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -184,7 +198,19 @@ async fn disable_or_enable(
     }
 }
 
-#[utoipa::path(post, path = "/admin/users/{id}/disable", tag = "pages", params(("id" = i64, Path, description = "user id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"), responses((status = 303, description = "disabled: every session ends"), (status = 409, description = "the last active admin (HTML page)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/disable",
+    tag = "pages",
+    params(("id" = i64, Path, description = "user id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"),
+    responses(
+        (status = 303, description = "disabled: every session ends"),
+        (status = 409, description = "the last active admin (HTML page)", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn user_disable(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -195,7 +221,15 @@ async fn user_disable(
     disable_or_enable(&state, &req, &user, path.into_inner(), &body, true).await
 }
 
-#[utoipa::path(post, path = "/admin/users/{id}/enable", tag = "pages", params(("id" = i64, Path, description = "user id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"), responses((status = 303, description = "enabled"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/enable",
+    tag = "pages",
+    params(("id" = i64, Path, description = "user id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"),
+    responses((status = 303, description = "enabled"), crate::openapi::PageGuardFind),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn user_enable(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -206,7 +240,18 @@ async fn user_enable(
     disable_or_enable(&state, &req, &user, path.into_inner(), &body, false).await
 }
 
-#[utoipa::path(post, path = "/admin/users/{id}/reset", tag = "pages", params(("id" = i64, Path, description = "user id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"), responses((status = 200, description = "reset: the old password stops working; a one-time set-password link, shown once", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/reset",
+    tag = "pages",
+    params(("id" = i64, Path, description = "user id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"),
+    responses(
+        (status = 200, description = "reset: the old password stops working; a one-time set-password link, shown once", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn user_reset(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -219,7 +264,7 @@ async fn user_reset(
     let id = UserId(path.into_inner());
     let link = accounts::users::reset_password(&state.store, id, &user.name)
         .await
-        .map_err(|e| web_error(lang, e))?;
+        .or_page(lang)?;
     let se = |e| WebError::from_store(lang, e);
     let name = state
         .store
@@ -237,7 +282,16 @@ async fn user_reset(
     render_users(&state, lang, &user, StatusCode::OK, x).await
 }
 
-#[utoipa::path(get, path = "/set-password/{token}", tag = "pages", params(("token" = String, Path, description = "the one-time link's secret")), responses((status = 200, description = "set a password", content_type = "text/html"), (status = 404, description = "the link is unknown, used or expired", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/set-password/{token}",
+    tag = "pages",
+    params(("token" = String, Path, description = "the one-time link's secret")),
+    responses(
+        (status = 200, description = "set a password", content_type = "text/html"),
+        (status = 404, description = "the link is unknown, used or expired", content_type = "text/html")
+    )
+)]
 async fn set_password_page(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -247,7 +301,7 @@ async fn set_password_page(
     let here = format!("/set-password/{}", path.as_str());
     let user = accounts::users::link_user(&state.store, &path)
         .await
-        .map_err(|e| web_error(lang, e))?;
+        .or_page(lang)?;
     let status = if user.is_some() {
         StatusCode::OK
     } else {
@@ -277,7 +331,18 @@ pub struct SetPasswordForm {
     confirm: String,
 }
 
-#[utoipa::path(post, path = "/set-password/{token}", tag = "pages", params(("token" = String, Path, description = "the one-time link's secret")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "password, confirm"), responses((status = 200, description = "the password is set; sign in", content_type = "text/html"), (status = 422, description = "the form again with the problem beside its field", content_type = "text/html"), (status = 404, description = "the link is unknown, used or expired", content_type = "text/html")))]
+#[utoipa::path(
+    post,
+    path = "/set-password/{token}",
+    tag = "pages",
+    params(("token" = String, Path, description = "the one-time link's secret")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "password, confirm"),
+    responses(
+        (status = 200, description = "the password is set; sign in", content_type = "text/html"),
+        (status = 422, description = "the form again with the problem beside its field", content_type = "text/html"),
+        (status = 404, description = "the link is unknown, used or expired", content_type = "text/html")
+    )
+)]
 async fn set_password_post(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -298,7 +363,7 @@ async fn set_password_post(
         Err(SetupError::Invalid(errors)) => {
             let name = accounts::users::link_user(&state.store, &path)
                 .await
-                .map_err(|e| web_error(lang, e))?
+                .or_page(lang)?
                 .map(|u| u.name);
             html(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -333,7 +398,7 @@ async fn render_keys(
 ) -> Result<HttpResponse, WebError> {
     let keys = accounts::keys::visible_keys(&state.store, user)
         .await
-        .map_err(|e| web_error(lang, e))?;
+        .or_page(lang)?;
     let empty = KeyInput::default();
     let now = crate::store::now_rfc3339();
     let page = view::KeysPage {
@@ -348,7 +413,16 @@ async fn render_keys(
     Ok(html(status, view::keys(lang, user, &page)))
 }
 
-#[utoipa::path(get, path = "/account/keys", tag = "pages", responses((status = 200, description = "one's API keys by prefix, expiry and last use (an admin sees everyone's)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/account/keys",
+    tag = "pages",
+    responses(
+        (status = 200, description = "one's API keys by prefix, expiry and last use (an admin sees everyone's)", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn keys_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -369,7 +443,18 @@ async fn keys_page(
     .await
 }
 
-#[utoipa::path(post, path = "/account/keys", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "label, expires_days, with the page's CSRF token"), responses((status = 200, description = "the new key, shown once", content_type = "text/html"), (status = 422, description = "the form again with the problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/account/keys",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "label, expires_days, with the page's CSRF token"),
+    responses(
+        (status = 200, description = "the new key, shown once", content_type = "text/html"),
+        (status = 422, description = "the form again with the problem beside its field", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn keys_create(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -414,7 +499,19 @@ async fn keys_create(
     }
 }
 
-#[utoipa::path(post, path = "/account/keys/{id}/revoke", tag = "pages", params(("id" = i64, Path, description = "key id")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"), responses((status = 303, description = "revoked"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not one's own key (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/account/keys/{id}/revoke",
+    tag = "pages",
+    params(("id" = i64, Path, description = "key id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"),
+    responses(
+        (status = 303, description = "revoked"),
+        crate::openapi::PageGuard,
+        (status = 404, description = "not one's own key (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn keys_revoke(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -440,7 +537,17 @@ async fn keys_revoke(
     }
 }
 
-#[utoipa::path(get, path = "/admin/audit", tag = "pages", params(("actor" = Option<String>, Query, description = "who"), ("action" = Option<String>, Query, description = "action or its start (evaluation.)"), ("target" = Option<String>, Query, description = "part of the target"), ("from" = Option<String>, Query, description = "first day YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day YYYY-MM-DD")), responses((status = 200, description = "the audit log, filtered, newest first", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "pages",
+    params(crate::accounts::AuditQuery),
+    responses(
+        (status = 200, description = "the audit log, filtered, newest first", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn audit_page(
     Admin(user): Admin,
     state: web::Data<AppState>,
@@ -461,7 +568,18 @@ async fn audit_page(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/audit.csv", tag = "pages", params(("actor" = Option<String>, Query, description = "who"), ("action" = Option<String>, Query, description = "action or its start"), ("target" = Option<String>, Query, description = "part of the target"), ("from" = Option<String>, Query, description = "first day YYYY-MM-DD"), ("to" = Option<String>, Query, description = "last day YYYY-MM-DD")), responses((status = 200, description = "the filtered audit log as CSV", content_type = "text/csv"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad filter (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/audit.csv",
+    tag = "pages",
+    params(crate::accounts::AuditQuery),
+    responses(
+        (status = 200, description = "the filtered audit log as CSV", content_type = "text/csv"),
+        crate::openapi::PageGuard,
+        (status = 400, description = "bad filter (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn audit_csv(
     Admin(_u): Admin,
     state: web::Data<AppState>,

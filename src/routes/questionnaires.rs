@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::forms::{html, Upload};
+use super::forms::{html, Done, Upload};
 use crate::auth::Evaluator;
 use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
@@ -62,12 +62,6 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
-}
-
 fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
     match done {
         "imported" => Some(lang.pick("已导入新版本。", "The new version is imported.")),
@@ -92,7 +86,16 @@ fn library_web_error(lang: Lang, e: LibraryError) -> WebError {
     }
 }
 
-#[utoipa::path(get, path = "/admin/questionnaires", tag = "pages", responses((status = 200, description = "every questionnaire version with its origin and responses, and the import form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/questionnaires",
+    tag = "pages",
+    responses(
+        (status = 200, description = "every questionnaire version with its origin and responses, and the import form", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn list_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -110,7 +113,18 @@ async fn list_page(
     Ok(html(StatusCode::OK, view::list(lang, &user, &versions, &p)))
 }
 
-#[utoipa::path(post, path = "/admin/questionnaires/import", tag = "pages", request_body(content = String, content_type = "multipart/form-data", description = "the workbook (.xlsx) or TOML file, `replace`, and the page's CSRF token"), responses((status = 303, description = "imported: to the version's page", content_type = "text/html"), (status = 422, description = "nothing stored: the list page naming every problem (sheet!cell) or every difference from the stored version", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/questionnaires/import",
+    tag = "pages",
+    request_body(content = String, content_type = "multipart/form-data", description = "the workbook (.xlsx) or TOML file, `replace`, and the page's CSRF token"),
+    responses(
+        (status = 303, description = "imported: to the version's page", content_type = "text/html"),
+        (status = 422, description = "nothing stored: the list page naming every problem (sheet!cell) or every difference from the stored version", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn import_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -202,7 +216,22 @@ pub struct VersionQuery {
     against: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/questionnaires/{id}/{version}", tag = "pages", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version"), ("against" = Option<String>, Query, description = "version to compare with (default: the previous one)")), responses((status = 200, description = "the version's content, downloads, phone preview and differences from the previous version", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "no such version (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/questionnaires/{id}/{version}",
+    tag = "pages",
+    params(
+        ("id" = String, Path, description = "questionnaire id"),
+        ("version" = i64, Path, description = "version"),
+        ("against" = Option<String>, Query, description = "version to compare with (default: the previous one)")
+    ),
+    responses(
+        (status = 200, description = "the version's content, downloads, phone preview and differences from the previous version", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "no such version (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn version_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -238,7 +267,22 @@ pub struct FormatQuery {
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/questionnaires/{id}/{version}/download", tag = "pages", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version"), ("format" = Option<String>, Query, description = "xlsx (default) or toml")), responses((status = 200, description = "the version as an XLSForm workbook or TOML file (attachment)", content_type = "application/octet-stream"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "no such version (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/questionnaires/{id}/{version}/download",
+    tag = "pages",
+    params(
+        ("id" = String, Path, description = "questionnaire id"),
+        ("version" = i64, Path, description = "version"),
+        ("format" = Option<String>, Query, description = "xlsx (default) or toml")
+    ),
+    responses(
+        (status = 200, description = "the version as an XLSForm workbook or TOML file (attachment)", content_type = "application/octet-stream"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "no such version (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn download(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -277,7 +321,21 @@ fn preview_unit() -> Text {
     Text::new("（预览）示例单位", "(preview) sample unit")
 }
 
-#[utoipa::path(get, path = "/admin/questionnaires/{id}/{version}/preview", tag = "pages", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version")), responses((status = 200, description = "the form exactly as a respondent sees it; submitting checks the answers and stores nothing", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "no such version (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/questionnaires/{id}/{version}/preview",
+    tag = "pages",
+    params(
+        ("id" = String, Path, description = "questionnaire id"),
+        ("version" = i64, Path, description = "version")
+    ),
+    responses(
+        (status = 200, description = "the form exactly as a respondent sees it; submitting checks the answers and stores nothing", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "no such version (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn preview(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -311,7 +369,22 @@ async fn preview(
     ))
 }
 
-#[utoipa::path(post, path = "/admin/questionnaires/{id}/{version}/preview", tag = "pages", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "the answers as the form posts them"), responses((status = 200, description = "checked, nothing stored: the form again with each problem beside its question, or a page saying the answers are valid", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "no such version (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/questionnaires/{id}/{version}/preview",
+    tag = "pages",
+    params(
+        ("id" = String, Path, description = "questionnaire id"),
+        ("version" = i64, Path, description = "version")
+    ),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "the answers as the form posts them"),
+    responses(
+        (status = 200, description = "checked, nothing stored: the form again with each problem beside its question, or a page saying the answers are valid", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "no such version (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn preview_submit(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -384,7 +457,18 @@ async fn preview_submit(
     }
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/questionnaires", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the evaluation's questionnaires per respondent type with their dimensions side by side", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 404, description = "no such evaluation (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/questionnaires",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the evaluation's questionnaires per respondent type with their dimensions side by side", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"),
+        (status = 404, description = "no such evaluation (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn bank_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -446,7 +530,24 @@ pub struct ImportQuery {
     replace: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/questionnaires/import", tag = "questionnaires", params(("file_name" = String, Query, description = "the file's name: .xlsx (XLSForm) or .toml"), ("replace" = Option<bool>, Query, description = "replace the same version's content while it has no responses")), request_body(content = String, content_type = "application/octet-stream", description = "the workbook or TOML file"), responses((status = 201, description = "a new version stored", body = crate::openapi::AnyJson), (status = 200, description = "the same content was already stored, or replaced", body = crate::openapi::AnyJson), (status = 409, description = "the version exists with other content: every difference listed", body = crate::openapi::ErrorBody), (status = 422, description = "nothing stored: every problem as sheet!cell", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/questionnaires/import",
+    tag = "questionnaires",
+    params(
+        ("file_name" = String, Query, description = "the file's name: .xlsx (XLSForm) or .toml"),
+        ("replace" = Option<bool>, Query, description = "replace the same version's content while it has no responses")
+    ),
+    request_body(content = String, content_type = "application/octet-stream", description = "the workbook or TOML file"),
+    responses(
+        (status = 201, description = "a new version stored", body = Imported),
+        (status = 200, description = "the same content was already stored, or replaced", body = Imported),
+        (status = 409, description = "the version exists with other content: every difference listed", body = crate::openapi::ErrorBody),
+        (status = 422, description = "nothing stored: every problem as sheet!cell", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_import(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -468,19 +569,44 @@ async fn api_import(
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(json!({
-        "id": questionnaire.id,
-        "version": questionnaire.version,
-        "content_hash": questionnaire.content_hash,
-        "outcome": match outcome {
+    Ok(HttpResponse::build(status).json(Imported {
+        id: questionnaire.id.clone(),
+        version: questionnaire.version,
+        content_hash: questionnaire.content_hash.clone(),
+        outcome: match outcome {
             Outcome::Created => "created",
             Outcome::Unchanged => "unchanged",
             Outcome::Replaced => "replaced",
         },
-    })))
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/questionnaires/{id}/{version}/export", tag = "questionnaires", params(("id" = String, Path, description = "questionnaire id"), ("version" = i64, Path, description = "version"), ("format" = Option<String>, Query, description = "xlsx (default) or toml")), responses((status = 200, description = "the version as an XLSForm workbook or TOML file", content_type = "application/octet-stream"), (status = 404, description = "no such version", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+/// The version an import stored (or found already stored).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    id: String,
+    version: u32,
+    content_hash: String,
+    /// created, unchanged or replaced
+    outcome: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/questionnaires/{id}/{version}/export",
+    tag = "questionnaires",
+    params(
+        ("id" = String, Path, description = "questionnaire id"),
+        ("version" = i64, Path, description = "version"),
+        ("format" = Option<String>, Query, description = "xlsx (default) or toml")
+    ),
+    responses(
+        (status = 200, description = "the version as an XLSForm workbook or TOML file", content_type = "application/octet-stream"),
+        (status = 404, description = "no such version", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_export(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,

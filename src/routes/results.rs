@@ -40,7 +40,18 @@ fn web_err(lang: Lang) -> impl Fn(AnalyticsError) -> WebError {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/satisfaction", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery), responses((status = 200, description = "rows of the analysis engine: by-columns, n, estimate, se, ci_low, ci_high, n_eff, df, suppressed, index, rate", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/satisfaction",
+    tag = "scores",
+    params(("id" = i64, Path, description = "evaluation id"), crate::openapi::SatisfactionQuery),
+    responses(
+        (status = 200, description = "rows of the analysis engine: by-columns, n, estimate, se, ci_low, ci_high, n_eff, df, suppressed, index, rate", body = crate::openapi::AnyJson),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn satisfaction(
     Evaluator(_user): Evaluator,
     state: web::Data<AppState>,
@@ -115,7 +126,17 @@ pub struct PageParams {
     pub exclude_flagged: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/admin", tag = "pages", responses((status = 200, description = "evaluations list", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login; a unit's users: to /findings", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "pages",
+    responses(
+        (status = 200, description = "evaluations list", content_type = "text/html"),
+        (status = 303, description = "not signed in: redirect to /login; a unit's users: to /findings", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn admin_home(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -135,7 +156,17 @@ async fn admin_home(
     Ok(crate::routes::home::html(v::admin_home(lang, &user, &evs)))
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "evaluation overview", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "evaluation overview", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn overview(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -175,7 +206,20 @@ async fn overview(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/results", tag = "pages", params(("id" = i64, Path, description = "evaluation id"), ("exclude_flagged" = Option<bool>, Query, description = "drop responses with quality flags")), responses((status = 200, description = "results: ranking, charts, trends", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/results",
+    tag = "pages",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("exclude_flagged" = Option<bool>, Query, description = "drop responses with quality flags")
+    ),
+    responses(
+        (status = 200, description = "results: ranking, charts, trends", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn results(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -205,7 +249,21 @@ async fn results(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/units/{code}/report", tag = "pages", params(("id" = i64, Path, description = "evaluation id"), ("code" = String, Path, description = "unit code"), ("exclude_flagged" = Option<bool>, Query, description = "drop responses with quality flags")), responses((status = 200, description = "unit feedback report (evaluators, or the unit's own users)", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/units/{code}/report",
+    tag = "pages",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("code" = String, Path, description = "unit code"),
+        ("exclude_flagged" = Option<bool>, Query, description = "drop responses with quality flags")
+    ),
+    responses(
+        (status = 200, description = "unit feedback report (evaluators, or the unit's own users)", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn unit_report(
     AnyUser(user): AnyUser,
     state: web::Data<AppState>,
@@ -250,7 +308,16 @@ async fn unit_report(
     ))
 }
 
-#[utoipa::path(get, path = "/public/evaluations/{id}", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "published results", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/public/evaluations/{id}",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "published results", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html")
+    )
+)]
 async fn public_results(
     state: web::Data<AppState>,
     path: web::Path<i64>,

@@ -20,7 +20,7 @@ use crate::scoring::{
     EntryError, EventIn, RowError, RowIn, SnapshotError,
 };
 use crate::startup::AppState;
-use crate::store::{FrameworkRecord, StoreError, Unit};
+use crate::store::{FrameworkRecord, ScoresWritten, StoreError, Unit};
 
 /// Largest scores upload: a whole year of a large evaluation (300 units × 80 entries as CSV
 /// is about 2 MB) fits with room to spare.
@@ -95,13 +95,39 @@ fn problems_json(e: &ScoreError) -> serde_json::Value {
 
 // ----- API handlers -----
 
-#[utoipa::path(get, path = "/api/v1/frameworks", tag = "scores", responses((status = 200, description = "framework files: id and name", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/frameworks",
+    tag = "scores",
+    responses(
+        (status = 200, description = "framework files: id and name", body = Vec<FrameworkName>),
+        crate::openapi::ApiGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_frameworks(Evaluator(_u): Evaluator, state: web::Data<AppState>) -> HttpResponse {
-    let list: Vec<serde_json::Value> = list_frameworks(&state.settings.frameworks_dir)
+    let list: Vec<FrameworkName> = list_frameworks(&state.settings.frameworks_dir)
         .into_iter()
-        .map(|(id, name)| json!({ "id": id, "name": name }))
+        .map(|(id, name)| FrameworkName { id, name })
         .collect();
     HttpResponse::Ok().json(list)
+}
+
+/// A framework file in the frameworks folder.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FrameworkName {
+    id: String,
+    name: String,
+}
+
+/// What entering scores wrote, and where to read the results.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScoresEntered {
+    written: ScoresWritten,
+    /// the scores now
+    results: String,
+    /// every change with who, when and why
+    history: String,
 }
 
 fn framework_json(rec: &FrameworkRecord, fw: &Framework) -> serde_json::Value {
@@ -128,7 +154,17 @@ fn framework_json(rec: &FrameworkRecord, fw: &Framework) -> serde_json::Value {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/framework", tag = "scores", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the evaluation's framework", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/framework",
+    tag = "scores",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the evaluation's framework", body = crate::openapi::AnyJson),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_get_framework(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -143,7 +179,20 @@ pub struct FrameworkBody {
     pub framework: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/evaluations/{id}/framework", tag = "scores", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"framework\": framework id}"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "the framework now attached", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    put,
+    path = "/api/v1/evaluations/{id}/framework",
+    tag = "scores",
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"framework\": framework id}"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "the framework now attached", body = crate::openapi::AnyJson),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "conflict", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_put_framework(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -179,7 +228,24 @@ fn unprocessable(message: String, details: serde_json::Value) -> ApiError {
     ApiError::Unprocessable { message, details }
 }
 
-#[utoipa::path(put, path = "/api/v1/evaluations/{id}/scores", tag = "scores", request_body(content = String, description = "JSON {\"scores\": [{unit, indicator, period, score, note}]} or CSV unit,indicator,period,score[,note]"), params(("id" = i64, Path, description = "evaluation id"), ("reason" = Option<String>, Query, description = "why the scores change")), responses((status = 200, description = "rows written", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    put,
+    path = "/api/v1/evaluations/{id}/scores",
+    tag = "scores",
+    request_body(content = String, description = "JSON {\"scores\": [{unit, indicator, period, score, note}]} or CSV unit,indicator,period,score[,note]"),
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("reason" = Option<String>, Query, description = "why the scores change")
+    ),
+    responses(
+        (status = 200, description = "rows written", body = ScoresEntered),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind,
+        (status = 413, description = "body too large", body = crate::openapi::ErrorBody),
+        (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_put_scores(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -273,11 +339,11 @@ async fn api_put_scores(
         ));
     }
     let written = scoring::enter_scores(&state, id, &rows, &events, &user.name, &reason).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "written": written,
-        "results": format!("/api/v1/evaluations/{id}/scores"),
-        "history": format!("/api/v1/evaluations/{id}/scores/history"),
-    })))
+    Ok(HttpResponse::Ok().json(ScoresEntered {
+        written,
+        results: format!("/api/v1/evaluations/{id}/scores"),
+        history: format!("/api/v1/evaluations/{id}/scores/history"),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,7 +351,21 @@ pub struct GetParams {
     pub as_of: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/scores", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), ("as_of" = Option<String>, Query, description = "RFC 3339 moment to replay the scores as of")), responses((status = 200, description = "framework results per unit: composite score, grade, indicators", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/scores",
+    tag = "scores",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("as_of" = Option<String>, Query, description = "RFC 3339 moment to replay the scores as of")
+    ),
+    responses(
+        (status = 200, description = "framework results per unit: composite score, grade, indicators", body = crate::openapi::AnyJson),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_get_scores(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -367,7 +447,21 @@ pub struct HistoryParams {
     pub lang: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/scores/history", tag = "scores", params(("id" = i64, Path, description = "evaluation id"), ("unit" = Option<String>, Query, description = "one unit's code"), ("lang" = Option<String>, Query, description = "zh or en")), responses((status = 200, description = "append-only score and event history", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/scores/history",
+    tag = "scores",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("unit" = Option<String>, Query, description = "one unit's code"),
+        ("lang" = Option<String>, Query, description = "zh or en")
+    ),
+    responses(
+        (status = 200, description = "append-only score and event history", body = crate::openapi::AnyJson),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_history(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,
@@ -384,7 +478,17 @@ async fn api_history(
 
 // ----- pages -----
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/scores", tag = "pages", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "scores page with entry form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/scores",
+    tag = "pages",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "scores page with entry form", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -433,7 +537,20 @@ fn bad(lang: Lang, zh: String, en: String) -> WebError {
     WebError::BadRequest { lang, zh, en }
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/scores", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 303, description = "saved: redirect to the scores page"), (status = 200, description = "the form again with problems", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/scores",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 303, description = "saved: redirect to the scores page"),
+        (status = 200, description = "the form again with problems", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn page_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -505,7 +622,20 @@ pub struct FrameworkForm {
     pub framework: String,
 }
 
-#[utoipa::path(post, path = "/admin/evaluations/{id}/framework", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("id" = i64, Path, description = "evaluation id")), responses((status = 303, description = "framework attached: redirect to the scores page"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/evaluations/{id}/framework",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"),
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 303, description = "framework attached: redirect to the scores page"),
+        (status = 400, description = "bad request (HTML page)", content_type = "text/html"),
+        (status = 403, description = "forbidden (HTML page)", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn framework_post(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -531,7 +661,20 @@ async fn framework_post(
         .finish())
 }
 
-#[utoipa::path(get, path = "/admin/evaluations/{id}/scores/history", tag = "pages", params(("id" = i64, Path, description = "evaluation id"), ("unit" = Option<String>, Query, description = "one unit's code")), responses((status = 200, description = "score history", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/evaluations/{id}/scores/history",
+    tag = "pages",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("unit" = Option<String>, Query, description = "one unit's code")
+    ),
+    responses(
+        (status = 200, description = "score history", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn history_page(
     Evaluator(_u): Evaluator,
     state: web::Data<AppState>,

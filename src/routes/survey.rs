@@ -258,7 +258,16 @@ fn no_store(mut res: HttpResponse) -> HttpResponse {
     res
 }
 
-#[utoipa::path(get, path = "/s/{code}", tag = "survey", params(("code" = String, Path, description = "survey link code")), responses((status = 200, description = "questionnaire form", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/s/{code}",
+    tag = "survey",
+    params(("code" = String, Path, description = "survey link code")),
+    responses(
+        (status = 200, description = "questionnaire form", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html")
+    )
+)]
 pub async fn link_form(
     req: HttpRequest,
     path: web::Path<String>,
@@ -297,7 +306,16 @@ pub async fn link_form(
     }
 }
 
-#[utoipa::path(get, path = "/t/{token}", tag = "survey", params(("token" = String, Path, description = "single-use invitation token")), responses((status = 200, description = "questionnaire form", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/t/{token}",
+    tag = "survey",
+    params(("token" = String, Path, description = "single-use invitation token")),
+    responses(
+        (status = 200, description = "questionnaire form", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html")
+    )
+)]
 pub async fn token_form(
     req: HttpRequest,
     path: web::Path<String>,
@@ -334,7 +352,19 @@ fn html_string(body: String) -> HttpResponse {
         .body(body)
 }
 
-#[utoipa::path(post, path = "/s/{code}", tag = "survey", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("code" = String, Path, description = "survey link code")), responses((status = 303, description = "saved: redirect to the thanks page"), (status = 200, description = "the form again with the answers' problems", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html"), (status = 429, description = "too many requests", content_type = "text/html")))]
+#[utoipa::path(
+    post,
+    path = "/s/{code}",
+    tag = "survey",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"),
+    params(("code" = String, Path, description = "survey link code")),
+    responses(
+        (status = 303, description = "saved: redirect to the thanks page"),
+        (status = 200, description = "the form again with the answers' problems", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html"),
+        (status = 429, description = "too many requests", content_type = "text/html")
+    )
+)]
 pub async fn link_submit(
     req: HttpRequest,
     path: web::Path<String>,
@@ -353,7 +383,19 @@ pub async fn link_submit(
     .await
 }
 
-#[utoipa::path(post, path = "/t/{token}", tag = "survey", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"), params(("token" = String, Path, description = "single-use invitation token")), responses((status = 303, description = "saved: redirect to the thanks page"), (status = 200, description = "the form again with the answers' problems", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html"), (status = 429, description = "too many requests", content_type = "text/html")))]
+#[utoipa::path(
+    post,
+    path = "/t/{token}",
+    tag = "survey",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "form fields, with the page's CSRF token"),
+    params(("token" = String, Path, description = "single-use invitation token")),
+    responses(
+        (status = 303, description = "saved: redirect to the thanks page"),
+        (status = 200, description = "the form again with the answers' problems", content_type = "text/html"),
+        (status = 404, description = "not found (HTML page)", content_type = "text/html"),
+        (status = 429, description = "too many requests", content_type = "text/html")
+    )
+)]
 pub async fn token_submit(
     req: HttpRequest,
     path: web::Path<String>,
@@ -506,7 +548,7 @@ async fn submit(
         response: NewResponse {
             evaluation_id: s.evaluation_id,
             unit_id: s.unit_id,
-            respondent_type: s.q.respondent_type.as_str().to_owned(),
+            respondent_type: s.q.respondent_type,
             questionnaire_id: s.q.id.clone(),
             questionnaire_version: i64::from(s.q.version),
             source: s.source,
@@ -588,17 +630,37 @@ pub async fn thanks(req: HttpRequest, path: Option<web::Path<String>>) -> HttpRe
     html(view::thanks(lang, &with_lang(&here, lang.other()), None))
 }
 
-#[utoipa::path(get, path = "/s/{code}/thanks", tag = "survey", params(("code" = String, Path, description = "survey link code")), responses((status = 200, description = "thanks page", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/s/{code}/thanks",
+    tag = "survey",
+    params(("code" = String, Path, description = "survey link code")),
+    responses((status = 200, description = "thanks page", content_type = "text/html"))
+)]
 pub async fn link_thanks(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     thanks(req, Some(path)).await
 }
 
-#[utoipa::path(get, path = "/t/thanks", tag = "survey", responses((status = 200, description = "thanks page", content_type = "text/html")))]
+#[utoipa::path(
+    get,
+    path = "/t/thanks",
+    tag = "survey",
+    responses((status = 200, description = "thanks page", content_type = "text/html"))
+)]
 pub async fn token_thanks(req: HttpRequest) -> HttpResponse {
     thanks(req, None).await
 }
 
-#[utoipa::path(get, path = "/s/{code}/qr.svg", tag = "survey", params(("code" = String, Path, description = "survey link code")), responses((status = 200, description = "QR code of the link", content_type = "image/svg+xml"), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/s/{code}/qr.svg",
+    tag = "survey",
+    params(("code" = String, Path, description = "survey link code")),
+    responses(
+        (status = 200, description = "QR code of the link", content_type = "image/svg+xml"),
+        (status = 404, description = "not found", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn qr_svg(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -610,7 +672,16 @@ pub async fn qr_svg(
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
 
-#[utoipa::path(get, path = "/s/{code}/qr.png", tag = "survey", params(("code" = String, Path, description = "survey link code")), responses((status = 200, description = "QR code of the link", content_type = "image/png"), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/s/{code}/qr.png",
+    tag = "survey",
+    params(("code" = String, Path, description = "survey link code")),
+    responses(
+        (status = 200, description = "QR code of the link", content_type = "image/png"),
+        (status = 404, description = "not found", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn qr_png(
     path: web::Path<String>,
     state: web::Data<AppState>,

@@ -2,10 +2,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 
 use super::forms::{
-    csv, html, json_body, see_other, status_of, web_error, Form, Upload, MAX_TABLE_BYTES,
+    csv, html, json_body, reason_of, see_other, status_of, web_error, Done, Form, ReasonBody,
+    Upload, MAX_TABLE_BYTES,
 };
 use crate::auth::Evaluator;
 use crate::error::OrPage;
@@ -39,12 +39,6 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .route("/units/{code}/restore", web::post().to(api_restore));
 }
 
-#[derive(Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
-}
-
 fn done_message(lang: Lang, done: &str) -> Option<&'static str> {
     match done {
         "saved" => Some(lang.pick("已保存。", "Saved.")),
@@ -65,7 +59,16 @@ async fn render_register(
     Ok(html(status, view::register(lang, user, &register, p)))
 }
 
-#[utoipa::path(get, path = "/admin/units", tag = "pages", responses((status = 200, description = "the unit register: tree, import form, add form", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/units",
+    tag = "pages",
+    responses(
+        (status = 200, description = "the unit register: tree, import form, add form", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn register_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -80,7 +83,19 @@ async fn register_page(
     render_register(&state, lang, &user, StatusCode::OK, &p).await
 }
 
-#[utoipa::path(post, path = "/admin/units/import", tag = "pages", request_body(content = String, content_type = "multipart/form-data", description = "the register file (CSV or XLSX), with the page's CSRF token"), responses((status = 200, description = "imported: the register with a summary", content_type = "text/html"), (status = 422, description = "nothing stored: the register page listing row, column, value and reason", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 400, description = "bad request (HTML page)", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/units/import",
+    tag = "pages",
+    request_body(content = String, content_type = "multipart/form-data", description = "the register file (CSV or XLSX), with the page's CSRF token"),
+    responses(
+        (status = 200, description = "imported: the register with a summary", content_type = "text/html"),
+        (status = 422, description = "nothing stored: the register page listing row, column, value and reason", content_type = "text/html"),
+        crate::openapi::PageGuard,
+        (status = 400, description = "bad request (HTML page)", content_type = "text/html")
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn import_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -119,7 +134,18 @@ fn unit_input(form: &Form) -> UnitInput {
     }
 }
 
-#[utoipa::path(post, path = "/admin/units", tag = "pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "code, name_zh, name_en, kind, parent, with the page's CSRF token"), responses((status = 303, description = "saved: back to the register"), (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/units",
+    tag = "pages",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "code, name_zh, name_en, kind, parent, with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved: back to the register"),
+        (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"),
+        crate::openapi::PageGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn add_unit(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -195,7 +221,17 @@ async fn render_edit(
     ))
 }
 
-#[utoipa::path(get, path = "/admin/units/{code}", tag = "pages", params(("code" = String, Path, description = "unit code")), responses((status = 200, description = "one unit: edit, usage, retire", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/admin/units/{code}",
+    tag = "pages",
+    params(("code" = String, Path, description = "unit code")),
+    responses(
+        (status = 200, description = "one unit: edit, usage, retire", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn edit_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -216,7 +252,19 @@ async fn edit_page(
     .await
 }
 
-#[utoipa::path(post, path = "/admin/units/{code}", tag = "pages", params(("code" = String, Path, description = "unit code")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "name_zh, name_en, kind, parent, with the page's CSRF token"), responses((status = 303, description = "saved"), (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/units/{code}",
+    tag = "pages",
+    params(("code" = String, Path, description = "unit code")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "name_zh, name_en, kind, parent, with the page's CSRF token"),
+    responses(
+        (status = 303, description = "saved"),
+        (status = 422, description = "the form again with each problem beside its field", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn edit_submit(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -267,7 +315,19 @@ async fn retire_or_restore(
     }
 }
 
-#[utoipa::path(post, path = "/admin/units/{code}/retire", tag = "pages", params(("code" = String, Path, description = "unit code")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "reason, with the page's CSRF token"), responses((status = 303, description = "retired (kept with its history)"), (status = 409, description = "already retired", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/units/{code}/retire",
+    tag = "pages",
+    params(("code" = String, Path, description = "unit code")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "reason, with the page's CSRF token"),
+    responses(
+        (status = 303, description = "retired (kept with its history)"),
+        (status = 409, description = "already retired", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn retire_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -278,7 +338,19 @@ async fn retire_page(
     retire_or_restore(&state, &req, &user, &path, &body, true).await
 }
 
-#[utoipa::path(post, path = "/admin/units/{code}/restore", tag = "pages", params(("code" = String, Path, description = "unit code")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"), responses((status = 303, description = "back in use"), (status = 409, description = "not retired", content_type = "text/html"), (status = 303, description = "not signed in: redirect to /login", content_type = "text/html"), (status = 403, description = "forbidden (HTML page)", content_type = "text/html"), (status = 404, description = "not found (HTML page)", content_type = "text/html")), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/admin/units/{code}/restore",
+    tag = "pages",
+    params(("code" = String, Path, description = "unit code")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "with the page's CSRF token"),
+    responses(
+        (status = 303, description = "back in use"),
+        (status = 409, description = "not retired", content_type = "text/html"),
+        crate::openapi::PageGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn restore_page(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -291,18 +363,47 @@ async fn restore_page(
 
 // ----- API -----
 
-#[utoipa::path(get, path = "/api/v1/units", tag = "setup", responses((status = 200, description = "the unit register: code, names, kind, parent_code, retired_on", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/units",
+    tag = "setup",
+    responses(
+        (status = 200, description = "the unit register: code, names, kind, parent_code, retired_on", body = Vec<crate::store::RegisterUnit>),
+        crate::openapi::ApiGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_list(_e: Evaluator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.unit_register().await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/units.csv", tag = "setup", responses((status = 200, description = "the register in the import format (code,name_zh,name_en,kind,parent,retired_on)", content_type = "text/csv"), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/units.csv",
+    tag = "setup",
+    responses(
+        (status = 200, description = "the register in the import format (code,name_zh,name_en,kind,parent,retired_on)", content_type = "text/csv"),
+        crate::openapi::ApiGuard
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_csv(_e: Evaluator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let register = state.store.unit_register().await?;
     Ok(csv("units.csv", units::register_csv(&register)))
 }
 
-#[utoipa::path(post, path = "/api/v1/units/import", tag = "setup", request_body(content = String, content_type = "text/csv", description = "the register as CSV (UTF-8 or GB18030) or XLSX: code,name_zh,name_en,kind,parent"), responses((status = 200, description = "imported: rows, added, updated, unchanged", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "nothing stored: errors with row, field (column), value, reason", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/units/import",
+    tag = "setup",
+    request_body(content = String, content_type = "text/csv", description = "the register as CSV (UTF-8 or GB18030) or XLSX: code,name_zh,name_en,kind,parent"),
+    responses(
+        (status = 200, description = "imported: rows, added, updated, unchanged", body = crate::evaluations::units::ImportSummary),
+        crate::openapi::ApiGuard,
+        (status = 422, description = "nothing stored: errors with row, field (column), value, reason", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_import(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -311,7 +412,19 @@ async fn api_import(
     Ok(HttpResponse::Ok().json(units::import_register(&state.store, &body, &user.name).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/units/{code}", tag = "setup", params(("code" = String, Path, description = "unit code")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{name_zh, name_en, kind, parent}: adds the unit or changes it"), responses((status = 200, description = "the unit as stored", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    put,
+    path = "/api/v1/units/{code}",
+    tag = "setup",
+    params(("code" = String, Path, description = "unit code")),
+    request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{name_zh, name_en, kind, parent}: adds the unit or changes it"),
+    responses(
+        (status = 200, description = "the unit as stored", body = crate::store::RegisterUnit),
+        crate::openapi::ApiGuard,
+        (status = 422, description = "errors naming the field", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_put(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
@@ -326,32 +439,50 @@ async fn api_put(
     Ok(HttpResponse::Ok().json(state.store.register_unit(input.code.trim()).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ReasonBody {
-    pub reason: String,
-}
-
-#[utoipa::path(post, path = "/api/v1/units/{code}/retire", tag = "setup", params(("code" = String, Path, description = "unit code")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why} (optional)"), responses((status = 200, description = "the retired unit (kept with its history)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "already retired", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/units/{code}/retire",
+    tag = "setup",
+    params(("code" = String, Path, description = "unit code")),
+    request_body(content = ReasonBody, content_type = "application/json", description = "{\"reason\": why} (optional)"),
+    responses(
+        (status = 200, description = "the retired unit (kept with its history)", body = crate::store::RegisterUnit),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "already retired", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_retire(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Option<web::Json<ReasonBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.map(|b| b.into_inner().reason).unwrap_or_default();
+    let reason = reason_of(body);
     Ok(HttpResponse::Ok()
         .json(units::set_retired(&state.store, &path, true, &reason, &user.name).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/units/{code}/restore", tag = "setup", params(("code" = String, Path, description = "unit code")), request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why} (optional)"), responses((status = 200, description = "the unit, back in use", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "not retired", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/units/{code}/restore",
+    tag = "setup",
+    params(("code" = String, Path, description = "unit code")),
+    request_body(content = ReasonBody, content_type = "application/json", description = "{\"reason\": why} (optional)"),
+    responses(
+        (status = 200, description = "the unit, back in use", body = crate::store::RegisterUnit),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "not retired", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn api_restore(
     Evaluator(user): Evaluator,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Option<web::Json<ReasonBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.map(|b| b.into_inner().reason).unwrap_or_default();
+    let reason = reason_of(body);
     Ok(HttpResponse::Ok()
         .json(units::set_retired(&state.store, &path, false, &reason, &user.name).await?))
 }

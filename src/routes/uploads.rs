@@ -3,15 +3,16 @@
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::{bearer, Evaluator};
 use crate::collect::sha256_hex;
 use crate::error::ApiError;
 use crate::security::limits::append_within;
 use crate::startup::AppState;
-use crate::store::FirmRow;
-use crate::upload::{self, find_questionnaire, ingest, Ingested, UploadInput};
+use crate::store::{BatchRow, BatchStatus, CollectionMethod, FirmRow};
+use crate::upload::{self, find_questionnaire, ingest, Ingested, Receipt, UploadInput};
 
 /// The longest multipart field other than the file (questionnaire, method, wave, …).
 const FIELD_LIMIT: usize = 4096;
@@ -39,7 +40,22 @@ struct TemplateQuery {
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/upload-template", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = String, Query, description = "questionnaire: id (newest version) or id@version, as `pingyi links` prints it"), ("version" = Option<i64>, Query, description = "version (default latest; or give id@version)"), ("format" = Option<String>, Query, description = "csv or xlsx")), responses((status = 200, description = "upload template with the code sheet", content_type = "text/csv"), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/upload-template",
+    tag = "uploads",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("questionnaire" = String, Query, description = "questionnaire: id (newest version) or id@version, as `pingyi links` prints it"),
+        ("version" = Option<i64>, Query, description = "version (default latest; or give id@version)"),
+        ("format" = Option<String>, Query, description = "csv or xlsx")
+    ),
+    responses(
+        (status = 200, description = "upload template with the code sheet", content_type = "text/csv"),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn template(
     path: web::Path<i64>,
     q: web::Query<TemplateQuery>,
@@ -197,7 +213,29 @@ async fn read_body(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"), params(("id" = i64, Path, description = "evaluation id"), ("questionnaire" = Option<String>, Query, description = "questionnaire: id (newest version) or id@version"), ("version" = Option<i64>, Query, description = "version (or give id@version)"), ("wave" = Option<String>, Query, description = "wave"), ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"), ("file_name" = Option<String>, Query, description = "original file name")), responses((status = 201, description = "receipt of the committed batch", body = crate::openapi::AnyJson), (status = 200, description = "receipt of an identical earlier upload", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 413, description = "body too large", body = crate::openapi::ErrorBody), (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluations/{id}/uploads",
+    tag = "uploads",
+    request_body(content = String, description = "CSV or XLSX (UTF-8 or GB18030) as the body, or multipart/form-data with a file field"),
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("questionnaire" = Option<String>, Query, description = "questionnaire: id (newest version) or id@version"),
+        ("version" = Option<i64>, Query, description = "version (or give id@version)"),
+        ("wave" = Option<String>, Query, description = "wave"),
+        ("method" = Option<String>, Query, description = "door_to_door, phone, online, intercept, …"),
+        ("file_name" = Option<String>, Query, description = "original file name")
+    ),
+    responses(
+        (status = 201, description = "receipt of the committed batch", body = Receipt),
+        (status = 200, description = "receipt of an identical earlier upload", body = Receipt),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind,
+        (status = 413, description = "body too large", body = crate::openapi::ErrorBody),
+        (status = 422, description = "rows refused (details per row)", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn upload(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -237,7 +275,82 @@ async fn upload(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/uploads", tag = "uploads", params(("id" = i64, Path, description = "evaluation id")), responses((status = 200, description = "upload batches (a firm sees its own)", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+/// The receipt stored with a batch (JSON text written from a [`Receipt`]); null if unreadable.
+fn stored_receipt(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// One batch as the list shows it.
+#[derive(Serialize, ToSchema)]
+pub struct BatchView {
+    batch_id: i64,
+    firm_id: i64,
+    questionnaire: String,
+    version: i64,
+    wave: String,
+    method: CollectionMethod,
+    rows: i64,
+    sha256: String,
+    file_name: String,
+    uploaded_at: String,
+    status: BatchStatus,
+    withdrawn_at: Option<String>,
+    withdrawn_by: Option<String>,
+    withdrawn_reason: Option<String>,
+    #[schema(value_type = Receipt)]
+    receipt: serde_json::Value,
+}
+
+impl From<BatchRow> for BatchView {
+    fn from(b: BatchRow) -> Self {
+        BatchView {
+            batch_id: b.id,
+            firm_id: b.firm_id,
+            questionnaire: b.questionnaire_id,
+            version: b.questionnaire_version,
+            wave: b.wave,
+            method: b.method,
+            rows: b.rows,
+            sha256: b.file_sha256,
+            file_name: b.file_name,
+            uploaded_at: b.uploaded_at,
+            status: b.status,
+            withdrawn_at: b.withdrawn_at,
+            withdrawn_by: b.withdrawn_by,
+            withdrawn_reason: b.withdrawn_reason,
+            receipt: stored_receipt(&b.receipt),
+        }
+    }
+}
+
+/// A batch's receipt with its status.
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptView {
+    #[schema(value_type = Receipt)]
+    receipt: serde_json::Value,
+    status: BatchStatus,
+    withdrawn_reason: Option<String>,
+}
+
+/// A withdrawn batch.
+#[derive(Serialize, ToSchema)]
+pub struct Withdrawn {
+    batch_id: i64,
+    /// withdrawn
+    status: BatchStatus,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/uploads",
+    tag = "uploads",
+    params(("id" = i64, Path, description = "evaluation id")),
+    responses(
+        (status = 200, description = "upload batches (a firm sees its own)", body = Vec<BatchView>),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn list(
     req: HttpRequest,
     path: web::Path<i64>,
@@ -263,26 +376,31 @@ async fn list(
             "sign in as an evaluator or send a firm's API key".into(),
         ));
     }
-    let batches: Vec<serde_json::Value> = state
+    let batches: Vec<BatchView> = state
         .store
         .list_batches(eid)
         .await?
         .into_iter()
         .filter(|b| firm.as_ref().is_none_or(|f| f.id == b.firm_id))
-        .map(|b| {
-            serde_json::json!({
-                "batch_id": b.id, "firm_id": b.firm_id, "questionnaire": b.questionnaire_id,
-                "version": b.questionnaire_version, "wave": b.wave, "method": b.method, "rows": b.rows,
-                "sha256": b.file_sha256, "file_name": b.file_name, "uploaded_at": b.uploaded_at, "status": b.status,
-                "withdrawn_at": b.withdrawn_at, "withdrawn_by": b.withdrawn_by, "withdrawn_reason": b.withdrawn_reason,
-                "receipt": serde_json::from_str::<serde_json::Value>(&b.receipt).unwrap_or_default(),
-            })
-        })
+        .map(BatchView::from)
         .collect();
     Ok(HttpResponse::Ok().json(batches))
 }
 
-#[utoipa::path(get, path = "/api/v1/evaluations/{id}/uploads/{batch}", tag = "uploads", params(("id" = i64, Path, description = "evaluation id"), ("batch" = i64, Path, description = "upload batch id")), responses((status = 200, description = "receipt of the batch", body = crate::openapi::AnyJson), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluations/{id}/uploads/{batch}",
+    tag = "uploads",
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("batch" = i64, Path, description = "upload batch id")
+    ),
+    responses(
+        (status = 200, description = "receipt of the batch", body = ReceiptView),
+        crate::openapi::ApiGuardFind
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn receipt(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
@@ -293,8 +411,11 @@ async fn receipt(
         Caller::Firm(f) => owned_batch(&state, eid, bid, Some(f.id)).await?,
         Caller::Evaluator(_) => owned_batch(&state, eid, bid, None).await?,
     };
-    let receipt: serde_json::Value = serde_json::from_str(&b.receipt).unwrap_or_default();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "receipt": receipt, "status": b.status, "withdrawn_reason": b.withdrawn_reason })))
+    Ok(HttpResponse::Ok().json(ReceiptView {
+        receipt: stored_receipt(&b.receipt),
+        status: b.status,
+        withdrawn_reason: b.withdrawn_reason,
+    }))
 }
 
 /// Who reads or withdraws a batch: a firm by its key, or a signed-in evaluator.
@@ -339,12 +460,29 @@ async fn owned_batch(
     Ok(b)
 }
 
-#[derive(Deserialize)]
-struct WithdrawBody {
+/// Why the batch is withdrawn (required).
+#[derive(Deserialize, ToSchema)]
+pub struct WithdrawBody {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/evaluations/{id}/uploads/{batch}/withdraw", tag = "uploads", request_body(content = crate::openapi::AnyJson, content_type = "application/json", description = "{\"reason\": why}"), params(("id" = i64, Path, description = "evaluation id"), ("batch" = i64, Path, description = "upload batch id")), responses((status = 200, description = "the withdrawn batch", body = crate::openapi::AnyJson), (status = 400, description = "bad request", body = crate::openapi::ErrorBody), (status = 401, description = "not signed in (no session cookie or API key)", body = crate::openapi::ErrorBody), (status = 403, description = "role may not use this route", body = crate::openapi::ErrorBody), (status = 404, description = "not found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)), security(("bearer" = []), ("cookie" = [])))]
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluations/{id}/uploads/{batch}/withdraw",
+    tag = "uploads",
+    request_body(content = WithdrawBody, content_type = "application/json", description = "{\"reason\": why}"),
+    params(
+        ("id" = i64, Path, description = "evaluation id"),
+        ("batch" = i64, Path, description = "upload batch id")
+    ),
+    responses(
+        (status = 200, description = "the withdrawn batch", body = Withdrawn),
+        (status = 400, description = "bad request", body = crate::openapi::ErrorBody),
+        crate::openapi::ApiGuardFind,
+        (status = 409, description = "conflict", body = crate::openapi::ErrorBody)
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn withdraw(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
@@ -371,5 +509,8 @@ async fn withdraw(
         .withdraw_batch(bid, &by, body.reason.trim())
         .await
         .map_err(ApiError::from)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "batch_id": bid, "status": "withdrawn" })))
+    Ok(HttpResponse::Ok().json(Withdrawn {
+        batch_id: bid,
+        status: BatchStatus::Withdrawn,
+    }))
 }

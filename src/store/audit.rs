@@ -62,7 +62,7 @@ macro_rules! audit_in {
 pub(crate) use audit_in;
 
 /// One stored entry as the audit page and its export show it.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct AuditRow {
     pub id: i64,
     pub at: String,

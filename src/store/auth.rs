@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::*;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct UserRow {
     pub id: i64,
     pub name: String,

@@ -9,11 +9,13 @@ use super::audit::{audit_in, AuditRecord};
 use super::*;
 
 /// An evaluation with what its set-up pages show beyond [`Evaluation`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvaluationDetail {
     #[serde(flatten)]
     pub evaluation: Evaluation,
+    #[schema(value_type = Option<String>, format = Date)]
     pub fieldwork_start: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
     pub fieldwork_end: Option<NaiveDate>,
     pub copied_from: Option<EvaluationId>,
     /// Id of the indicator framework it is scored with, if one is attached.
@@ -73,7 +75,7 @@ pub struct EvaluationSetup {
 }
 
 /// One recorded status change.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct StatusChange {
     pub from_status: String,
     pub to_status: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::*;
 
 /// Per-evaluation settings of the rectification loop.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct FindingSettings {
     pub evaluation_id: EvaluationId,
     pub calendar: String,
@@ -19,7 +19,7 @@ pub struct FindingSettings {
 }
 
 /// A finding with the names of its units.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct FindingRow {
     pub id: FindingId,
     pub evaluation_id: EvaluationId,
@@ -102,7 +102,7 @@ pub struct NewFindingEvent {
 }
 
 /// One history entry as stored.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct FindingEventRow {
     pub id: i64,
     pub finding_id: FindingId,
@@ -117,7 +117,7 @@ pub struct FindingEventRow {
 }
 
 /// An evidence file's description (the bytes are read only for a download).
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct FileMeta {
     pub id: i64,
     pub finding_id: FindingId,

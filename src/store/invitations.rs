@@ -74,7 +74,7 @@ pub struct DrawnRow {
     pub unit_code: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct DrawStratum {
     pub stratum: String,
     pub population: i64,
@@ -104,7 +104,7 @@ pub struct NewDraw {
 }
 
 /// A recorded draw: everything here is public (no person ids, no addresses).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DrawRecord {
     pub id: i64,
     pub evaluation_id: i64,
@@ -126,7 +126,7 @@ pub struct DrawRecord {
 
 /// Population size and sampling fraction of one stratum of a draw, for design weights and
 /// the finite-population correction in analysis. See [`Store::design_strata`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DesignStratum {
     pub draw_id: i64,
     pub evaluation_id: i64,

@@ -7,7 +7,7 @@ use super::audit::{audit_in, AuditRecord};
 use super::*;
 
 /// An API key as lists show it: never the key, only its prefix.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct KeyRow {
     pub id: i64,
     pub user_id: i64,

@@ -3,9 +3,168 @@
 use serde::Serialize;
 
 use super::StoreError;
+use crate::questionnaire::RespondentType;
+
+/// sqlx `Type`, `Encode` and `Decode` of a domain enum stored as TEXT, on both backends:
+/// written as its code (`as_str`), read with its `FromStr`. A stored value the enum does not
+/// know fails the read with an error naming the column and the value
+/// (`StoreError::Database`), never a panic.
+macro_rules! text_column {
+    ($t:ty) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $t
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $t
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok(text.parse::<$t>()?)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $t
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+    };
+}
+
+text_column!(RespondentType);
+text_column!(BatchStatus);
+text_column!(CollectionMethod);
+
+/// Whether an upload batch's rows count (a withdrawn batch keeps its rows, out of analysis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    Active,
+    Withdrawn,
+}
+
+impl BatchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Active => "active",
+            BatchStatus::Withdrawn => "withdrawn",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            BatchStatus::Active => "有效",
+            BatchStatus::Withdrawn => "已撤回",
+        }
+    }
+    pub fn label_en(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl std::str::FromStr for BatchStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(BatchStatus::Active),
+            "withdrawn" => Ok(BatchStatus::Withdrawn),
+            _ => Err(StoreError::Invalid(format!(
+                "unknown upload batch status {s:?}; expected active or withdrawn"
+            ))),
+        }
+    }
+}
+
+/// How a firm's interviews were done (调查方式).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionMethod {
+    DoorToDoor,
+    Phone,
+    Online,
+    Intercept,
+    FocusGroup,
+}
+
+impl CollectionMethod {
+    pub const ALL: [CollectionMethod; 5] = [
+        CollectionMethod::DoorToDoor,
+        CollectionMethod::Phone,
+        CollectionMethod::Online,
+        CollectionMethod::Intercept,
+        CollectionMethod::FocusGroup,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionMethod::DoorToDoor => "door_to_door",
+            CollectionMethod::Phone => "phone",
+            CollectionMethod::Online => "online",
+            CollectionMethod::Intercept => "intercept",
+            CollectionMethod::FocusGroup => "focus_group",
+        }
+    }
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CollectionMethod::DoorToDoor => "入户",
+            CollectionMethod::Phone => "电话",
+            CollectionMethod::Online => "网络",
+            CollectionMethod::Intercept => "拦截",
+            CollectionMethod::FocusGroup => "座谈会",
+        }
+    }
+    pub fn label_en(self) -> &'static str {
+        match self {
+            CollectionMethod::DoorToDoor => "door-to-door",
+            CollectionMethod::Phone => "phone",
+            CollectionMethod::Online => "online",
+            CollectionMethod::Intercept => "intercept",
+            CollectionMethod::FocusGroup => "focus group",
+        }
+    }
+    /// The method given by its code, Chinese name or English name (as a firm may type it).
+    pub fn parse_loose(s: &str) -> Option<CollectionMethod> {
+        let t = s.trim();
+        CollectionMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == t || m.label_zh() == t || m.label_en().eq_ignore_ascii_case(t))
+    }
+}
+
+impl std::str::FromStr for CollectionMethod {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CollectionMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "unknown collection method {s:?}; expected one of door_to_door, phone, \
+                     online, intercept, focus_group"
+                ))
+            })
+    }
+}
 
 /// Kind of evaluated unit (单位类型).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitKind {
     GovernmentDepartment,
@@ -66,7 +225,7 @@ impl std::str::FromStr for UnitKind {
 }
 
 /// Life cycle of an evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EvaluationStatus {
     Draft,
@@ -117,7 +276,7 @@ impl std::str::FromStr for EvaluationStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Evaluation {
     pub id: i64,
     pub series: String,
@@ -219,7 +378,7 @@ pub struct NewUnit {
 pub struct StoredQuestionnaire {
     pub id: String,
     pub version: i64,
-    pub respondent_type: String,
+    pub respondent_type: RespondentType,
     pub title_zh: String,
     pub title_en: String,
     pub content_hash: String,
@@ -250,7 +409,7 @@ impl ResponseSource {
 pub struct NewResponse {
     pub evaluation_id: i64,
     pub unit_id: i64,
-    pub respondent_type: String,
+    pub respondent_type: RespondentType,
     pub questionnaire_id: String,
     pub questionnaire_version: i64,
     pub source: ResponseSource,
@@ -265,7 +424,7 @@ pub struct ResponseRow {
     pub id: i64,
     pub evaluation_id: i64,
     pub unit_id: i64,
-    pub respondent_type: String,
+    pub respondent_type: RespondentType,
     pub questionnaire_id: String,
     pub questionnaire_version: i64,
     pub source: String,
@@ -287,6 +446,6 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct ResponseCount {
     pub unit_id: i64,
-    pub respondent_type: String,
+    pub respondent_type: RespondentType,
     pub n: i64,
 }

@@ -3,6 +3,7 @@
 
 use super::audit::{audit_in, AuditRecord};
 use super::*;
+use crate::questionnaire::RespondentType;
 
 /// Stores a new version: `$1`…`$7` bound by [`bind_questionnaire`].
 pub(crate) const QUESTIONNAIRE_INSERT: &str =
@@ -23,11 +24,12 @@ where
     DB: sqlx::Database,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    RespondentType: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     query
         .bind(&q.id)
         .bind(q.version)
-        .bind(&q.respondent_type)
+        .bind(q.respondent_type)
         .bind(&q.title_zh)
         .bind(&q.title_en)
         .bind(&q.content_hash)

@@ -84,7 +84,7 @@ pub struct EventWrite {
 }
 
 /// What a scores write did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScoresWritten {
     /// scores whose value (or evidence note) changed; one history row each
     pub changed: usize,

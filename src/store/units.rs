@@ -7,7 +7,7 @@ use super::audit::{audit_in, AuditRecord};
 use super::*;
 
 /// A unit of the register with its parent's code and whether it is retired.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RegisterUnit {
     pub id: UnitId,
     pub code: String,

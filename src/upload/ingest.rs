@@ -9,27 +9,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{UploadContext, UploadOptions, UploadReport};
+use super::{Receipt, UploadContext, UploadOptions, UploadReport};
 use crate::questionnaire::{Questionnaire, Questionnaires};
-use crate::store::{FirmRow, NewBatch, Store, StoreError, UploadedRow};
+use crate::store::{CollectionMethod, FirmRow, NewBatch, Store, StoreError, UploadedRow};
 
-/// Fieldwork methods (方式): (code, Chinese name, English name).
-pub const METHODS: [(&str, &str, &str); 5] = [
-    ("door_to_door", "入户", "door-to-door"),
-    ("phone", "电话", "phone"),
-    ("online", "网络", "online"),
-    ("intercept", "拦截", "intercept"),
-    ("focus_group", "座谈会", "focus group"),
-];
-
-/// The method code of a method given by code, Chinese name or English name.
-pub fn parse_method(s: &str) -> Result<&'static str, IngestError> {
-    let t = s.trim();
-    METHODS
-        .iter()
-        .find(|(code, zh, en)| *code == t || *zh == t || en.eq_ignore_ascii_case(t))
-        .map(|(code, _, _)| *code)
-        .ok_or_else(|| IngestError::UnknownMethod(t.to_owned()))
+/// The fieldwork method (方式) given by code, Chinese name or English name.
+pub fn parse_method(s: &str) -> Result<CollectionMethod, IngestError> {
+    CollectionMethod::parse_loose(s).ok_or_else(|| IngestError::UnknownMethod(s.trim().to_owned()))
 }
 
 /// The questionnaire named `id` or `id@version` (or `id` with `version` given apart; both only
@@ -240,7 +226,7 @@ pub async fn ingest(
         questionnaire_version: i64::from(q.version),
         respondent_type: q.respondent_type.as_str().to_owned(),
         wave: input.wave.clone(),
-        method: method.to_owned(),
+        method,
         file_sha256: sha.clone(),
         file_name: input.file_name.clone(),
     };
@@ -314,7 +300,10 @@ pub async fn ingest(
             |batch_id, cross| {
                 let slot = report_slot.lock().ok();
                 match slot.as_ref().and_then(|s| s.as_ref()) {
-                    Some(report) => receipt_json(batch_id, &batch, report, cross, &q).to_string(),
+                    Some(report) => {
+                        let receipt = Receipt::new(batch_id, &batch, report, cross, &q);
+                        serde_json::to_string(&receipt).unwrap_or_else(|_| String::from("{}"))
+                    }
                     None => String::from("{}"),
                 }
             },
@@ -342,32 +331,4 @@ pub async fn ingest(
         },
         Err(e) => Err(e.into()),
     }
-}
-
-fn receipt_json(
-    batch_id: i64,
-    b: &NewBatch,
-    r: &UploadReport,
-    cross: u64,
-    q: &Questionnaire,
-) -> serde_json::Value {
-    serde_json::json!({
-        "batch_id": batch_id,
-        "evaluation_id": b.evaluation_id,
-        "questionnaire": { "id": q.id, "version": q.version },
-        "wave": b.wave,
-        "method": b.method,
-        "file_name": b.file_name,
-        "rows": r.valid_rows,
-        "sha256": r.sha256,
-        "format": r.format,
-        "warnings": {
-            "speeders": r.flags.speeder,
-            "straight_lining": r.flags.straight_lining,
-            "duplicates_within_file": r.flags.duplicate,
-            "duplicates_of_other_batches": cross,
-            "outside_wave": r.flags.outside_wave,
-            "flagged_rows": r.flags.flagged_rows,
-        },
-    })
 }

@@ -31,6 +31,7 @@
 mod cells;
 pub mod decode;
 pub mod ingest;
+mod receipt;
 pub mod report;
 mod rules;
 pub mod template;
@@ -50,8 +51,8 @@ use validate::{Layout, RowValidator};
 
 pub use ingest::{
     find_questionnaire, ingest, parse_method, IngestError, Ingested, Rejection, UploadInput,
-    METHODS,
 };
+pub use receipt::{Receipt, ReceiptQuestionnaire, ReceiptWarnings};
 pub use report::{errors_to_csv, FlagCounts, RowError, RowFlags, DEFAULT_MAX_ERRORS};
 pub use template::{template_csv, template_xlsx};
 pub use validate::{template_columns, OPTIONAL_COLUMNS, REQUIRED_COLUMNS};

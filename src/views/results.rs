@@ -389,7 +389,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
     let count = |unit: i64, t: &str| {
         d.counts
             .iter()
-            .find(|c| c.unit_id == unit && c.respondent_type == t)
+            .find(|c| c.unit_id == unit && c.respondent_type.as_str() == t)
             .map_or(0, |c| c.n)
     };
     let total: i64 = d.counts.iter().map(|c| c.n).sum();
@@ -460,7 +460,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                     } }
                     tbody { @for b in d.batches { tr {
                         td { (b.file_name) }
-                        td { (crate::upload::METHODS.iter().find(|m| m.0 == b.method).map_or(b.method.as_str(), |m| lang.pick(m.1, m.2))) }
+                        td { (lang.pick(b.method.label_zh(), b.method.label_en())) }
                         td.num { (b.rows) }
                         td {
                             @let flagged = d.flags.iter().find(|f| f.batch_id == b.id).map_or(0, |f| f.flagged);
@@ -471,7 +471,7 @@ pub fn overview(lang: Lang, user: &CurrentUser, d: &OverviewData) -> Markup {
                                 @for (k, n) in kinds { br; small { (warning_label(k, lang)) " " (n) } }
                             }
                         }
-                        td { @if b.status == "withdrawn" { span.sup { (lang.pick("已撤回", "withdrawn")) } } @else { (lang.pick("有效", "active")) } }
+                        td { @if b.status == crate::store::BatchStatus::Withdrawn { span.sup { (lang.pick(b.status.label_zh(), b.status.label_en())) } } @else { (lang.pick(b.status.label_zh(), b.status.label_en())) } }
                         td { (crate::timefmt::local(&b.uploaded_at)) }
                     } } }
                 } }

@@ -87,7 +87,7 @@ pub(crate) fn response(
     NewResponse {
         evaluation_id: ev,
         unit_id: unit,
-        respondent_type: "staff".into(),
+        respondent_type: pingyi::questionnaire::RespondentType::Staff,
         questionnaire_id: q.id.clone(),
         questionnaire_version: i64::from(q.version),
         source,

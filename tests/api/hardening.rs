@@ -279,7 +279,7 @@ async fn uploads_stay_with_their_firm(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     let batch = app.store.get_batch(bid).await.unwrap();
-    assert_eq!(batch.status, "withdrawn");
+    assert_eq!(batch.status, pingyi::store::BatchStatus::Withdrawn);
     assert!(batch
         .withdrawn_by
         .unwrap_or_default()

@@ -265,7 +265,7 @@ async fn report_privacy(backend: Backend) {
         rows.push(NewResponse {
             evaluation_id: ev.id,
             unit_id: fgw.id,
-            respondent_type: qq.respondent_type.as_str().to_owned(),
+            respondent_type: qq.respondent_type,
             questionnaire_id: qq.id.clone(),
             questionnaire_version: i64::from(qq.version),
             source: ResponseSource::Link,

@@ -444,7 +444,7 @@ async fn cache_invalidation(backend: Backend) {
         .map(|_| NewResponse {
             evaluation_id: d.open,
             unit_id: unit.id,
-            respondent_type: "resident".into(),
+            respondent_type: pingyi::questionnaire::RespondentType::Resident,
             questionnaire_id: q.id.clone(),
             questionnaire_version: i64::from(q.version),
             source: ResponseSource::Link,
@@ -679,7 +679,7 @@ async fn grades_without_framework(backend: Backend) {
             rows.push(NewResponse {
                 evaluation_id: ev.id,
                 unit_id: unit.id,
-                respondent_type: "resident".into(),
+                respondent_type: pingyi::questionnaire::RespondentType::Resident,
                 questionnaire_id: q.id.clone(),
                 questionnaire_version: i64::from(q.version),
                 source: ResponseSource::Link,

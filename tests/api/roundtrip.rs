@@ -230,7 +230,7 @@ async fn export_reanalyses_to_the_api(backend: Backend) {
         links.push(NewResponse {
             evaluation_id: ev,
             unit_id: units[unit],
-            respondent_type: "resident".into(),
+            respondent_type: pingyi::questionnaire::RespondentType::Resident,
             questionnaire_id: res.id.clone(),
             questionnaire_version: i64::from(res.version),
             source: ResponseSource::Link,

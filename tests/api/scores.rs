@@ -90,7 +90,7 @@ async fn setup(backend: Backend) -> Option<Setup> {
             rows.push(NewResponse {
                 evaluation_id: ev.id,
                 unit_id: office.id,
-                respondent_type: rtype.into(),
+                respondent_type: rtype.parse().expect("respondent type"),
                 questionnaire_id: q.id.clone(),
                 questionnaire_version: i64::from(q.version),
                 source: ResponseSource::Token,
@@ -714,7 +714,7 @@ async fn composite_binding(backend: Backend) {
         rows.push(NewResponse {
             evaluation_id: ev.id,
             unit_id: unit_ids[unit],
-            respondent_type: (*rtype).into(),
+            respondent_type: rtype.parse().expect("respondent type"),
             questionnaire_id: q.id.clone(),
             questionnaire_version: i64::from(q.version),
             source: ResponseSource::Token,
@@ -731,7 +731,7 @@ async fn composite_binding(backend: Backend) {
         .enumerate()
         .map(|(i, (unit, rtype, code, w))| pingyi::store::UploadedRow {
             unit_id: unit_ids[unit],
-            respondent_type: (*rtype).into(),
+            respondent_type: rtype.parse().expect("respondent type"),
             interview_date: date,
             district: String::new(),
             gender: String::new(),
@@ -754,7 +754,7 @@ async fn composite_binding(backend: Backend) {
                 questionnaire_version: i64::from(su.version),
                 respondent_type: "service_user".into(),
                 wave: String::new(),
-                method: "door_to_door".into(),
+                method: pingyi::store::CollectionMethod::DoorToDoor,
                 file_sha256: "composite-test".into(),
                 file_name: "su.csv".into(),
             },
@@ -906,7 +906,7 @@ async fn store_one(s: &Setup, unit_id: i64, rtype: &str, q: &Questionnaire, code
         .insert_responses(&[NewResponse {
             evaluation_id: s.id,
             unit_id,
-            respondent_type: rtype.into(),
+            respondent_type: rtype.parse().expect("respondent type"),
             questionnaire_id: q.id.clone(),
             questionnaire_version: i64::from(q.version),
             source: ResponseSource::Token,

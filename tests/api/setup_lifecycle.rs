@@ -280,7 +280,7 @@ async fn life_cycle(backend: Backend) {
         response: pingyi::store::NewResponse {
             evaluation_id: id,
             unit_id: link.unit_id,
-            respondent_type: "service_user".into(),
+            respondent_type: pingyi::questionnaire::RespondentType::ServiceUser,
             questionnaire_id: "service_user".into(),
             questionnaire_version: 1,
             source: pingyi::store::ResponseSource::Link,

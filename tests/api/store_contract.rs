@@ -140,7 +140,7 @@ async fn responses_all_or_nothing_and_versioned(backend: Backend) {
     let row = |unit_id| NewResponse {
         evaluation_id: e.id,
         unit_id,
-        respondent_type: q.respondent_type.as_str().into(),
+        respondent_type: q.respondent_type,
         questionnaire_id: q.id.clone(),
         questionnaire_version: i64::from(q.version),
         source: ResponseSource::Link,
@@ -261,6 +261,43 @@ async fn response_parents_are_enforced(backend: Backend) {
     assert_eq!(s.count_responses(e.id).await.unwrap(), 1);
 }
 both_backends!(response_parents, response_parents_are_enforced);
+
+/// Domain enums stored as text are read back as the enum; a stored value the enum does not
+/// know fails the read with an error naming the column and the value, not a panic.
+async fn stored_enums_read_back_or_fail_clearly(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let s = db.store().await;
+    let q = &pingyi::questionnaire::builtin().unwrap()[0];
+    s.upsert_questionnaire(&pingyi::library::to_stored(q).unwrap())
+        .await
+        .unwrap();
+    let listed = s.list_questionnaires().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].respondent_type, q.respondent_type);
+    // a respondent type the lookup table knows but the product does not
+    s.execute_admin(
+        "INSERT INTO respondent_types (code, name_zh, name_en, ord) \
+         VALUES ('visitor', '访客', 'Visitor', 99)",
+    )
+    .await
+    .unwrap();
+    s.execute_admin(&format!(
+        "UPDATE questionnaires SET respondent_type = 'visitor' WHERE id = '{}'",
+        q.id
+    ))
+    .await
+    .unwrap();
+    let err = s.list_questionnaires().await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(
+        msg.contains("respondent_type") && msg.contains("\"visitor\""),
+        "the error names neither the column nor the value: {msg}"
+    );
+}
+both_backends!(stored_enums, stored_enums_read_back_or_fail_clearly);
 
 /// An in-memory SQLite database is refused with the URL named: bulk uploads and reads open
 /// their own connections to the database file.

@@ -197,7 +197,7 @@ async fn upload_receipts_and_idempotency(backend: Backend) {
         .get_batch(receipt["batch_id"].as_i64().unwrap())
         .await
         .unwrap();
-    assert_eq!(batch.method, "door_to_door");
+    assert_eq!(batch.method, pingyi::store::CollectionMethod::DoorToDoor);
     assert_eq!(batch.file_sha256, receipt["sha256"].as_str().unwrap());
     assert_eq!(app.store.batch_response_count(batch.id).await.unwrap(), 50);
 }
@@ -380,7 +380,7 @@ async fn keys_scopes_and_withdrawal(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     let b = app.store.get_batch(bid).await.unwrap();
-    assert_eq!(b.status, "withdrawn");
+    assert_eq!(b.status, pingyi::store::BatchStatus::Withdrawn);
     assert_eq!(b.withdrawn_by.as_deref(), Some("eva"));
     assert_eq!(
         app.store.batch_response_count(bid).await.unwrap(),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::bulk::{self, bulk_error};
 use super::*;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct BatchRow {
     pub id: i64,
     pub evaluation_id: i64,
@@ -18,13 +18,13 @@ pub struct BatchRow {
     pub questionnaire_id: String,
     pub questionnaire_version: i64,
     pub wave: String,
-    pub method: String,
+    pub method: CollectionMethod,
     pub file_sha256: String,
     pub file_name: String,
     pub rows: i64,
     pub uploaded_at: String,
     pub receipt: String,
-    pub status: String,
+    pub status: BatchStatus,
     pub withdrawn_at: Option<String>,
     pub withdrawn_by: Option<String>,
     pub withdrawn_reason: Option<String>,
@@ -39,7 +39,7 @@ pub struct NewBatch {
     pub questionnaire_version: i64,
     pub respondent_type: String,
     pub wave: String,
-    pub method: String,
+    pub method: CollectionMethod,
     pub file_sha256: String,
     pub file_name: String,
 }
@@ -162,7 +162,7 @@ impl Store {
             // the checks and the write in one transaction: a batch is withdrawn once, and never
             // after its evaluation closed, whatever runs at the same time
             let mut tx = p.begin().await?;
-            let found: Option<(i64, String, String)> = sqlx::query_as(
+            let found: Option<(i64, BatchStatus, String)> = sqlx::query_as(
                 "SELECT b.evaluation_id, b.status, e.status FROM upload_batches b \
                  JOIN evaluations e ON e.id = b.evaluation_id WHERE b.id = $1 AND b.loading = 0",
             )
@@ -183,7 +183,7 @@ impl Store {
                 .bind(batch_id).bind(&now).bind(actor).bind(reason)
                 .execute(&mut *tx).await?
                 .rows_affected();
-            if batch_status == "withdrawn" || changed == 0 {
+            if batch_status == BatchStatus::Withdrawn || changed == 0 {
                 return Err(StoreError::Conflict(format!(
                     "batch {batch_id} is already withdrawn"
                 )));

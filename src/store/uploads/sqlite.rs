@@ -298,7 +298,7 @@ where
                     b.questionnaire_id,
                     b.questionnaire_version,
                     b.wave,
-                    b.method,
+                    b.method.as_str(),
                     b.file_sha256,
                     b.file_name,
                     queries::now_rfc3339(),

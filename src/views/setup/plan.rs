@@ -75,7 +75,7 @@ pub fn card(lang: Lang, user: &CurrentUser, p: &SetupPage) -> Markup {
                     "{} v{} · {}",
                     lang.pick(&q.title_zh, &q.title_en),
                     q.version,
-                    rtype_label(&q.respondent_type, lang)
+                    rtype_label(q.respondent_type.as_str(), lang)
                 ),
             )
         })
