@@ -31,10 +31,12 @@
 //! the report pages need are computed in the background, on the other core.
 
 mod classify;
+mod common;
 pub mod design;
 mod load;
 
 pub use classify::classify;
+pub use common::{compared_items, items_by_type, ComparedItems, NamedItem};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -182,9 +184,13 @@ pub struct Loaded {
     pub suggestions: Vec<Suggestion>,
     /// the sampling design of the frame (see [`design`])
     pub design: DesignSpec,
+    /// respondent type → the score from which a response counts as satisfied
+    pub thresholds: HashMap<String, f64>,
     vars: Vec<Variable>,
     estimates: Mutex<HashMap<Vec<String>, EstimateSlot>>,
     tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
+    /// this frame scored on the items of year-over-year comparisons ([`common`])
+    rescored: common::Rescored,
 }
 
 type EstimateSlot = Arc<OnceLock<Result<Arc<Estimates>, String>>>;
@@ -376,9 +382,11 @@ async fn load(
         dimension_names: b.dimension_names,
         suggestions: b.suggestions,
         design,
+        thresholds: b.thresholds,
         vars,
         estimates: Mutex::new(HashMap::new()),
         tables: Mutex::new(HashMap::new()),
+        rescored: Mutex::new(HashMap::new()),
     })
 }
 

@@ -185,6 +185,9 @@ pub(super) struct Built {
     pub suggestions: Vec<super::Suggestion>,
     /// whether any response came through a draw (the design is stratified)
     pub stratified: bool,
+    /// per respondent type, the score from which a response counts as satisfied (the
+    /// lowest over the type's questionnaire versions in the frame)
+    pub thresholds: HashMap<String, f64>,
 }
 
 /// Interned text values of a column (units, types, …): one index per row.
@@ -247,6 +250,7 @@ pub(super) fn build(
     let mut satisfied_scores: Vec<f64> = Vec::new();
     let mut score_values: Vec<f64> = Vec::new();
     let mut suggestions = Vec::new();
+    let mut thresholds: HashMap<String, f64> = HashMap::new();
 
     let mut unit = Interned::default();
     let mut rtype = Interned::default();
@@ -291,6 +295,12 @@ pub(super) fn build(
                         &mut satisfied_scores,
                         &mut score_values,
                     );
+                    if let Some(t) = plan.threshold {
+                        thresholds
+                            .entry(q.respondent_type.as_str().to_owned())
+                            .and_modify(|x: &mut f64| *x = x.min(t))
+                            .or_insert(t);
+                    }
                     plan_list.push(plan);
                     plans.insert(key, plan_list.len() - 1);
                     plan_list.len() - 1
@@ -452,6 +462,7 @@ pub(super) fn build(
         score_values,
         suggestions,
         stratified,
+        thresholds,
     })
 }
 
