@@ -55,17 +55,20 @@ impl Role {
     }
 }
 
+/// The text is none of the four roles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}: use admin, evaluator, firm or unit")]
+pub struct UnknownRole(pub String);
+
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "admin" => Ok(Role::Admin),
             "evaluator" => Ok(Role::Evaluator),
             "firm" => Ok(Role::Firm),
             "unit" => Ok(Role::Unit),
-            _ => Err(format!(
-                "unknown role {s:?}: use admin, evaluator, firm or unit"
-            )),
+            _ => Err(UnknownRole(s.to_owned())),
         }
     }
 }

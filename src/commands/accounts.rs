@@ -162,7 +162,7 @@ pub async fn create_user(
     unit: Option<&str>,
     firm: Option<&str>,
 ) -> anyhow::Result<String> {
-    let r: crate::auth::Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let r: crate::auth::Role = role.parse()?;
     let unit_id = match (r, unit) {
         (crate::auth::Role::Unit, Some(code)) => Some(store.get_unit_by_code(code).await?.id),
         (crate::auth::Role::Unit, None) => anyhow::bail!("a unit user needs --unit CODE"),

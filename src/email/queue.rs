@@ -225,7 +225,7 @@ impl Sender {
                 &link,
             ) {
                 Ok(msg) => self.send_within_rate(msg).await,
-                Err(e) => SendOutcome::Final(FinalStatus::Failed, e),
+                Err(e) => SendOutcome::Final(FinalStatus::Failed, e.to_string()),
             };
             let sent = outcome == SendOutcome::Accepted;
             let held = Held {

@@ -88,13 +88,24 @@ impl State {
     }
 }
 
+/// A code that names none of the values of a finding's state, severity or source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownCode {
+    #[error("unknown finding state {0:?}")]
+    State(String),
+    #[error("severity {0:?} is unknown: use high, medium or low")]
+    Severity(String),
+    #[error("unknown finding source {0:?}")]
+    Source(String),
+}
+
 impl std::str::FromStr for State {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownCode;
+    fn from_str(s: &str) -> Result<Self, UnknownCode> {
         State::ALL
             .into_iter()
             .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown finding state {s:?}"))
+            .ok_or_else(|| UnknownCode::State(s.to_owned()))
     }
 }
 
@@ -128,12 +139,12 @@ impl Severity {
 }
 
 impl std::str::FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownCode;
+    fn from_str(s: &str) -> Result<Self, UnknownCode> {
         Severity::ALL
             .into_iter()
             .find(|x| x.as_str() == s.trim())
-            .ok_or_else(|| format!("severity {s:?} is unknown: use high, medium or low"))
+            .ok_or_else(|| UnknownCode::Severity(s.to_owned()))
     }
 }
 
@@ -176,8 +187,8 @@ impl Source {
 }
 
 impl std::str::FromStr for Source {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownCode;
+    fn from_str(s: &str) -> Result<Self, UnknownCode> {
         [
             Source::Grade,
             Source::Threshold,
@@ -187,7 +198,7 @@ impl std::str::FromStr for Source {
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
-        .ok_or_else(|| format!("unknown finding source {s:?}"))
+        .ok_or_else(|| UnknownCode::Source(s.to_owned()))
     }
 }
 

@@ -61,6 +61,23 @@ pub fn body(kind: &str, f: &FindingRow, link: &str) -> String {
     )
 }
 
+/// Why a reminder cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeError {
+    #[error("bad From address {address:?}: {source}")]
+    From {
+        address: String,
+        source: lettre::address::AddressError,
+    },
+    #[error("cannot send to {address:?}: not an e-mail address ({source})")]
+    To {
+        address: String,
+        source: lettre::address::AddressError,
+    },
+    #[error(transparent)]
+    Message(#[from] lettre::error::Error),
+}
+
 /// The message, or why it cannot be built (a bad address, usually).
 pub fn build(
     from: &str,
@@ -68,14 +85,15 @@ pub fn build(
     kind: &str,
     f: &FindingRow,
     link: &str,
-) -> Result<Message, String> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| format!("bad From address {from:?}: {e}"))?;
-    let to_box: Mailbox = to
-        .trim()
-        .parse()
-        .map_err(|e| format!("cannot send to {to:?}: not an e-mail address ({e})"))?;
+) -> Result<Message, NoticeError> {
+    let from: Mailbox = from.parse().map_err(|source| NoticeError::From {
+        address: from.to_owned(),
+        source,
+    })?;
+    let to_box: Mailbox = to.trim().parse().map_err(|source| NoticeError::To {
+        address: to.to_owned(),
+        source,
+    })?;
     let id = crate::email::message::message_id(from.email.domain());
     Message::builder()
         .from(from)
@@ -85,5 +103,5 @@ pub fn build(
         .header(lettre::message::header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(body(kind, f, link))
-        .map_err(|e| e.to_string())
+        .map_err(NoticeError::from)
 }

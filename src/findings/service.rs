@@ -41,9 +41,9 @@ fn event(actor: &Actor, action: &str, from: Option<State>, to: State) -> NewFind
 }
 
 fn state_of(row: &FindingRow) -> Result<State> {
-    row.state
-        .parse()
-        .map_err(|e: String| FindingsError::Store(crate::store::StoreError::Invalid(e)))
+    row.state.parse().map_err(|e: model::UnknownCode| {
+        FindingsError::Store(crate::store::StoreError::Invalid(e.to_string()))
+    })
 }
 
 /// The calendar an evaluation counts deadlines on; a clear error when none is chosen or the
@@ -151,7 +151,7 @@ pub async fn add(
         .filter(|s| !s.trim().is_empty())
         .unwrap_or("medium")
         .parse::<Severity>()
-        .map_err(|m| errs.push(FieldError::new("severity", m)));
+        .map_err(|m| errs.push(FieldError::new("severity", m.to_string())));
     let days = model::deadline_days(input.deadline_days.unwrap_or(DEFAULT_DEADLINE_DAYS))
         .map_err(|e| errs.push(e));
     let units = store.evaluation_units(evaluation.get()).await?;
@@ -295,7 +295,7 @@ pub async fn edit(
             &mut f.severity,
             t.parse::<Severity>()
                 .map(|s| s.as_str().to_owned())
-                .map_err(|m| FieldError::new("severity", m).into()),
+                .map_err(|m| FieldError::new("severity", m.to_string()).into()),
         );
     }
     if let Some(t) = &e.contact_email {

@@ -256,6 +256,14 @@ async fn saved_or_again<T>(
     }
 }
 
+/// Problems of the plan's fill form or file, shown beside those forms.
+fn plan_file_problems(errors: &[FieldError]) -> Overrides<'_> {
+    Overrides {
+        plan_file_errors: errors,
+        ..Default::default()
+    }
+}
+
 /// The set-up page after a failed change: input problems beside their fields (422), refusals
 /// at the top (409).
 async fn rerender(
@@ -503,13 +511,7 @@ async fn plan_fill_post(
         firm: form.one("firm").into(),
     };
     let result = svc::plan::fill_for_every_unit(&state.store, id, &template, &user.name).await;
-    saved_or_again(&state, lang, &user, id, result, "plan", |errors| {
-        Overrides {
-            plan_file_errors: errors,
-            ..Default::default()
-        }
-    })
-    .await
+    saved_or_again(&state, lang, &user, id, result, "plan", plan_file_problems).await
 }
 
 #[utoipa::path(
@@ -542,13 +544,7 @@ async fn plan_file_post(
         Ok(rows) => svc::plan::set_plan(&state.store, id, &rows, &user.name).await,
         Err(e) => Err(e),
     };
-    saved_or_again(&state, lang, &user, id, result, "plan", |errors| {
-        Overrides {
-            plan_file_errors: errors,
-            ..Default::default()
-        }
-    })
-    .await
+    saved_or_again(&state, lang, &user, id, result, "plan", plan_file_problems).await
 }
 
 #[utoipa::path(

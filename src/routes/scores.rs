@@ -20,7 +20,9 @@ use crate::scoring::{
     EntryError, EventIn, RowError, RowIn, SnapshotError,
 };
 use crate::startup::AppState;
-use crate::store::{FrameworkRecord, ScoresWritten, StoreError, Unit};
+use crate::store::{
+    FrameworkRecord, ScoreChangeRow, ScoreEventRow, ScoresWritten, StoreError, Unit,
+};
 
 /// Largest scores upload: a whole year of a large evaluation (300 units × 80 entries as CSV
 /// is about 2 MB) fits with room to spare.
@@ -111,6 +113,15 @@ async fn api_frameworks(Evaluator(_u): Evaluator, state: web::Data<AppState>) ->
         .map(|(id, name)| FrameworkName { id, name })
         .collect();
     HttpResponse::Ok().json(list)
+}
+
+/// The append-only history of an evaluation's scores and events (of one unit if asked).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScoreHistory {
+    evaluation_id: i64,
+    unit: Option<String>,
+    changes: Vec<ScoreChangeRow>,
+    events: Vec<ScoreEventRow>,
 }
 
 /// A framework file in the frameworks folder.
@@ -457,7 +468,7 @@ pub struct HistoryParams {
         ("lang" = Option<String>, Query, description = "zh or en")
     ),
     responses(
-        (status = 200, description = "append-only score and event history", body = crate::openapi::AnyJson),
+        (status = 200, description = "append-only score and event history", body = ScoreHistory),
         crate::openapi::ApiGuardFind
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -471,9 +482,12 @@ async fn api_history(
     let id = path.into_inner();
     let unit = params.unit.as_deref().filter(|u| !u.is_empty());
     let h = scoring::history(&state.store, id, unit).await?;
-    Ok(HttpResponse::Ok().json(
-        json!({ "evaluation_id": id, "unit": unit, "changes": h.changes, "events": h.events }),
-    ))
+    Ok(HttpResponse::Ok().json(ScoreHistory {
+        evaluation_id: id,
+        unit: unit.map(str::to_owned),
+        changes: h.changes,
+        events: h.events,
+    }))
 }
 
 // ----- pages -----

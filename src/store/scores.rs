@@ -23,7 +23,7 @@ pub struct FrameworkRecord {
 }
 
 /// One recorded change of one score. `new_score` None: the score was withdrawn.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct ScoreChangeRow {
     pub id: i64,
     pub unit: String,
@@ -39,7 +39,7 @@ pub struct ScoreChangeRow {
 }
 
 /// One recorded event (present = true) or its withdrawal (false).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScoreEventRow {
     pub id: i64,
     pub unit: String,

@@ -192,7 +192,7 @@ pub fn validate_upload<E>(
             let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 xlsx::for_each_row(bytes, |rec| run.record(rec))
             }))
-            .unwrap_or_else(|_| Err("the workbook is damaged".to_string()));
+            .unwrap_or(Err(xlsx::WorkbookError::Damaged));
             if let Err(msg) = read {
                 run.errors.push(RowError::new(
                     None,

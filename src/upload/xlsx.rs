@@ -49,29 +49,45 @@ fn push_number(f: f64, out: &mut String) {
     }
 }
 
+/// Why a workbook's rows cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkbookError {
+    /// What the XLSX reader said, in plain words.
+    #[error("{0}")]
+    Reader(String),
+    #[error("the workbook has no sheet")]
+    NoSheet,
+    #[error("cell in row {0} is beyond Excel's last column")]
+    BeyondLastColumn(u64),
+    /// The reader gave up on input it did not expect.
+    #[error("the workbook is damaged")]
+    Damaged,
+}
+
+fn reader_error(e: &calamine::XlsxError) -> WorkbookError {
+    WorkbookError::Reader(plain_reader_error(e))
+}
+
 /// Feed every non-empty row of the first sheet to `on_row` (row numbers as Excel shows them).
 /// Cells missing from the XML (empty in Excel) become "". Stops early when `on_row` breaks.
 pub fn for_each_row(
     bytes: &[u8],
     mut on_row: impl FnMut(&Record) -> ControlFlow<()>,
-) -> Result<(), String> {
-    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| plain_reader_error(&e))?;
+) -> Result<(), WorkbookError> {
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| reader_error(&e))?;
     let Some(first) = book.sheet_names().into_iter().next() else {
-        return Err("the workbook has no sheet".to_string());
+        return Err(WorkbookError::NoSheet);
     };
     let mut cells = book
         .worksheet_cells_reader(&first)
-        .map_err(|e| plain_reader_error(&e))?;
+        .map_err(|e| reader_error(&e))?;
     let mut rec = Record::default();
     let mut current: Option<u32> = None;
     let mut text = String::new();
-    while let Some(cell) = cells.next_cell().map_err(|e| plain_reader_error(&e))? {
+    while let Some(cell) = cells.next_cell().map_err(|e| reader_error(&e))? {
         let (r, c) = cell.get_position();
         if c >= MAX_COLUMNS {
-            return Err(format!(
-                "cell in row {} is beyond Excel's last column",
-                r as u64 + 1
-            ));
+            return Err(WorkbookError::BeyondLastColumn(r as u64 + 1));
         }
         if current != Some(r) {
             if current.is_some() && on_row(&rec).is_break() {
