@@ -1,6 +1,7 @@
 //! The draw form's parsing and the names of its errors.
 
 use super::*;
+use crate::draws::sample_command;
 
 fn form(pairs: &[(&str, &str)]) -> DrawFormValues {
     let mut v = DrawFormValues::default();
