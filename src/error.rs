@@ -231,6 +231,27 @@ impl<T> OrPage<T> for Result<T, StoreError> {
     }
 }
 
+impl<T> OrPage<T> for Result<T, crate::analytics::AnalyticsError> {
+    fn or_page(self, lang: Lang) -> Result<T, WebError> {
+        self.map_err(|e| match e {
+            crate::analytics::AnalyticsError::Store(s) => WebError::from_store(lang, s),
+            other => WebError::internal(lang, other),
+        })
+    }
+}
+
+impl<T> OrPage<T> for Result<T, crate::scoring::ReportError> {
+    fn or_page(self, lang: Lang) -> Result<T, WebError> {
+        use crate::scoring::ReportError;
+        match self {
+            Ok(v) => Ok(v),
+            Err(ReportError::Analytics(e)) => Err(e).or_page(lang),
+            Err(ReportError::Forbidden) => Err(WebError::Forbidden(lang)),
+            Err(ReportError::NotInEvaluation) => Err(WebError::NotFound(lang)),
+        }
+    }
+}
+
 impl WebError {
     pub fn internal(lang: Lang, e: impl Into<anyhow::Error>) -> Self {
         WebError::Internal(lang, e.into())

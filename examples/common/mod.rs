@@ -88,7 +88,7 @@ pub async fn fill(
         batch.push(NewResponse {
             evaluation_id: ev.id,
             unit_id: unit.id,
-            respondent_type: rt.as_str().into(),
+            respondent_type: rt.as_str().parse()?,
             questionnaire_id: q.id.clone(),
             questionnaire_version: i64::from(q.version),
             source: ResponseSource::Upload,

@@ -4,13 +4,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::analytics::{AnalyticsError, Level};
+use crate::analytics::Level;
 use crate::auth::{AnyUser, Evaluator};
 use crate::error::OrPage;
 use crate::error::{ApiError, WebError};
 use crate::findings;
 use crate::i18n::Lang;
-use crate::scoring::{self, compare_cells, ReportError, SatisfactionParams, COMPARE_COLUMNS};
+use crate::scoring::{self, compare_cells, SatisfactionParams, COMPARE_COLUMNS};
 use crate::startup::AppState;
 use crate::views::results as v;
 
@@ -31,13 +31,6 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         "/evaluations/{id}/satisfaction",
         web::get().to(satisfaction),
     );
-}
-
-fn web_err(lang: Lang) -> impl Fn(AnalyticsError) -> WebError {
-    move |e| match e {
-        AnalyticsError::Store(s) => WebError::from_store(lang, s),
-        other => WebError::internal(lang, other),
-    }
 }
 
 #[utoipa::path(
@@ -238,7 +231,7 @@ async fn results(
     let flagged = params.exclude_flagged.unwrap_or(false);
     let r = scoring::results_report(&state, path.into_inner(), flagged)
         .await
-        .map_err(web_err(lang))?;
+        .or_page(lang)?;
     Ok(v::results(
         lang,
         &user,
@@ -285,11 +278,7 @@ async fn unit_report(
     let flagged = params.exclude_flagged.unwrap_or(false);
     let r = scoring::unit_report(&state, &user, id, &code, flagged)
         .await
-        .map_err(|e| match e {
-            ReportError::Analytics(e) => web_err(lang)(e),
-            ReportError::Forbidden => WebError::Forbidden(lang),
-            ReportError::NotInEvaluation => WebError::NotFound(lang),
-        })?;
+        .or_page(lang)?;
     let unit_findings = findings::unit_report_findings(
         &state.store,
         &state.settings.surveys_dir,
@@ -336,7 +325,7 @@ async fn public_results(
     let lang = Lang::from_request(&req);
     let p = scoring::public_results(&state, path.into_inner())
         .await
-        .map_err(web_err(lang))?
+        .or_page(lang)?
         .ok_or(WebError::NotFound(lang))?;
     let public =
         findings::public_counts(&state.store, &state.settings.surveys_dir, p.evaluation.id)
