@@ -11,6 +11,9 @@
 
 use std::collections::HashMap;
 
+/// Group keys are hashed once per row: a fast hasher (seeded per process).
+type Keyed<K> = HashMap<K, u32, foldhash::fast::RandomState>;
+
 use polars::prelude::*;
 
 use super::AnalysisError;
@@ -135,7 +138,7 @@ where
             }
         }
     } else {
-        let mut map: HashMap<i64, u32> = HashMap::new();
+        let mut map: Keyed<i64> = Keyed::default();
         for arr in ca.downcast_iter() {
             let valid = arr.validity();
             for (i, &v) in arr.values().iter().enumerate() {
@@ -171,7 +174,7 @@ where
 }
 
 fn encode_strs(ca: &StringChunked) -> Coded {
-    let mut map: HashMap<&str, u32> = HashMap::new();
+    let mut map: Keyed<&str> = Keyed::default();
     let mut seen: Vec<String> = Vec::new();
     let mut codes: Vec<u32> = Vec::with_capacity(ca.len());
     for v in ca.iter() {
