@@ -36,7 +36,7 @@ pub mod design;
 mod load;
 
 pub use classify::classify;
-pub use common::{compared_items, items_by_type, ComparedItems, NamedItem};
+pub use common::{compared_items, items_by_type, ComparedItems, NamedItem, NamedItems};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -55,7 +55,7 @@ impl ComparedItems {
 
     /// The compared and the left-out items with their wording (this year's first, then the
     /// other years' for items only they asked), by respondent type and code.
-    pub fn named(&self, years: &[&Loaded]) -> (Vec<NamedItem>, Vec<NamedItem>) {
+    pub fn named(&self, years: &[&Loaded]) -> NamedItems {
         let name = |t: &String, c: &String| {
             let key = (t.clone(), c.clone());
             let (zh, en) = years
@@ -89,6 +89,9 @@ impl ComparedItems {
             .join(";")
     }
 }
+
+/// The compared items and the left-out ones, named.
+pub type NamedItems = (Vec<NamedItem>, Vec<NamedItem>);
 
 /// One item of a comparison, as pages and the API name it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

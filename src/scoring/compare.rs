@@ -62,7 +62,7 @@ pub struct Compared {
     /// the items both years were scored on
     pub items: analytics::ComparedItems,
     /// those items named, and the items one year asked and the other did not
-    pub named: (Vec<analytics::NamedItem>, Vec<analytics::NamedItem>),
+    pub named: analytics::NamedItems,
 }
 
 /// Columns a compared table adds .

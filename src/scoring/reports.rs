@@ -337,7 +337,7 @@ pub struct ResultsReport {
     /// the items the trends are scored on: those every year of the series asked
     pub trend_items: analytics::ComparedItems,
     /// those items named, and the items left out
-    pub trend_named: (Vec<analytics::NamedItem>, Vec<analytics::NamedItem>),
+    pub trend_named: analytics::NamedItems,
 }
 
 pub async fn results_report(
@@ -409,10 +409,7 @@ pub struct UnitReport {
     pub changes: Vec<Change>,
     /// with a previous year: the items both years were scored on for `changes`, and those
     /// items named with the ones left out
-    pub compared_items: Option<(
-        analytics::ComparedItems,
-        (Vec<analytics::NamedItem>, Vec<analytics::NamedItem>),
-    )>,
+    pub compared_items: Option<(analytics::ComparedItems, analytics::NamedItems)>,
 }
 
 impl UnitReport {

@@ -254,7 +254,7 @@ impl Store {
                 .bind(random_id())
                 .bind(r.evaluation_id)
                 .bind(r.unit_id)
-                .bind(&r.respondent_type)
+                .bind(r.respondent_type)
                 .bind(&r.questionnaire_id)
                 .bind(r.questionnaire_version)
                 .bind(r.source.as_str())

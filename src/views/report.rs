@@ -110,10 +110,7 @@ pub struct ReportData<'a> {
     /// the items the changes are scored on, named (compared, left out)
     pub compared: Option<(
         &'a crate::analytics::ComparedItems,
-        &'a (
-            Vec<crate::analytics::NamedItem>,
-            Vec<crate::analytics::NamedItem>,
-        ),
+        &'a crate::analytics::NamedItems,
     )>,
     /// the unit's findings (assigned and after) with their state
     pub findings: &'a [crate::findings::FindingView],

@@ -9,7 +9,7 @@ pub use super::public::{public_results, PublicData};
 use super::ranking::{framework_card, ranking, satisfaction_card};
 pub use super::report::{unit_report, ReportData};
 use super::{layout, with_lang};
-use crate::analytics::{ComparedItems, Loaded, NamedItem, SatisfactionRow};
+use crate::analytics::{ComparedItems, Loaded, NamedItem, NamedItems, SatisfactionRow};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
 use crate::scoring::{target, Grades, TrendRow, MIN_CELL};
@@ -494,7 +494,7 @@ pub struct ResultsData<'a> {
     pub trends: &'a [TrendRow],
     /// the items the trends are scored on, named (compared, left out)
     pub trend_items: &'a ComparedItems,
-    pub trend_named: &'a (Vec<NamedItem>, Vec<NamedItem>),
+    pub trend_named: &'a NamedItems,
 }
 
 pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
@@ -598,11 +598,7 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
 /// Which items a year-over-year comparison was scored on: every item when each year asked
 /// the same ones, otherwise the items all years asked (the indices recomputed over them) and
 /// the items left out, each by its wording.
-pub(super) fn compared_items_note(
-    lang: Lang,
-    items: &ComparedItems,
-    named: &(Vec<NamedItem>, Vec<NamedItem>),
-) -> Markup {
+pub(super) fn compared_items_note(lang: Lang, items: &ComparedItems, named: &NamedItems) -> Markup {
     // one line per question, with the respondent types it was compared for
     let list = |v: &[NamedItem]| {
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
