@@ -18,6 +18,65 @@ use crate::store::{Evaluation, Store, StoreError};
 /// One nullable f64 column under construction.
 type OptCol = Vec<Option<f64>>;
 
+/// Marks a missing value in a [`Codes`] column.
+const NO_CODE: u8 = u8::MAX;
+
+/// A column of small whole numbers (scores 0–100, satisfied flags) under construction: one
+/// byte per row instead of a nullable f64 (16 bytes as `Option<f64>`). The engine reads it as the same codes it would
+/// make of the f64 values, so the estimates do not change.
+type Codes = Vec<u8>;
+
+/// An item's column under construction: codes while every score is a whole number the
+/// engine codes (0–254), f64 from the first score that is not.
+enum ItemCol {
+    Codes(Codes),
+    Values(OptCol),
+}
+
+impl ItemCol {
+    fn push_none(&mut self) {
+        match self {
+            ItemCol::Codes(c) => c.push(NO_CODE),
+            ItemCol::Values(v) => v.push(None),
+        }
+    }
+
+    fn set(&mut self, row: usize, score: f64) {
+        if let ItemCol::Codes(c) = self {
+            if score.fract() == 0.0 && (0.0..f64::from(NO_CODE)).contains(&score) {
+                c[row] = score as u8;
+                return;
+            }
+            let v = c
+                .iter()
+                .map(|&x| (x != NO_CODE).then_some(f64::from(x)))
+                .collect();
+            *self = ItemCol::Values(v);
+        }
+        if let ItemCol::Values(v) = self {
+            v[row] = Some(score);
+        }
+    }
+
+    fn column(self, name: &str) -> Column {
+        match self {
+            ItemCol::Codes(c) => codes_column(name, &c),
+            ItemCol::Values(v) => Column::new(name.into(), v),
+        }
+    }
+}
+
+/// A nullable integer column of codes ([`NO_CODE`] = missing): UInt32, the narrowest
+/// integer type of the polars build (UInt8 would need its `dtype-u8` feature), half a
+/// nullable f64.
+fn codes_column(name: &str, codes: &[u8]) -> Column {
+    let ca: UInt32Chunked = codes
+        .iter()
+        .map(|&x| (x != NO_CODE).then_some(u32::from(x)))
+        .collect();
+    ca.with_name(name.into()).into_column()
+}
+
 /// Rows sent from the reader to the parser at a time.
 const CHUNK: usize = 20_000;
 
@@ -25,15 +84,16 @@ const CHUNK: usize = 20_000;
 pub(super) type Row = crate::store::FrameRow;
 
 /// Streams the evaluation's active responses (withdrawn batches excluded, flagged rows
-/// too when asked) in chunks. Stops early, without error, when the receiver is dropped.
+/// too when asked) that arrived up to data version `upto`, in chunks. Stops early, without error, when the receiver is dropped.
 pub(super) async fn stream_rows(
     store: &Store,
     evaluation_id: i64,
     exclude_flagged: bool,
+    upto: i64,
     tx: tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<(), StoreError> {
     store
-        .stream_frame_rows(evaluation_id, exclude_flagged, CHUNK, tx)
+        .stream_frame_rows(evaluation_id, exclude_flagged, upto, CHUNK, tx)
         .await
 }
 
@@ -183,8 +243,14 @@ pub(super) struct Built {
     pub satisfied_scores: Vec<f64>,
     pub score_values: Vec<f64>,
     pub suggestions: Vec<super::Suggestion>,
+    /// the row of each suggestion
+    pub suggestion_rows: Vec<usize>,
     /// whether any response came through a draw (the design is stratified)
     pub stratified: bool,
+    /// per row: response id, upload batch (0: none) and the data version it arrived with
+    pub ids: Vec<i64>,
+    pub batches: Vec<i64>,
+    pub versions: Vec<i64>,
 }
 
 /// Interned text values of a column (units, types, …): one index per row.
@@ -247,6 +313,10 @@ pub(super) fn build(
     let mut satisfied_scores: Vec<f64> = Vec::new();
     let mut score_values: Vec<f64> = Vec::new();
     let mut suggestions = Vec::new();
+    let mut suggestion_rows = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    let mut batches: Vec<i64> = Vec::new();
+    let mut versions: Vec<i64> = Vec::new();
 
     let mut unit = Interned::default();
     let mut rtype = Interned::default();
@@ -257,9 +327,9 @@ pub(super) fn build(
     let mut weight: Vec<f64> = Vec::new();
     // population size; infinite = sampled with replacement (the engine's no-fpc stratum)
     let mut fpc: Vec<f64> = Vec::new();
-    let mut item_cols: Vec<OptCol> = Vec::new();
+    let mut item_cols: Vec<ItemCol> = Vec::new();
     // per dimension: (the response's index, satisfied 1/0) columns
-    let mut dim_cols: Vec<(OptCol, OptCol)> = Vec::new();
+    let mut dim_cols: Vec<(OptCol, Codes)> = Vec::new();
     let mut all_index: Vec<Option<f64>> = Vec::new();
     let mut all_rate: Vec<Option<f64>> = Vec::new();
     let mut stratified = false;
@@ -299,10 +369,10 @@ pub(super) fn build(
             let plan = &plan_list[pi];
             let row = weight.len();
             while item_cols.len() < items.len() {
-                item_cols.push(vec![None; row]);
+                item_cols.push(ItemCol::Codes(vec![NO_CODE; row]));
             }
             while dim_cols.len() < dims.len() {
-                dim_cols.push((vec![None; row], vec![None; row]));
+                dim_cols.push((vec![None; row], vec![NO_CODE; row]));
             }
             let entries: Entries =
                 serde_json::from_str(&r.answers).map_err(|e| AnalyticsError::BadResponse {
@@ -318,6 +388,9 @@ pub(super) fn build(
                 }
             }
             // row columns
+            ids.push(r.id);
+            batches.push(r.batch_id.unwrap_or(0));
+            versions.push(r.added_version);
             unit.push(&r.unit_code);
             rtype.push(&r.respondent_type);
             district.push_opt(r.district.as_deref());
@@ -338,7 +411,7 @@ pub(super) fn build(
             fpc.push(d.fpc);
             // answers in questionnaire order
             for v in item_cols.iter_mut() {
-                v.push(None);
+                v.push_none();
             }
             tally.reset(plan.dims.len());
             for (p, slot) in plan.slots.iter().enumerate() {
@@ -362,7 +435,7 @@ pub(super) fn build(
                         let Some((score, _)) = choice[c] else {
                             continue;
                         };
-                        item_cols[*item][row] = Some(score);
+                        item_cols[*item].set(row, score);
                         tally.add(score, *dim);
                     }
                     Slot::Text { dimension } => {
@@ -371,6 +444,7 @@ pub(super) fn build(
                         };
                         if !t.trim().is_empty() {
                             let question = &plan.q.questions[p];
+                            suggestion_rows.push(row);
                             suggestions.push(super::Suggestion {
                                 unit: r.unit_code.clone(),
                                 respondent_type: r.respondent_type.clone(),
@@ -392,31 +466,20 @@ pub(super) fn build(
             all_rate.push(all.map(yes));
             for v in dim_cols.iter_mut() {
                 v.0.push(None);
-                v.1.push(None);
+                v.1.push(NO_CODE);
             }
             for (local, &global) in plan.dims.iter().enumerate() {
                 if let Some(x) = tally.dimension(local, plan.threshold) {
                     let d = &mut dim_cols[global];
                     d.0[row] = Some(x.0);
-                    d.1[row] = Some(yes(x));
+                    d.1[row] = u8::from(x.1);
                 }
             }
         }
     }
     let n = weight.len();
-    // a stratum's fpc must not be below its responses (it cannot, with single-use tokens;
-    // guard anyway so a stray row cannot stop the analysis)
-    if stratified {
-        let mut count = vec![0usize; stratum.values.len()];
-        for &s in &stratum.rows {
-            count[s as usize] += 1;
-        }
-        for (f, &s) in fpc.iter_mut().zip(&stratum.rows) {
-            if (count[s as usize] as f64) > *f {
-                *f = f64::INFINITY;
-            }
-        }
-    }
+    // the population sizes as the draws recorded them: `super::delta::set_fpc` checks them
+    // against the responses of each stratum once the rows are complete
     let year = ev.year.to_string();
     let mut columns: Vec<Column> = vec![
         unit.column("unit", false),
@@ -433,11 +496,11 @@ pub(super) fn build(
         Column::new("all:rate".into(), all_rate),
     ];
     for (code, v) in items.iter().zip(item_cols) {
-        columns.push(Column::new(format!("item:{code}").as_str().into(), v));
+        columns.push(v.column(&format!("item:{code}")));
     }
     for (code, (m, s)) in dims.iter().zip(dim_cols) {
         columns.push(Column::new(format!("dim:{code}").as_str().into(), m));
-        columns.push(Column::new(format!("dimsat:{code}").as_str().into(), s));
+        columns.push(codes_column(&format!("dimsat:{code}"), &s));
     }
     let frame = DataFrame::new_infer_height(columns)
         .map_err(pingyi_analysis::estimate::AnalysisError::from)?;
@@ -451,7 +514,11 @@ pub(super) fn build(
         satisfied_scores,
         score_values,
         suggestions,
+        suggestion_rows,
         stratified,
+        ids,
+        batches,
+        versions,
     })
 }
 

@@ -1,0 +1,329 @@
+//! Keeping an evaluation's analysis frame current without reading it all again.
+//!
+//! The frame holds its rows in arrival order: by the data version each response (or its
+//! upload batch) became part of the evaluation with, then by response id. Every response
+//! that arrives later has a higher version, so moving the frame from version `v` to `w`
+//! appends the rows that arrived in `(v, w]` (read by [`crate::store::Store::frame_rows_added`])
+//! and drops the rows of batches withdrawn meanwhile; the result is the frame a full load at
+//! `w` builds, row for row, so the estimates are the same to the last bit (the engine sums
+//! in row order). What cannot be applied this way (the design of the draws changed, the
+//! evaluation's year or wave changed, an upload while flagged rows are left out: an upload
+//! flags earlier batches' duplicates) is loaded in full instead.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::questionnaire::Questionnaire;
+use crate::store::{Evaluation, Store};
+
+use super::design::{DesignTable, OTHER};
+use super::load::Built;
+use super::{AnalyticsError, Suggestion, FPC, STRATUM};
+
+/// Chunks per column after which an appended frame is made contiguous again.
+const MAX_CHUNKS: usize = 16;
+
+fn polars(e: PolarsError) -> AnalyticsError {
+    pingyi_analysis::estimate::AnalysisError::from(e).into()
+}
+
+/// The previous frame brought to the evaluation's data version by the rows that arrived
+/// and the batches withdrawn since; None when that cannot be done (see the module docs) and the
+/// evaluation must be loaded in full.
+pub(super) async fn advance(
+    store: &Store,
+    questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
+    prev: &Arc<super::Loaded>,
+    ev: &Evaluation,
+    exclude_flagged: bool,
+) -> Result<Option<super::Loaded>, AnalyticsError> {
+    if prev.period != (ev.year, ev.wave.clone()) {
+        return Ok(None);
+    }
+    let design = DesignTable::new(&store.design_strata(ev.id).await?);
+    if design != prev.design_table {
+        return Ok(None);
+    }
+    let withdrawn: BTreeSet<i64> = store.withdrawn_batches(ev.id).await?.into_iter().collect();
+    let rows = store
+        .frame_rows_added(ev.id, exclude_flagged, prev.version, ev.data_version)
+        .await?;
+    // an upload flags the rows of earlier batches it duplicates: with flagged rows left
+    // out, earlier rows may have gone
+    if exclude_flagged && rows.iter().any(|r| r.batch_id.is_some()) {
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let added = rows.len();
+    let (qs, ev2, prev2, design2) = (
+        questionnaires.clone(),
+        ev.clone(),
+        prev.clone(),
+        design.clone(),
+    );
+    let merged = tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        // the channel holds the one chunk, so the send cannot wait
+        if !rows.is_empty() && tx.try_send(rows).is_err() {
+            return Err(AnalyticsError::Task("delta rows not sent".into()));
+        }
+        drop(tx);
+        let mut b = super::load::build(rx, &qs, &ev2, &design2)?;
+        order(&mut b)?;
+        merge(&prev2, &withdrawn, b, &design2)
+    })
+    .await
+    .map_err(|e| AnalyticsError::Task(e.to_string()))??;
+    tracing::info!(
+        evaluation = ev.id,
+        from = prev.version,
+        to = ev.data_version,
+        added,
+        rows = merged.frame.height(),
+        ms = started.elapsed().as_millis() as u64,
+        "analysis frame brought forward"
+    );
+    Ok(Some(super::assemble(ev, merged, design)))
+}
+
+/// Puts freshly built rows in arrival order (version, then id), suggestions with them.
+pub(super) fn order(b: &mut Built) -> Result<(), AnalyticsError> {
+    let n = b.rows;
+    let mut perm: Vec<usize> = (0..n).collect();
+    // ids are unique: an unstable sort gives the one order
+    perm.sort_unstable_by_key(|&i| (b.versions[i], b.ids[i]));
+    if perm.iter().enumerate().any(|(i, &p)| i != p) {
+        let idx = IdxCa::from_vec(
+            "".into(),
+            perm.iter().map(|&p| p as IdxSize).collect::<Vec<_>>(),
+        );
+        b.frame = b.frame.take(&idx).map_err(polars)?;
+        b.ids = perm.iter().map(|&p| b.ids[p]).collect();
+        b.batches = perm.iter().map(|&p| b.batches[p]).collect();
+        b.versions = perm.iter().map(|&p| b.versions[p]).collect();
+        let mut pos = vec![0usize; n];
+        for (new, &old) in perm.iter().enumerate() {
+            pos[old] = new;
+        }
+        for r in b.suggestion_rows.iter_mut() {
+            *r = pos[*r];
+        }
+        // stable: a response's suggestions keep their questionnaire order
+        let mut k: Vec<usize> = (0..b.suggestions.len()).collect();
+        k.sort_by_key(|&i| b.suggestion_rows[i]);
+        let mut old: Vec<Option<Suggestion>> = std::mem::take(&mut b.suggestions)
+            .into_iter()
+            .map(Some)
+            .collect();
+        b.suggestions = k.iter().filter_map(|&i| old[i].take()).collect();
+        b.suggestion_rows = k.iter().map(|&i| b.suggestion_rows[i]).collect();
+    }
+    Ok(())
+}
+
+/// The frame's `design:fpc` column from its strata: the population size the draw recorded
+/// for the stratum, infinite where there is none or where the stratum holds more responses
+/// than its population (it cannot, with single-use tokens; guarded anyway so a stray row
+/// cannot stop the analysis). Only stratified frames need it: otherwise every row is
+/// [`OTHER`], without fpc.
+pub(super) fn set_fpc(frame: &mut DataFrame, design: &DesignTable) -> Result<(), AnalyticsError> {
+    let population = design.populations();
+    let strata = frame
+        .column(STRATUM)
+        .map_err(polars)?
+        .as_materialized_series()
+        .clone();
+    let strata = strata.str().map_err(polars)?;
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for s in strata.iter().flatten() {
+        *count.entry(s).or_default() += 1;
+    }
+    let fpc: Vec<f64> = strata
+        .iter()
+        .map(|s| {
+            let s = s.unwrap_or(OTHER);
+            match population.get(s) {
+                Some(&Some(n)) if count.get(s).copied().unwrap_or(0) as f64 <= n => n,
+                _ => f64::INFINITY,
+            }
+        })
+        .collect();
+    frame
+        .replace(FPC, Column::new(FPC.into(), fpc))
+        .map_err(polars)?;
+    Ok(())
+}
+
+/// A frame brought forward: the rows, their batches and what labels them.
+pub(super) struct Merged {
+    pub frame: DataFrame,
+    pub ids: Vec<i64>,
+    pub batches: Vec<i64>,
+    pub batch_set: BTreeSet<i64>,
+    pub items: Vec<String>,
+    pub dimensions: Vec<String>,
+    pub suggestions: Vec<Suggestion>,
+    pub suggestion_batches: Vec<i64>,
+    pub satisfied_scores: Vec<f64>,
+    pub score_values: Vec<f64>,
+    pub stratified: bool,
+    pub item_text: HashMap<(String, String), (String, String, String)>,
+    pub dimension_names: HashMap<String, (String, String)>,
+}
+
+/// The previous frame without the rows of `withdrawn` batches, with `add` (in arrival
+/// order, all later than the previous rows) appended.
+pub(super) fn merge(
+    prev: &super::Loaded,
+    withdrawn: &BTreeSet<i64>,
+    add: Built,
+    design: &DesignTable,
+) -> Result<Merged, AnalyticsError> {
+    let mut frame = prev.frame.clone();
+    let mut batches = prev.batches.clone();
+    let mut ids = prev.ids.clone();
+    let mut suggestions = prev.suggestions.clone();
+    let mut suggestion_batches = prev.suggestion_batches.clone();
+    let removing = prev.batch_set.iter().any(|b| withdrawn.contains(b));
+    if removing {
+        let keep: Vec<bool> = batches.iter().map(|b| !withdrawn.contains(b)).collect();
+        let keep = BooleanChunked::from_slice("keep".into(), &keep);
+        frame = frame.filter(&keep).map_err(polars)?;
+        let mut b = batches.iter();
+        ids.retain(|_| b.next().is_some_and(|b| !withdrawn.contains(b)));
+        batches.retain(|b| !withdrawn.contains(b));
+        let kept: Vec<bool> = suggestion_batches
+            .iter()
+            .map(|b| !withdrawn.contains(b))
+            .collect();
+        let mut k = kept.iter();
+        suggestions.retain(|_| k.next().copied().unwrap_or(true));
+        suggestion_batches.retain(|b| !withdrawn.contains(b));
+    }
+    let mut items = prev.items.clone();
+    let mut item_text = prev.item_text.clone();
+    let mut dimension_names = prev.dimension_names.clone();
+    let mut dimensions = prev.dimensions.clone();
+    let (mut satisfied_scores, mut score_values) =
+        (prev.satisfied_scores.clone(), prev.score_values.clone());
+    let stratified = (prev.stratified && !removing) || add.stratified || {
+        // withdrawn rows are uploads, never drawn; look anyway rather than assume
+        prev.stratified && any_drawn(&frame)?
+    };
+    if add.rows > 0 {
+        // as a full load labels them: a question's latest text, a dimension's first name
+        item_text.extend(add.item_text);
+        for (k, v) in add.dimension_names {
+            dimension_names.entry(k).or_insert(v);
+        }
+        for c in &add.items {
+            if !items.contains(c) {
+                items.push(c.clone());
+            }
+        }
+        for d in &add.dimensions {
+            if !dimensions.contains(d) {
+                dimensions.push(d.clone());
+            }
+        }
+        for s in &add.satisfied_scores {
+            if !satisfied_scores.contains(s) {
+                satisfied_scores.push(*s);
+            }
+        }
+        for s in &add.score_values {
+            if !score_values.contains(s) {
+                score_values.push(*s);
+            }
+        }
+        let mut tail = add.frame;
+        align(&mut frame, &mut tail)?;
+        frame.vstack_mut(&tail).map_err(polars)?;
+        if frame.max_n_chunks() > MAX_CHUNKS {
+            frame.rechunk_mut_par();
+        }
+        batches.extend_from_slice(&add.batches);
+        ids.extend_from_slice(&add.ids);
+        for (s, &r) in add.suggestions.into_iter().zip(&add.suggestion_rows) {
+            suggestions.push(s);
+            suggestion_batches.push(add.batches[r]);
+        }
+    }
+    if stratified {
+        set_fpc(&mut frame, design)?;
+    }
+    let batch_set = batches.iter().copied().filter(|&b| b != 0).collect();
+    Ok(Merged {
+        frame,
+        ids,
+        batches,
+        batch_set,
+        items,
+        dimensions,
+        suggestions,
+        suggestion_batches,
+        satisfied_scores,
+        score_values,
+        stratified,
+        item_text,
+        dimension_names,
+    })
+}
+
+/// Whether any row of the frame came through a draw.
+fn any_drawn(frame: &DataFrame) -> Result<bool, AnalyticsError> {
+    let s = frame
+        .column(STRATUM)
+        .map_err(polars)?
+        .as_materialized_series()
+        .clone();
+    let drawn = s.str().map_err(polars)?.iter().any(|v| v != Some(OTHER));
+    Ok(drawn)
+}
+
+/// Gives both frames the same columns in the same order: a column only one has is added to
+/// the other as empty; a column stored as small integers in one and as numbers in the other
+/// becomes numbers in both (the values, and so the estimates, do not change).
+fn align(head: &mut DataFrame, tail: &mut DataFrame) -> Result<(), AnalyticsError> {
+    let (hn, tn) = (head.height(), tail.height());
+    let head_cols: Vec<(PlSmallStr, DataType)> = head
+        .columns()
+        .iter()
+        .map(|c| (c.name().clone(), c.dtype().clone()))
+        .collect();
+    let tail_cols: Vec<(PlSmallStr, DataType)> = tail
+        .columns()
+        .iter()
+        .map(|c| (c.name().clone(), c.dtype().clone()))
+        .collect();
+    for (name, dtype) in &tail_cols {
+        match head_cols.iter().find(|(n, _)| n == name) {
+            None => {
+                head.with_column(Column::full_null(name.clone(), hn, dtype))
+                    .map_err(polars)?;
+            }
+            Some((_, hd)) if hd != dtype => {
+                for f in [&mut *head, &mut *tail] {
+                    let c = f
+                        .column(name.as_str())
+                        .map_err(polars)?
+                        .cast(&DataType::Float64)
+                        .map_err(polars)?;
+                    f.replace(name.as_str(), c).map_err(polars)?;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for c in head.columns() {
+        if tail.column(c.name().as_str()).is_err() {
+            tail.with_column(Column::full_null(c.name().clone(), tn, c.dtype()))
+                .map_err(polars)?;
+        }
+    }
+    let order: Vec<PlSmallStr> = head.columns().iter().map(|c| c.name().clone()).collect();
+    *tail = tail.select(order).map_err(polars)?;
+    Ok(())
+}
