@@ -133,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no unit u00"))?;
     let code = format!("live{}", rand::Rng::gen::<u32>(&mut rand::thread_rng()));
     store
-        .create_link(&code, ev_id, unit.id, &q.id, q.version)
+        .create_link(&code, ev_id, unit.id, &q.id, i64::from(q.version))
         .await?;
     let link = store
         .list_links(Some(ev_id))
