@@ -31,12 +31,14 @@
 //! the report pages need are computed in the background, on the other core.
 
 mod classify;
+mod common;
 mod delta;
 pub mod design;
 mod load;
 mod snapshot;
 
 pub use classify::classify;
+pub use common::{compared_items, items_by_type, ComparedItems, NamedItem};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -185,6 +187,8 @@ pub struct Loaded {
     pub suggestions: Vec<Suggestion>,
     /// the sampling design of the frame (see [`design`])
     pub design: DesignSpec,
+    /// respondent type → the score from which a response counts as satisfied
+    pub thresholds: HashMap<String, f64>,
     vars: Vec<Variable>,
     /// per row: its response id and upload batch (0: none), and the batches the rows came in
     ids: Vec<i64>,
@@ -201,6 +205,8 @@ pub struct Loaded {
     period: (i64, String),
     estimates: Mutex<HashMap<Vec<String>, EstimateSlot>>,
     tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
+    /// this frame scored on the items of year-over-year comparisons ([`common`])
+    rescored: common::Rescored,
 }
 
 type EstimateSlot = Arc<OnceLock<Result<Arc<Estimates>, String>>>;
@@ -462,6 +468,7 @@ async fn load(
         stratified: b.stratified,
         item_text: b.item_text,
         dimension_names: b.dimension_names,
+        thresholds: b.thresholds,
     };
     Ok(assemble(ev, merged, design))
 }
@@ -495,6 +502,7 @@ fn assemble(ev: &Evaluation, m: delta::Merged, design_table: DesignTable) -> Loa
         dimension_names: m.dimension_names,
         suggestions: m.suggestions,
         design,
+        thresholds: m.thresholds,
         vars,
         ids: m.ids,
         batches: m.batches,
@@ -507,6 +515,7 @@ fn assemble(ev: &Evaluation, m: delta::Merged, design_table: DesignTable) -> Loa
         period: (ev.year, ev.wave.clone()),
         estimates: Mutex::new(HashMap::new()),
         tables: Mutex::new(HashMap::new()),
+        rescored: Mutex::new(HashMap::new()),
     }
 }
 

@@ -118,10 +118,12 @@ pub struct SatisfactionQuery {
     /// drop rows with quality flags
     pub exclude_flagged: Option<bool>,
     /// compare every row with the same row of the series' evaluation in this year: adds
-    /// compare_estimate, compare_se, change, change_se, df, p_value (index) and
-    /// rate_compare_estimate, rate_compare_se, rate_change, rate_change_se, rate_p_value
-    /// (independent samples, df = degf of both designs summed; null where either cell is
-    /// suppressed)
+    /// basis_estimate, compare_estimate, compare_se, change, change_se, df, p_value (index)
+    /// and rate_basis_estimate, rate_compare_estimate, rate_compare_se, rate_change,
+    /// rate_change_se, rate_p_value (independent samples, df = degf of both designs summed;
+    /// null where either cell is suppressed), and `compared_items`: both years are scored on
+    /// the likert items each respondent type was asked in both (basis_estimate: this year on
+    /// those items; all items when both years asked the same), named with the items left out
     pub compare: Option<i64>,
 }
 

@@ -171,6 +171,7 @@ pub(super) struct Merged {
     pub stratified: bool,
     pub item_text: HashMap<(String, String), (String, String, String)>,
     pub dimension_names: HashMap<String, (String, String)>,
+    pub thresholds: HashMap<String, f64>,
 }
 
 /// The previous frame without the rows of `withdrawn` batches, with `add` (in arrival
@@ -205,6 +206,7 @@ pub(super) fn merge(
     let mut items = prev.items.clone();
     let mut item_text = prev.item_text.clone();
     let mut dimension_names = prev.dimension_names.clone();
+    let mut thresholds = prev.thresholds.clone();
     let mut dimensions = prev.dimensions.clone();
     let (mut satisfied_scores, mut score_values) =
         (prev.satisfied_scores.clone(), prev.score_values.clone());
@@ -217,6 +219,13 @@ pub(super) fn merge(
         item_text.extend(add.item_text);
         for (k, v) in add.dimension_names {
             dimension_names.entry(k).or_insert(v);
+        }
+        // the lowest over the type's questionnaire versions, as a full load takes it
+        for (t, x) in add.thresholds {
+            thresholds
+                .entry(t)
+                .and_modify(|y: &mut f64| *y = y.min(x))
+                .or_insert(x);
         }
         for c in &add.items {
             if !items.contains(c) {
@@ -269,6 +278,7 @@ pub(super) fn merge(
         stratified,
         item_text,
         dimension_names,
+        thresholds,
     })
 }
 

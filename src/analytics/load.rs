@@ -251,6 +251,9 @@ pub(super) struct Built {
     pub ids: Vec<i64>,
     pub batches: Vec<i64>,
     pub versions: Vec<i64>,
+    /// per respondent type, the score from which a response counts as satisfied (the
+    /// lowest over the type's questionnaire versions in the frame)
+    pub thresholds: HashMap<String, f64>,
 }
 
 /// Interned text values of a column (units, types, …): one index per row.
@@ -317,6 +320,7 @@ pub(super) fn build(
     let mut ids: Vec<i64> = Vec::new();
     let mut batches: Vec<i64> = Vec::new();
     let mut versions: Vec<i64> = Vec::new();
+    let mut thresholds: HashMap<String, f64> = HashMap::new();
 
     let mut unit = Interned::default();
     let mut rtype = Interned::default();
@@ -361,6 +365,12 @@ pub(super) fn build(
                         &mut satisfied_scores,
                         &mut score_values,
                     );
+                    if let Some(t) = plan.threshold {
+                        thresholds
+                            .entry(q.respondent_type.as_str().to_owned())
+                            .and_modify(|x: &mut f64| *x = x.min(t))
+                            .or_insert(t);
+                    }
                     plan_list.push(plan);
                     plans.insert(key, plan_list.len() - 1);
                     plan_list.len() - 1
@@ -519,6 +529,7 @@ pub(super) fn build(
         ids,
         batches,
         versions,
+        thresholds,
     })
 }
 

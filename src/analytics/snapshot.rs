@@ -64,6 +64,7 @@ pub(super) struct Meta {
     pub satisfied_scores: Vec<f64>,
     pub score_values: Vec<f64>,
     pub stratified: bool,
+    pub thresholds: Vec<(String, f64)>,
     pub suggestions: Vec<Suggestion>,
     pub suggestion_batches: Vec<i64>,
 }
@@ -144,6 +145,12 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         satisfied_scores: l.satisfied_scores.clone(),
         score_values: l.score_values.clone(),
         stratified: l.stratified,
+        thresholds: {
+            let mut t: Vec<(String, f64)> =
+                l.thresholds.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            t
+        },
         suggestions: l.suggestions.clone(),
         suggestion_batches: l.suggestion_batches.clone(),
     };
@@ -288,6 +295,7 @@ pub(super) async fn restore(
         stratified: m.stratified,
         item_text,
         dimension_names,
+        thresholds: m.thresholds.into_iter().collect(),
     };
     tracing::info!(
         evaluation = id,

@@ -113,10 +113,31 @@ impl SatTable {
             about.push(("compare_evaluation_id".into(), c.evaluation.id.to_string()));
             about.push((
                 "compare".into(),
-                "change = this year − compare year, independent samples, df = degf of both \
-                 designs summed, two-sided p_value; empty where either cell is suppressed"
+                "change = basis_estimate − compare_estimate (basis_estimate: this year on the \
+                 compared items), independent samples, df = degf of both designs summed, \
+                 two-sided p_value; empty where either cell is suppressed"
                     .into(),
             ));
+            let items = |v: &[crate::analytics::NamedItem]| {
+                v.iter()
+                    .map(|i| format!("{}:{}", i.respondent_type, i.question))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            about.push((
+                "compared_items".into(),
+                if c.items.all_same {
+                    format!(
+                        "all (both years asked the same items): {}",
+                        items(&c.named.0)
+                    )
+                } else {
+                    items(&c.named.0)
+                },
+            ));
+            if !c.items.all_same {
+                about.push(("items_not_compared".into(), items(&c.named.1)));
+            }
         }
         SatTable {
             columns,

@@ -100,6 +100,13 @@ async fn satisfaction(
         "estimate": "index",
         "compare_year": compared.map(|c| c.evaluation.year),
         "compare_evaluation_id": compared.map(|c| c.evaluation.id),
+        // which items both years were scored on (all of them when both asked the same)
+        "compared_items": compared.map(|c| serde_json::json!({
+            "all_same": c.items.all_same,
+            "items": c.named.0,
+            "left_out": c.named.1,
+            "respondent_types_left_out": c.items.types_left_out,
+        })),
         "rows": out,
     })))
 }
@@ -197,6 +204,8 @@ async fn results(
             by_dim: &r.by_dim,
             by_type_dim: &r.by_type_dim,
             trends: &r.trends,
+            trend_items: &r.trend_items,
+            trend_named: &r.trend_named,
         },
     ))
 }
@@ -241,6 +250,7 @@ async fn unit_report(
             by_dim: &r.by_dim,
             by_item: &r.by_item,
             changes: &r.changes,
+            compared: r.compared_items.as_ref().map(|(i, n)| (i, n)),
             findings: &unit_findings,
         },
     ))

@@ -16,6 +16,11 @@
 //!   and what R gives with `svyby` on both years' designs and a t test with those df. A
 //!   suppressed cell in either year gives no change; the other year's values are shown only
 //!   when its own cell is not suppressed.
+//! * **Compared items**: where the two years' questionnaires differ, both years are scored on
+//!   the likert items each respondent type was asked in both years
+//!   ([`crate::analytics::ComparedItems`]), and the comparison is of those scores: `basis_*`
+//!   is this year's estimate on the compared items (the row's own estimate where both years
+//!   asked the same items), `change = basis − other`. [`Compared::items`] names the items.
 
 use pingyi_analysis::estimate::contrast::compare_independent;
 use pingyi_analysis::estimate::disclosure::suppress;
@@ -27,6 +32,9 @@ use crate::store::Evaluation;
 /// The other year's value of one measure of a row and the change to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct MeasureChange {
+    /// this year's estimate on the compared items (the row's own estimate when both years
+    /// asked the same items; None when suppressed)
+    pub basis: Option<f64>,
     /// the other year's estimate and se (None when its cell is suppressed or absent)
     pub estimate: Option<f64>,
     pub se: Option<f64>,
@@ -51,16 +59,22 @@ pub struct Compared {
     pub evaluation: Evaluation,
     /// one per row of this year's table, in its order
     pub rows: Vec<RowChange>,
+    /// the items both years were scored on
+    pub items: analytics::ComparedItems,
+    /// those items named, and the items one year asked and the other did not
+    pub named: (Vec<analytics::NamedItem>, Vec<analytics::NamedItem>),
 }
 
 /// Columns a compared table adds .
-pub const COMPARE_COLUMNS: [&str; 11] = [
+pub const COMPARE_COLUMNS: [&str; 13] = [
+    "basis_estimate",
     "compare_estimate",
     "compare_se",
     "change",
     "change_se",
     "df",
     "p_value",
+    "rate_basis_estimate",
     "rate_compare_estimate",
     "rate_compare_se",
     "rate_change",
@@ -69,15 +83,17 @@ pub const COMPARE_COLUMNS: [&str; 11] = [
 ];
 
 /// The compare columns of one row, in [`COMPARE_COLUMNS`] order.
-pub fn compare_cells(c: &RowChange) -> [Option<f64>; 11] {
+pub fn compare_cells(c: &RowChange) -> [Option<f64>; 13] {
     let (i, r) = (&c.index, &c.rate);
     [
+        i.basis,
         i.estimate,
         i.se,
         i.change,
         i.change_se,
         i.df,
         i.p_value,
+        r.basis,
         r.estimate,
         r.se,
         r.change,
@@ -103,6 +119,7 @@ fn measure(
     if this_hidden {
         return m;
     }
+    m.basis = this.estimate;
     if let (Some(a), Some(sa), Some(b), Some(sb)) = (this.estimate, this.se, o.estimate, o.se) {
         let c = compare_independent((a, sa, this_df), (b, sb, odf), ALPHA);
         m.change = Some(c.difference);
@@ -115,13 +132,28 @@ fn measure(
 
 /// Each row of `this` against the row of the same keys and item in `other`.
 pub fn compare_rows(this: &[SatisfactionRow], other: &[SatisfactionRow]) -> Vec<RowChange> {
+    compare_rows_on(this, this, other)
+}
+
+/// Each row of `this` through the row of the same keys and item in `basis` (this year scored
+/// on the compared items) against the one in `other` (the other year, scored the same way).
+pub fn compare_rows_on(
+    this: &[SatisfactionRow],
+    basis: &[SatisfactionRow],
+    other: &[SatisfactionRow],
+) -> Vec<RowChange> {
     this.iter()
         .map(|r| {
             let keys: Vec<&str> = r.keys.iter().map(String::as_str).collect();
             let o = analytics::find(other, &keys, &r.item).filter(|o| !o.suppressed);
+            let Some(b) = analytics::find(basis, &keys, &r.item) else {
+                // nothing of this row was asked in both years
+                return RowChange::default();
+            };
+            let hidden = r.suppressed || b.suppressed;
             RowChange {
-                index: measure(&r.index, r.df, o.map(|o| (&o.index, o.df)), r.suppressed),
-                rate: measure(&r.rate, r.df, o.map(|o| (&o.rate, o.df)), r.suppressed),
+                index: measure(&b.index, b.df, o.map(|o| (&o.index, o.df)), hidden),
+                rate: measure(&b.rate, b.df, o.map(|o| (&o.rate, o.df)), hidden),
             }
         })
         .collect()

@@ -23,7 +23,8 @@ pub mod reports;
 pub mod snapshot;
 
 pub use compare::{
-    compare_cells, compare_rows, shown_parts, Compared, MeasureChange, RowChange, COMPARE_COLUMNS,
+    compare_cells, compare_rows, compare_rows_on, shown_parts, Compared, MeasureChange, RowChange,
+    COMPARE_COLUMNS,
 };
 pub use demo::{demo_scores, demo_scores_from};
 pub use entry::{

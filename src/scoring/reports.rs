@@ -141,11 +141,15 @@ pub async fn satisfaction_table(
         }
         Some(y) => {
             let other = same_series(state, &ev, y).await?;
-            let (_, other_rows) =
-                analytics::table(state, other.id, &query, exclude_flagged).await?;
+            let other_l = analytics::loaded(state, other.id, exclude_flagged).await?;
+            let items = analytics::compared_items(&[&loaded, &other_l]);
+            let basis = analytics::table_of(&loaded.on_items(&items)?, &query).await?;
+            let other_rows = analytics::table_of(&other_l.on_items(&items)?, &query).await?;
             Some(super::Compared {
-                rows: super::compare_rows(&rows, &other_rows),
+                rows: super::compare_rows_on(&rows, &basis, &other_rows),
                 evaluation: other,
+                named: items.named(&[&loaded, &other_l]),
+                items,
             })
         }
     };
@@ -330,6 +334,10 @@ pub struct ResultsReport {
     pub by_dim: Arc<Vec<SatisfactionRow>>,
     pub by_type_dim: Arc<Vec<SatisfactionRow>>,
     pub trends: Vec<TrendRow>,
+    /// the items the trends are scored on: those every year of the series asked
+    pub trend_items: analytics::ComparedItems,
+    /// those items named, and the items left out
+    pub trend_named: (Vec<analytics::NamedItem>, Vec<analytics::NamedItem>),
 }
 
 pub async fn results_report(
@@ -346,9 +354,18 @@ pub async fn results_report(
     let by_type_dim = analytics::table_by(&l, &["respondent_type"], Level::Dimension).await?;
     let years = series(state, &evaluation).await?;
     let q = Query::new(&["unit"], Level::Overall);
-    let mut per_year = Vec::with_capacity(years.len());
+    let mut frames = Vec::with_capacity(years.len());
     for e in &years {
-        per_year.push(analytics::table(state, e.id, &q, exclude_flagged).await?.1);
+        frames.push(analytics::loaded(state, e.id, exclude_flagged).await?);
+    }
+    // every year scored on the items all of them asked
+    let refs: Vec<&analytics::Loaded> = frames.iter().map(|l| &**l).collect();
+    let trend_items = analytics::compared_items(&refs);
+    // named as the latest year words them
+    let trend_named = trend_items.named(&refs.iter().rev().copied().collect::<Vec<_>>());
+    let mut per_year = Vec::with_capacity(years.len());
+    for f in &frames {
+        per_year.push(analytics::table_of(&f.on_items(&trend_items)?, &q).await?);
     }
     let trends = units
         .iter()
@@ -365,6 +382,8 @@ pub async fn results_report(
         by_dim,
         by_type_dim,
         trends,
+        trend_items,
+        trend_named,
     })
 }
 
@@ -388,6 +407,12 @@ pub struct UnitReport {
     pub by_dim: Arc<Vec<SatisfactionRow>>,
     pub by_item: Arc<Vec<SatisfactionRow>>,
     pub changes: Vec<Change>,
+    /// with a previous year: the items both years were scored on for `changes`, and those
+    /// items named with the ones left out
+    pub compared_items: Option<(
+        analytics::ComparedItems,
+        (Vec<analytics::NamedItem>, Vec<analytics::NamedItem>),
+    )>,
 }
 
 impl UnitReport {
@@ -449,14 +474,22 @@ pub async fn unit_report(
         .cloned();
     let u = unit.code.as_str();
     let mut changes: Vec<Change> = Vec::new();
+    let mut compared_items = None;
     if let Some(p) = &prev {
         let pl = analytics::loaded(state, p.id, exclude_flagged).await?;
-        let prev_overall = analytics::table_of(&pl, &Query::new(&["unit"], Level::Overall)).await?;
-        let prev_by_type = analytics::table_of(
-            &pl,
-            &Query::new(&["unit", "respondent_type"], Level::Overall),
-        )
-        .await?;
+        // both years scored on the items both asked
+        let items = analytics::compared_items(&[&l, &pl]);
+        let named = items.named(&[&l, &pl]);
+        let (lb, pl) = (l.on_items(&items)?, pl.on_items(&items)?);
+        compared_items = Some((items, named));
+        let by_unit = Query::new(&["unit"], Level::Overall);
+        let by_unit_type = Query::new(&["unit", "respondent_type"], Level::Overall);
+        let (overall, by_type) = (
+            analytics::table_of(&lb, &by_unit).await?,
+            analytics::table_of(&lb, &by_unit_type).await?,
+        );
+        let prev_overall = analytics::table_of(&pl, &by_unit).await?;
+        let prev_by_type = analytics::table_of(&pl, &by_unit_type).await?;
         let cur = analytics::find(&overall, &[u], "overall");
         let before = analytics::find(&prev_overall, &[u], "overall");
         changes.push((
@@ -487,6 +520,7 @@ pub async fn unit_report(
         by_dim,
         by_item,
         changes,
+        compared_items,
     })
 }
 

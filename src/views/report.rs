@@ -107,6 +107,14 @@ pub struct ReportData<'a> {
     pub by_item: &'a [SatisfactionRow],
     /// (respondent type or "" for the unit, last year's index, this year's, comparison)
     pub changes: &'a [Change],
+    /// the items the changes are scored on, named (compared, left out)
+    pub compared: Option<(
+        &'a crate::analytics::ComparedItems,
+        &'a (
+            Vec<crate::analytics::NamedItem>,
+            Vec<crate::analytics::NamedItem>,
+        ),
+    )>,
     /// the unit's findings (assigned and after) with their state
     pub findings: &'a [crate::findings::FindingView],
 }
@@ -240,6 +248,7 @@ pub fn unit_report(lang: Lang, user: &CurrentUser, d: &ReportData) -> Markup {
                                 (change_cell(lang, c))
                             } } }
                         }
+                        @if let Some((items, named)) = d.compared { (super::results::compared_items_note(lang, items, named)) }
                     }
                 }
             }

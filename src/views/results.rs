@@ -9,7 +9,7 @@ pub use super::public::{public_results, PublicData};
 use super::ranking::{framework_card, ranking, satisfaction_card};
 pub use super::report::{unit_report, ReportData};
 use super::{layout, with_lang};
-use crate::analytics::{Loaded, SatisfactionRow};
+use crate::analytics::{ComparedItems, Loaded, NamedItem, SatisfactionRow};
 use crate::auth::CurrentUser;
 use crate::i18n::Lang;
 use crate::scoring::{target, Grades, TrendRow, MIN_CELL};
@@ -492,6 +492,9 @@ pub struct ResultsData<'a> {
     pub by_dim: &'a [SatisfactionRow],
     pub by_type_dim: &'a [SatisfactionRow],
     pub trends: &'a [TrendRow],
+    /// the items the trends are scored on, named (compared, left out)
+    pub trend_items: &'a ComparedItems,
+    pub trend_named: &'a (Vec<NamedItem>, Vec<NamedItem>),
 }
 
 pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
@@ -586,9 +589,65 @@ pub fn results(lang: Lang, user: &CurrentUser, d: &ResultsData) -> Markup {
                         (change_cell(lang, &t.change))
                     } } }
                 }
+                @if years.len() > 1 { (compared_items_note(lang, d.trend_items, d.trend_named)) }
             }
         },
     )
+}
+
+/// Which items a year-over-year comparison was scored on: every item when each year asked
+/// the same ones, otherwise the items all years asked (the indices recomputed over them) and
+/// the items left out, each by its wording.
+pub(super) fn compared_items_note(
+    lang: Lang,
+    items: &ComparedItems,
+    named: &(Vec<NamedItem>, Vec<NamedItem>),
+) -> Markup {
+    // one line per question, with the respondent types it was compared for
+    let list = |v: &[NamedItem]| {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for i in v {
+            let text = lang.pick(&i.text_zh, &i.text_en).to_owned();
+            let t = rtype_name(&i.respondent_type, lang);
+            match out.iter_mut().find(|(x, _)| *x == text) {
+                Some((_, ts)) => ts.push(t),
+                None => out.push((text, vec![t])),
+            }
+        }
+        html! { ul { @for (text, ts) in &out {
+            li { (text) " " small.muted { "（" (ts.join(lang.pick("、", ", "))) "）" } }
+        } } }
+    };
+    let n = items.codes().len();
+    html! {
+        @if items.all_same {
+            p.legend { (lang.pick("比较范围：各年度问卷题目相同，全部 ", "Compared on: every year asked the same items; all "))
+                (n) (lang.pick(" 个题目参与比较。", " items are compared.")) }
+        } @else if items.left_out.is_empty() {
+            p.legend { (lang.pick("比较范围：各年度均调查的 ", "Compared on: the "))
+                (n) (lang.pick(" 个题目；仅部分年度有答卷的评议对象（", " items every year asked; respondent types with answers in some years only ("))
+                (items.types_left_out.iter().map(|t| rtype_name(t, lang)).collect::<Vec<_>>().join(lang.pick("、", ", ")))
+                (lang.pick("）不参与比较。", ") are left out of the comparison.")) }
+        } @else {
+            p.legend { (lang.pick("比较范围：问卷题目有增减，指数仅按各年度均调查的 ", "Compared on: the questionnaires changed, so the indices compared are recomputed over the "))
+                (n) (lang.pick(" 个题目重新计算；另有 ", " items every year asked; "))
+                (items.left_out_codes().len()) (lang.pick(" 个题目未参与比较。", " items are left out.")) }
+            @if !items.types_left_out.is_empty() {
+                p.legend { (lang.pick("仅部分年度有答卷的评议对象不参与比较：", "Respondent types with answers in some years only are left out: "))
+                    (items.types_left_out.iter().map(|t| rtype_name(t, lang)).collect::<Vec<_>>().join(lang.pick("、", ", "))) }
+            }
+        }
+        details {
+            summary { (lang.pick("参与比较的题目", "Items compared")) " (" (named.0.len()) ")" }
+            (list(&named.0))
+        }
+        @if !named.1.is_empty() {
+            details {
+                summary { (lang.pick("未参与比较的题目（仅部分年度调查）", "Items left out (asked in some years only)")) " (" (named.1.len()) ")" }
+                (list(&named.1))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

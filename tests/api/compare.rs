@@ -45,6 +45,11 @@ async fn compare_years(backend: Backend) {
         let last = json(&app, &key, &format!("{base}&year=2025")).await;
         let cmp = json(&app, &key, &format!("{base}&compare=2025")).await;
         assert_eq!(cmp["compare_year"], 2025);
+        // both demo years asked every respondent type the same items: all are compared
+        assert_eq!(cmp["compared_items"]["all_same"], true, "{by}");
+        assert!(cmp["compared_items"]["left_out"]
+            .as_array()
+            .is_some_and(Vec::is_empty));
         let rows = cmp["rows"].as_array().expect("rows");
         let this_rows = this["rows"].as_array().expect("rows");
         assert_eq!(rows.len(), this_rows.len(), "{by}");
@@ -80,6 +85,10 @@ async fn compare_years(backend: Backend) {
                 continue;
             }
             let o = shown.expect("other year");
+            assert_eq!(
+                r["basis_estimate"], r["estimate"],
+                "{by}: compared on every item"
+            );
             let f = |v: &serde_json::Value| v.as_f64().expect("number");
             let change = f(&r["estimate"]) - f(&o["estimate"]);
             let se = (f(&r["se"]).powi(2) + f(&o["se"]).powi(2)).sqrt();

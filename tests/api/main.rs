@@ -8,6 +8,7 @@ mod backup;
 mod big_upload;
 mod browser;
 mod compare;
+mod compare_items;
 mod design;
 mod edge_limits;
 mod exports;
