@@ -194,8 +194,9 @@ pub struct Loaded {
     ids: Vec<i64>,
     batches: Vec<i64>,
     batch_set: BTreeSet<i64>,
-    /// per suggestion: its response's upload batch (0: none)
+    /// per suggestion: its response's upload batch (0: none) and id
     suggestion_batches: Vec<i64>,
+    suggestion_ids: Vec<i64>,
     satisfied_scores: Vec<f64>,
     score_values: Vec<f64>,
     stratified: bool,
@@ -231,6 +232,8 @@ pub struct Cache {
     snapshot_loads: AtomicU64,
     /// per evaluation: the data version of its snapshot on disk
     written: Mutex<HashMap<i64, i64>>,
+    /// per evaluation: the data version up to which arrivals were forgotten
+    forgotten: Mutex<HashMap<i64, i64>>,
 }
 
 /// How the frames of a [`Cache`] were brought to their data versions so far.
@@ -325,6 +328,7 @@ pub async fn loaded(
     let l = Arc::new(l);
     cache.put(exclude_flagged, l.clone());
     warm(&l);
+    forget_arrivals(state, &ev, l.version);
     if let (Some(dir), false) = (&state.settings.frames_dir, exclude_flagged) {
         if cache.written(ev.id) < Some(l.version) && l.rows > 0 {
             let quiet = if ev.status == crate::store::EvaluationStatus::Open {
@@ -336,6 +340,42 @@ pub async fn loaded(
         }
     }
     Ok(l)
+}
+
+/// Forgets, in the background, the arrival versions of the answers every frame of the
+/// evaluation this instance holds has read, but for the last `arrivals_kept` versions of an
+/// open evaluation (see [`delta`]).
+fn forget_arrivals(state: &AppState, ev: &Evaluation, version: i64) {
+    let read = [false, true]
+        .iter()
+        .filter_map(|&f| state.analytics.latest(ev.id, f))
+        .map(|l| l.version)
+        .fold(version, i64::min);
+    let upto = if ev.status == crate::store::EvaluationStatus::Open {
+        read - state.settings.arrivals_kept.max(0)
+    } else {
+        read
+    };
+    let cache = state.analytics.clone();
+    let done = cache
+        .forgotten
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&ev.id).copied());
+    if upto <= 0 || done >= Some(upto) {
+        return;
+    }
+    let (store, id) = (state.store.clone(), ev.id);
+    tokio::spawn(async move {
+        match store.forget_arrivals(id, upto).await {
+            Ok(_) => {
+                if let Ok(mut m) = cache.forgotten.lock() {
+                    m.insert(id, upto);
+                }
+            }
+            Err(e) => tracing::warn!(evaluation = id, error = %e, "arrival versions not forgotten"),
+        }
+    });
 }
 
 /// Starts the report's groupings on the blocking pool; a request for one of them waits for
@@ -454,6 +494,7 @@ async fn load(
         "responses loaded into the analysis frame"
     );
     let suggestion_batches = b.suggestion_rows.iter().map(|&r| b.batches[r]).collect();
+    let suggestion_ids = b.suggestion_rows.iter().map(|&r| b.ids[r]).collect();
     let merged = delta::Merged {
         batch_set: b.batches.iter().copied().filter(|&x| x != 0).collect(),
         frame: b.frame,
@@ -463,6 +504,7 @@ async fn load(
         dimensions: b.dimensions,
         suggestions: b.suggestions,
         suggestion_batches,
+        suggestion_ids,
         satisfied_scores: b.satisfied_scores,
         score_values: b.score_values,
         stratified: b.stratified,
@@ -508,6 +550,7 @@ fn assemble(ev: &Evaluation, m: delta::Merged, design_table: DesignTable) -> Loa
         batches: m.batches,
         batch_set: m.batch_set,
         suggestion_batches: m.suggestion_batches,
+        suggestion_ids: m.suggestion_ids,
         satisfied_scores: m.satisfied_scores,
         score_values: m.score_values,
         stratified: m.stratified,

@@ -320,6 +320,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
         batches: l.batches.clone(),
         batch_set: l.batch_set.clone(),
         suggestion_batches: Vec::new(),
+        suggestion_ids: Vec::new(),
         satisfied_scores: l.satisfied_scores.clone(),
         score_values: l.score_values.clone(),
         stratified: l.stratified,

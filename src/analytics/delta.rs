@@ -1,14 +1,21 @@
 //! Keeping an evaluation's analysis frame current without reading it all again.
 //!
-//! The frame holds its rows in arrival order: by the data version each response (or its
-//! upload batch) became part of the evaluation with, then by response id. Every response
-//! that arrives later has a higher version, so moving the frame from version `v` to `w`
-//! appends the rows that arrived in `(v, w]` (read by [`crate::store::Store::frame_rows_added`])
-//! and drops the rows of batches withdrawn meanwhile; the result is the frame a full load at
-//! `w` builds, row for row, so the estimates are the same to the last bit (the engine sums
-//! in row order). What cannot be applied this way (the design of the draws changed, the
-//! evaluation's year or wave changed, an upload while flagged rows are left out: an upload
-//! flags earlier batches' duplicates) is loaded in full instead.
+//! Every response records the data version it became part of the evaluation with (its own,
+//! or its upload batch's). Moving the frame from version `v` to `w` reads the rows that
+//! arrived in `(v, w]` (see [`crate::store::Store::frame_rows_added`]), drops the rows of
+//! batches withdrawn meanwhile and merges the rest in. The frame holds its rows in response
+//! id order, as a full load does, so the result is the frame a full load at `w` builds, row
+//! for row, and the estimates are the same to the last bit (the engine sums in row order).
+//! What cannot be applied this way (the design of the draws changed, the evaluation's year
+//! or wave changed, an upload while flagged rows are left out: an upload flags earlier
+//! batches' duplicates; answers whose arrival version was forgotten since `v`) is loaded in
+//! full instead.
+//!
+//! The arrival version tells the order answers came in, which the responses otherwise do not
+//! keep (random ids, the date only): it is forgotten ([`crate::store::Store::forget_arrivals`])
+//! once analysis has read it, keeping only the last [`crate::config::Settings::arrivals_kept`]
+//! versions of an open evaluation so that other instances reading the same database can still
+//! catch up by deltas.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -55,6 +62,11 @@ pub(super) async fn advance(
     if exclude_flagged && rows.iter().any(|r| r.batch_id.is_some()) {
         return Ok(None);
     }
+    // read after the rows: answers whose version was forgotten before the rows were read
+    // are missing from them
+    if store.arrivals_forgotten(ev.id).await? > prev.version {
+        return Ok(None);
+    }
     let started = std::time::Instant::now();
     let added = rows.len();
     let (qs, ev2, prev2, design2) = (
@@ -88,21 +100,16 @@ pub(super) async fn advance(
     Ok(Some(super::assemble(ev, merged, design)))
 }
 
-/// Puts freshly built rows in arrival order (version, then id), suggestions with them.
+/// Puts freshly built rows in response id order, suggestions with them.
 pub(super) fn order(b: &mut Built) -> Result<(), AnalyticsError> {
     let n = b.rows;
     let mut perm: Vec<usize> = (0..n).collect();
     // ids are unique: an unstable sort gives the one order
-    perm.sort_unstable_by_key(|&i| (b.versions[i], b.ids[i]));
+    perm.sort_unstable_by_key(|&i| b.ids[i]);
     if perm.iter().enumerate().any(|(i, &p)| i != p) {
-        let idx = IdxCa::from_vec(
-            "".into(),
-            perm.iter().map(|&p| p as IdxSize).collect::<Vec<_>>(),
-        );
-        b.frame = b.frame.take(&idx).map_err(polars)?;
+        b.frame = take(&b.frame, &perm)?;
         b.ids = perm.iter().map(|&p| b.ids[p]).collect();
         b.batches = perm.iter().map(|&p| b.batches[p]).collect();
-        b.versions = perm.iter().map(|&p| b.versions[p]).collect();
         let mut pos = vec![0usize; n];
         for (new, &old) in perm.iter().enumerate() {
             pos[old] = new;
@@ -121,6 +128,31 @@ pub(super) fn order(b: &mut Built) -> Result<(), AnalyticsError> {
         b.suggestion_rows = k.iter().map(|&i| b.suggestion_rows[i]).collect();
     }
     Ok(())
+}
+
+/// The frame's rows in the order of `perm` (row positions).
+fn take(frame: &DataFrame, perm: &[usize]) -> Result<DataFrame, AnalyticsError> {
+    let idx = IdxCa::from_vec(
+        "".into(),
+        perm.iter().map(|&p| p as IdxSize).collect::<Vec<_>>(),
+    );
+    frame.take(&idx).map_err(polars)
+}
+
+/// Positions of two id-ordered runs `a` and `b` (b's counted after a's) merged in id order.
+fn merge_order(a: &[i64], b: &[i64]) -> Vec<usize> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(i);
+            i += 1;
+        } else {
+            out.push(a.len() + j);
+            j += 1;
+        }
+    }
+    out
 }
 
 /// The frame's `design:fpc` column from its strata: the population size the draw recorded
@@ -166,6 +198,7 @@ pub(super) struct Merged {
     pub dimensions: Vec<String>,
     pub suggestions: Vec<Suggestion>,
     pub suggestion_batches: Vec<i64>,
+    pub suggestion_ids: Vec<i64>,
     pub satisfied_scores: Vec<f64>,
     pub score_values: Vec<f64>,
     pub stratified: bool,
@@ -187,6 +220,7 @@ pub(super) fn merge(
     let mut ids = prev.ids.clone();
     let mut suggestions = prev.suggestions.clone();
     let mut suggestion_batches = prev.suggestion_batches.clone();
+    let mut suggestion_ids = prev.suggestion_ids.clone();
     let removing = prev.batch_set.iter().any(|b| withdrawn.contains(b));
     if removing {
         let keep: Vec<bool> = batches.iter().map(|b| !withdrawn.contains(b)).collect();
@@ -201,6 +235,8 @@ pub(super) fn merge(
             .collect();
         let mut k = kept.iter();
         suggestions.retain(|_| k.next().copied().unwrap_or(true));
+        let mut k = kept.iter();
+        suggestion_ids.retain(|_| k.next().copied().unwrap_or(true));
         suggestion_batches.retain(|b| !withdrawn.contains(b));
     }
     let mut items = prev.items.clone();
@@ -250,15 +286,46 @@ pub(super) fn merge(
         let mut tail = add.frame;
         align(&mut frame, &mut tail)?;
         frame.vstack_mut(&tail).map_err(polars)?;
-        if frame.max_n_chunks() > MAX_CHUNKS {
+        // rows in id order, as a full load has them: arrivals usually land between the
+        // rows held (ids are random), so the columns are gathered once
+        let perm = merge_order(&ids, &add.ids);
+        if perm.iter().enumerate().any(|(i, &p)| i != p) {
+            frame = take(&frame, &perm)?;
+        } else if frame.max_n_chunks() > MAX_CHUNKS {
             frame.rechunk_mut_par();
         }
-        batches.extend_from_slice(&add.batches);
-        ids.extend_from_slice(&add.ids);
-        for (s, &r) in add.suggestions.into_iter().zip(&add.suggestion_rows) {
-            suggestions.push(s);
-            suggestion_batches.push(add.batches[r]);
+        let both_ids: Vec<i64> = ids.iter().chain(&add.ids).copied().collect();
+        let both_batches: Vec<i64> = batches.iter().chain(&add.batches).copied().collect();
+        ids = perm.iter().map(|&p| both_ids[p]).collect();
+        batches = perm.iter().map(|&p| both_batches[p]).collect();
+        // suggestions in the order of their responses (a response's own in question order)
+        let add_ids: Vec<i64> = add.suggestion_rows.iter().map(|&r| add.ids[r]).collect();
+        let add_batches: Vec<i64> = add
+            .suggestion_rows
+            .iter()
+            .map(|&r| add.batches[r])
+            .collect();
+        let order = merge_order(&suggestion_ids, &add_ids);
+        let n_held = suggestions.len();
+        let mut held: Vec<Option<Suggestion>> = suggestions.into_iter().map(Some).collect();
+        let mut added: Vec<Option<Suggestion>> = add.suggestions.into_iter().map(Some).collect();
+        let (mut s2, mut i2, mut b2) = (Vec::new(), Vec::new(), Vec::new());
+        for p in order {
+            let (s, id, b) = if p < n_held {
+                (held[p].take(), suggestion_ids[p], suggestion_batches[p])
+            } else {
+                let q = p - n_held;
+                (added[q].take(), add_ids[q], add_batches[q])
+            };
+            if let Some(s) = s {
+                s2.push(s);
+                i2.push(id);
+                b2.push(b);
+            }
         }
+        suggestions = s2;
+        suggestion_ids = i2;
+        suggestion_batches = b2;
     }
     if stratified {
         set_fpc(&mut frame, design)?;
@@ -273,6 +340,7 @@ pub(super) fn merge(
         dimensions,
         suggestions,
         suggestion_batches,
+        suggestion_ids,
         satisfied_scores,
         score_values,
         stratified,

@@ -247,10 +247,9 @@ pub(super) struct Built {
     pub suggestion_rows: Vec<usize>,
     /// whether any response came through a draw (the design is stratified)
     pub stratified: bool,
-    /// per row: response id, upload batch (0: none) and the data version it arrived with
+    /// per row: response id and upload batch (0: none)
     pub ids: Vec<i64>,
     pub batches: Vec<i64>,
-    pub versions: Vec<i64>,
     /// per respondent type, the score from which a response counts as satisfied (the
     /// lowest over the type's questionnaire versions in the frame)
     pub thresholds: HashMap<String, f64>,
@@ -319,7 +318,6 @@ pub(super) fn build(
     let mut suggestion_rows = Vec::new();
     let mut ids: Vec<i64> = Vec::new();
     let mut batches: Vec<i64> = Vec::new();
-    let mut versions: Vec<i64> = Vec::new();
     let mut thresholds: HashMap<String, f64> = HashMap::new();
 
     let mut unit = Interned::default();
@@ -400,7 +398,6 @@ pub(super) fn build(
             // row columns
             ids.push(r.id);
             batches.push(r.batch_id.unwrap_or(0));
-            versions.push(r.added_version);
             unit.push(&r.unit_code);
             rtype.push(&r.respondent_type);
             district.push_opt(r.district.as_deref());
@@ -528,7 +525,6 @@ pub(super) fn build(
         stratified,
         ids,
         batches,
-        versions,
         thresholds,
     })
 }

@@ -67,6 +67,7 @@ pub(super) struct Meta {
     pub thresholds: Vec<(String, f64)>,
     pub suggestions: Vec<Suggestion>,
     pub suggestion_batches: Vec<i64>,
+    pub suggestion_ids: Vec<i64>,
 }
 
 /// A snapshot read back: the description, the frame and each row's batch and id.
@@ -153,6 +154,7 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         },
         suggestions: l.suggestions.clone(),
         suggestion_batches: l.suggestion_batches.clone(),
+        suggestion_ids: l.suggestion_ids.clone(),
     };
     let json = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
     let (parquet, description) = paths(dir, l.evaluation_id);
@@ -209,6 +211,7 @@ pub(super) fn read(dir: &Path, evaluation_id: i64) -> Option<Snapshot> {
         || batches.len() != meta.rows
         || ids.len() != meta.rows
         || meta.suggestions.len() != meta.suggestion_batches.len()
+        || meta.suggestions.len() != meta.suggestion_ids.len()
     {
         skip("row counts disagree".into());
         return None;
@@ -290,6 +293,7 @@ pub(super) async fn restore(
         dimensions: m.dimensions,
         suggestions: m.suggestions,
         suggestion_batches: m.suggestion_batches,
+        suggestion_ids: m.suggestion_ids,
         satisfied_scores: m.satisfied_scores,
         score_values: m.score_values,
         stratified: m.stratified,

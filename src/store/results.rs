@@ -253,6 +253,42 @@ impl Store {
             .bind(evaluation_id).bind(upto).bind(modulus).fetch_one(p).await?))
     }
 
+    /// Forgets the data version answers through links and tokens arrived with, up to version
+    /// `upto` (it tells the order they came in); returns how many lost it. A frame of an
+    /// older version can no longer be brought forward by a delta ([`Store::arrivals_forgotten`]).
+    pub async fn forget_arrivals(&self, evaluation_id: i64, upto: i64) -> StoreResult<u64> {
+        let n = with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE evaluations SET arrivals_forgotten = $2 WHERE id = $1 AND arrivals_forgotten < $2",
+            )
+            .bind(evaluation_id)
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+            let n = sqlx::query(
+                "UPDATE responses SET added_version = NULL WHERE evaluation_id = $1 \
+                 AND added_version IS NOT NULL AND added_version <= $2",
+            )
+            .bind(evaluation_id)
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// The data version up to which the evaluation's answers no longer record the version
+    /// they arrived with ([`Store::forget_arrivals`]).
+    pub async fn arrivals_forgotten(&self, evaluation_id: i64) -> StoreResult<i64> {
+        Ok(with_pool!(self, p => sqlx::query_scalar(
+            "SELECT arrivals_forgotten FROM evaluations WHERE id = $1"
+        ).bind(evaluation_id).fetch_one(p).await?))
+    }
+
     /// Ids of the evaluation's withdrawn upload batches.
     pub async fn withdrawn_batches(&self, evaluation_id: i64) -> StoreResult<Vec<i64>> {
         Ok(with_pool!(self, p => sqlx::query_scalar(

@@ -34,6 +34,8 @@ impl Instance {
         settings.submit_rate_per_minute = 0;
         settings.frames_dir = frames.map(std::path::Path::to_path_buf);
         settings.frames_quiet = std::time::Duration::ZERO;
+        // forget arrival versions as soon as possible: deltas must not need them
+        settings.arrivals_kept = 1;
         let store = Store::open(db_url, &settings.store).await.unwrap();
         let qs = pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys"))
             .await
@@ -204,6 +206,17 @@ async fn deltas_equal_full_reload(backend: Backend) {
         assert!(steps.contains(&s), "no {s:?} in {steps:?}");
     }
     assert!(deltas >= 10, "only {deltas} deltas");
+    // what analysis has read no longer records when it arrived (but for the last version)
+    let version = app.store.get_evaluation(eid).await.unwrap().data_version;
+    let mut forgotten = 0;
+    for _ in 0..300 {
+        forgotten = app.store.arrivals_forgotten(eid).await.unwrap();
+        if forgotten >= version - 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(forgotten, version - 1);
     inst.handle.stop(true).await;
 }
 crate::both_backends!(
