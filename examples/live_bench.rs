@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .find(|u| u.code == "u00")
         .ok_or_else(|| anyhow::anyhow!("no unit u00"))?;
-    let code = format!("live{}", rand::Rng::gen::<u32>(&mut rand::thread_rng()));
+    let code = pingyi::collect::new_link_code();
     store
         .create_link(&code, ev_id, unit.id, &q.id, i64::from(q.version))
         .await?;

@@ -490,6 +490,7 @@ async fn load(
     tracing::info!(
         evaluation = ev.id,
         rows = b.rows,
+        mb = b.frame.estimated_size() / 1_000_000,
         ms = started.elapsed().as_millis() as u64,
         "responses loaded into the analysis frame"
     );

@@ -94,6 +94,7 @@ pub(super) async fn advance(
         to = ev.data_version,
         added,
         rows = merged.frame.height(),
+        mb = merged.frame.estimated_size() / 1_000_000,
         ms = started.elapsed().as_millis() as u64,
         "analysis frame brought forward"
     );
