@@ -232,8 +232,6 @@ pub struct Cache {
     snapshot_loads: AtomicU64,
     /// per evaluation: the data version of its snapshot on disk
     written: Mutex<HashMap<i64, i64>>,
-    /// per evaluation: the data version up to which arrivals were forgotten
-    forgotten: Mutex<HashMap<i64, i64>>,
 }
 
 /// How the frames of a [`Cache`] were brought to their data versions so far.
@@ -306,7 +304,17 @@ pub async fn loaded(
         .latest(ev.id, exclude_flagged)
         .filter(|p| p.version < ev.data_version);
     let advanced = match prev {
-        Some(p) => delta::advance(&state.store, &questionnaires, &p, &ev, exclude_flagged).await?,
+        Some(p) => {
+            delta::advance(
+                &state.store,
+                &questionnaires,
+                &p,
+                &ev,
+                exclude_flagged,
+                None,
+            )
+            .await?
+        }
         None => None,
     };
     let l = match advanced {
@@ -328,7 +336,6 @@ pub async fn loaded(
     let l = Arc::new(l);
     cache.put(exclude_flagged, l.clone());
     warm(&l);
-    forget_arrivals(state, &ev, l.version);
     if let (Some(dir), false) = (&state.settings.frames_dir, exclude_flagged) {
         if cache.written(ev.id) < Some(l.version) && l.rows > 0 {
             let quiet = if ev.status == crate::store::EvaluationStatus::Open {
@@ -340,42 +347,6 @@ pub async fn loaded(
         }
     }
     Ok(l)
-}
-
-/// Forgets, in the background, the arrival versions of the answers every frame of the
-/// evaluation this instance holds has read, but for the last `arrivals_kept` versions of an
-/// open evaluation (see [`delta`]).
-fn forget_arrivals(state: &AppState, ev: &Evaluation, version: i64) {
-    let read = [false, true]
-        .iter()
-        .filter_map(|&f| state.analytics.latest(ev.id, f))
-        .map(|l| l.version)
-        .fold(version, i64::min);
-    let upto = if ev.status == crate::store::EvaluationStatus::Open {
-        read - state.settings.arrivals_kept.max(0)
-    } else {
-        read
-    };
-    let cache = state.analytics.clone();
-    let done = cache
-        .forgotten
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&ev.id).copied());
-    if upto <= 0 || done >= Some(upto) {
-        return;
-    }
-    let (store, id) = (state.store.clone(), ev.id);
-    tokio::spawn(async move {
-        match store.forget_arrivals(id, upto).await {
-            Ok(_) => {
-                if let Ok(mut m) = cache.forgotten.lock() {
-                    m.insert(id, upto);
-                }
-            }
-            Err(e) => tracing::warn!(evaluation = id, error = %e, "arrival versions not forgotten"),
-        }
-    });
 }
 
 /// Starts the report's groupings on the blocking pool; a request for one of them waits for
@@ -468,8 +439,8 @@ async fn load(
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let reader = {
         let store = store.clone();
-        let (id, upto) = (ev.id, ev.data_version);
-        tokio::spawn(async move { load::stream_rows(&store, id, exclude_flagged, upto, tx).await })
+        let id = ev.id;
+        tokio::spawn(async move { load::stream_rows(&store, id, exclude_flagged, tx).await })
     };
     let (qs, ev2, design2) = (questionnaires.clone(), ev.clone(), design.clone());
     let started = std::time::Instant::now();

@@ -82,9 +82,6 @@ pub struct Settings {
     /// How long an open evaluation's frame must stay unchanged before its snapshot is
     /// written (closed and published evaluations: at once).
     pub frames_quiet: Duration,
-    /// Data versions of an open evaluation whose answers keep the version they arrived with
-    /// (the rest forget it once analysis has read them; closed evaluations keep none).
-    pub arrivals_kept: i64,
 }
 
 impl Settings {
@@ -106,7 +103,6 @@ impl Settings {
             edge: Default::default(),
             frames_dir: None,
             frames_quiet: Duration::from_secs(30),
-            arrivals_kept: 64,
         }
     }
 }

@@ -1,21 +1,17 @@
 //! Keeping an evaluation's analysis frame current without reading it all again.
 //!
-//! Every response records the data version it became part of the evaluation with (its own,
-//! or its upload batch's). Moving the frame from version `v` to `w` reads the rows that
-//! arrived in `(v, w]` (see [`crate::store::Store::frame_rows_added`]), drops the rows of
-//! batches withdrawn meanwhile and merges the rest in. The frame holds its rows in response
-//! id order, as a full load does, so the result is the frame a full load at `w` builds, row
-//! for row, and the estimates are the same to the last bit (the engine sums in row order).
-//! What cannot be applied this way (the design of the draws changed, the evaluation's year
-//! or wave changed, an upload while flagged rows are left out: an upload flags earlier
-//! batches' duplicates; answers whose arrival version was forgotten since `v`) is loaded in
-//! full instead.
-//!
-//! The arrival version tells the order answers came in, which the responses otherwise do not
-//! keep (random ids, the date only): it is forgotten ([`crate::store::Store::forget_arrivals`])
-//! once analysis has read it, keeping only the last [`crate::config::Settings::arrivals_kept`]
-//! versions of an open evaluation so that other instances reading the same database can still
-//! catch up by deltas.
+//! The frame holds each row's response id, in id order (as a full load orders them). When the
+//! data version moved from `v` to `w`, the ids of the evaluation's active rows are read (ids
+//! only, with the filters of a full load: withdrawn batches left out, flagged rows too when
+//! asked; see [`crate::store::Store::frame_row_ids`]) and compared with the frame's: rows
+//! whose id is no longer there are dropped (withdrawn batches, rows flagged since), ids the
+//! frame lacks are read by id ([`crate::store::Store::frame_rows_by_id`], the full load's
+//! columns), decoded as a full load decodes them and merged in id order. The result is the
+//! frame a full load builds, row for row, and the estimates are the same to the last bit (the
+//! engine sums in row order). Nothing records when or in which order answers arrived: the
+//! ids are random, and the difference of two id sets says only which rows are new, not when
+//! each came. What cannot be applied this way (the design of the draws changed, the
+//! evaluation's year or wave changed) is loaded in full instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -36,8 +32,9 @@ fn polars(e: PolarsError) -> AnalyticsError {
     pingyi_analysis::estimate::AnalysisError::from(e).into()
 }
 
-/// The previous frame brought to the evaluation's data version by the rows that arrived
-/// and the batches withdrawn since; None when that cannot be done (see the module docs) and the
+/// The previous frame brought to the evaluation's data version by the rows that are new to
+/// it and without those no longer active (see the module docs); `active` are the ids of the
+/// active rows when the caller has read them already. None when that cannot be done and the
 /// evaluation must be loaded in full.
 pub(super) async fn advance(
     store: &Store,
@@ -45,6 +42,7 @@ pub(super) async fn advance(
     prev: &Arc<super::Loaded>,
     ev: &Evaluation,
     exclude_flagged: bool,
+    active: Option<Vec<i64>>,
 ) -> Result<Option<super::Loaded>, AnalyticsError> {
     if prev.period != (ev.year, ev.wave.clone()) {
         return Ok(None);
@@ -53,22 +51,18 @@ pub(super) async fn advance(
     if design != prev.design_table {
         return Ok(None);
     }
-    let withdrawn: BTreeSet<i64> = store.withdrawn_batches(ev.id).await?.into_iter().collect();
-    let rows = store
-        .frame_rows_added(ev.id, exclude_flagged, prev.version, ev.data_version)
-        .await?;
-    // an upload flags the rows of earlier batches it duplicates: with flagged rows left
-    // out, earlier rows may have gone
-    if exclude_flagged && rows.iter().any(|r| r.batch_id.is_some()) {
-        return Ok(None);
-    }
-    // read after the rows: answers whose version was forgotten before the rows were read
-    // are missing from them
-    if store.arrivals_forgotten(ev.id).await? > prev.version {
-        return Ok(None);
-    }
     let started = std::time::Instant::now();
-    let added = rows.len();
+    let mut active = match active {
+        Some(a) => a,
+        None => store.frame_row_ids(ev.id, exclude_flagged).await?,
+    };
+    // ascending as read; sorted here too, so the comparison never depends on the backend
+    if active.windows(2).any(|w| w[0] > w[1]) {
+        active.sort_unstable();
+    }
+    let (gone, new) = diff(&prev.ids, &active);
+    let rows = store.frame_rows_by_id(ev.id, exclude_flagged, &new).await?;
+    let (added, dropped) = (rows.len(), gone.len());
     let (qs, ev2, prev2, design2) = (
         questionnaires.clone(),
         ev.clone(),
@@ -84,7 +78,7 @@ pub(super) async fn advance(
         drop(tx);
         let mut b = super::load::build(rx, &qs, &ev2, &design2)?;
         order(&mut b)?;
-        merge(&prev2, &withdrawn, b, &design2)
+        merge(&prev2, &gone, b, &design2)
     })
     .await
     .map_err(|e| AnalyticsError::Task(e.to_string()))??;
@@ -93,12 +87,42 @@ pub(super) async fn advance(
         from = prev.version,
         to = ev.data_version,
         added,
+        dropped,
         rows = merged.frame.height(),
         mb = merged.frame.estimated_size() / 1_000_000,
         ms = started.elapsed().as_millis() as u64,
         "analysis frame brought forward"
     );
     Ok(Some(super::assemble(ev, merged, design)))
+}
+
+/// The ids of `held` (ascending) not in `active`, and those of `active` (ascending) not in
+/// `held`.
+pub(super) fn diff(held: &[i64], active: &[i64]) -> (BTreeSet<i64>, Vec<i64>) {
+    let (mut gone, mut new) = (BTreeSet::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < held.len() || j < active.len() {
+        match (held.get(i), active.get(j)) {
+            (Some(h), Some(a)) if h == a => {
+                i += 1;
+                j += 1;
+            }
+            (Some(h), Some(a)) if h < a => {
+                gone.insert(*h);
+                i += 1;
+            }
+            (Some(h), None) => {
+                gone.insert(*h);
+                i += 1;
+            }
+            (_, Some(a)) => {
+                new.push(*a);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (gone, new)
 }
 
 /// Puts freshly built rows in response id order, suggestions with them.
@@ -208,11 +232,11 @@ pub(super) struct Merged {
     pub thresholds: HashMap<String, f64>,
 }
 
-/// The previous frame without the rows of `withdrawn` batches, with `add` (in arrival
-/// order, all later than the previous rows) appended.
+/// The previous frame without the rows whose ids are in `gone`, with `add` (in id order,
+/// none of them held) merged in by id.
 pub(super) fn merge(
     prev: &super::Loaded,
-    withdrawn: &BTreeSet<i64>,
+    gone: &BTreeSet<i64>,
     add: Built,
     design: &DesignTable,
 ) -> Result<Merged, AnalyticsError> {
@@ -222,23 +246,20 @@ pub(super) fn merge(
     let mut suggestions = prev.suggestions.clone();
     let mut suggestion_batches = prev.suggestion_batches.clone();
     let mut suggestion_ids = prev.suggestion_ids.clone();
-    let removing = prev.batch_set.iter().any(|b| withdrawn.contains(b));
+    let removing = !gone.is_empty();
     if removing {
-        let keep: Vec<bool> = batches.iter().map(|b| !withdrawn.contains(b)).collect();
-        let keep = BooleanChunked::from_slice("keep".into(), &keep);
-        frame = frame.filter(&keep).map_err(polars)?;
-        let mut b = batches.iter();
-        ids.retain(|_| b.next().is_some_and(|b| !withdrawn.contains(b)));
-        batches.retain(|b| !withdrawn.contains(b));
-        let kept: Vec<bool> = suggestion_batches
-            .iter()
-            .map(|b| !withdrawn.contains(b))
-            .collect();
+        let keep: Vec<bool> = ids.iter().map(|i| !gone.contains(i)).collect();
+        let mask = BooleanChunked::from_slice("keep".into(), &keep);
+        frame = frame.filter(&mask).map_err(polars)?;
+        let mut k = keep.iter();
+        batches.retain(|_| k.next().copied().unwrap_or(true));
+        ids.retain(|i| !gone.contains(i));
+        let kept: Vec<bool> = suggestion_ids.iter().map(|i| !gone.contains(i)).collect();
         let mut k = kept.iter();
         suggestions.retain(|_| k.next().copied().unwrap_or(true));
         let mut k = kept.iter();
-        suggestion_ids.retain(|_| k.next().copied().unwrap_or(true));
-        suggestion_batches.retain(|b| !withdrawn.contains(b));
+        suggestion_batches.retain(|_| k.next().copied().unwrap_or(true));
+        suggestion_ids.retain(|i| !gone.contains(i));
     }
     let mut items = prev.items.clone();
     let mut item_text = prev.item_text.clone();
@@ -248,7 +269,7 @@ pub(super) fn merge(
     let (mut satisfied_scores, mut score_values) =
         (prev.satisfied_scores.clone(), prev.score_values.clone());
     let stratified = (prev.stratified && !removing) || add.stratified || {
-        // withdrawn rows are uploads, never drawn; look anyway rather than assume
+        // whether a drawn row is left after the removal
         prev.stratified && any_drawn(&frame)?
     };
     if add.rows > 0 {

@@ -84,16 +84,15 @@ const CHUNK: usize = 20_000;
 pub(super) type Row = crate::store::FrameRow;
 
 /// Streams the evaluation's active responses (withdrawn batches excluded, flagged rows
-/// too when asked) that arrived up to data version `upto`, in chunks. Stops early, without error, when the receiver is dropped.
+/// too when asked) in chunks. Stops early, without error, when the receiver is dropped.
 pub(super) async fn stream_rows(
     store: &Store,
     evaluation_id: i64,
     exclude_flagged: bool,
-    upto: i64,
     tx: tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<(), StoreError> {
     store
-        .stream_frame_rows(evaluation_id, exclude_flagged, upto, CHUNK, tx)
+        .stream_frame_rows(evaluation_id, exclude_flagged, CHUNK, tx)
         .await
 }
 

@@ -8,11 +8,14 @@
 //! the Parquet file first, so a crash leaves either the old pair, or a new Parquet file whose
 //! hash the old description does not match; either way a half-written file is never read.
 //!
-//! A snapshot is used only when everything still holds against the database: the evaluation,
-//! its year and wave, the draws' design, and the number of active responses up to the
-//! snapshot's data version. Then what arrived since is applied as a delta (see `delta`);
-//! otherwise the evaluation is loaded in full. Only the frame with every row (flagged rows
-//! included, as the pages show by default) is kept on disk.
+//! A snapshot is used only when it still holds against the database: the evaluation, its
+//! year and wave, the draws' design, and its responses. The ids of the evaluation's active
+//! responses are read (ids only): at the snapshot's own data version they must be exactly
+//! the snapshot's; at a later version at least half of the snapshot's rows must still be
+//! among them (and make at least half of them). Then the rows no longer active are dropped
+//! and the new ones read by id and merged in (see `delta`); otherwise the evaluation is
+//! loaded in full. Only the frame with every row (flagged rows included, as the pages show by
+//! default) is kept on disk.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -32,19 +35,6 @@ const FORMAT: u32 = 1;
 /// frame).
 const BATCH: &str = "snapshot:batch";
 const ID: &str = "snapshot:id";
-
-/// Response ids are checked against the database as the sum of their residues modulo this
-/// prime (a sum that fits, in SQL, on both backends).
-const ID_MODULUS: i64 = 1_000_003;
-
-/// The (count, id residue sum) of a frame's responses, as [`crate::store::Store::frame_rows_check`] gives
-/// it for the database.
-pub(super) fn id_check(ids: &[i64]) -> (i64, i64) {
-    (
-        ids.len() as i64,
-        ids.iter().map(|id| id.rem_euclid(ID_MODULUS)).sum(),
-    )
-}
 
 /// What the JSON file says about the Parquet file beside it.
 #[derive(Serialize, Deserialize)]
@@ -240,12 +230,13 @@ impl Meta {
 }
 
 /// The evaluation's snapshot when it still holds against the database (see the module
-/// docs), as a frame at the snapshot's data version; None otherwise.
+/// docs), as a frame at the snapshot's data version, with the ids of the evaluation's
+/// active responses (flagged ones included) as read for the check; None otherwise.
 pub(super) async fn restore(
     store: &crate::store::Store,
     dir: PathBuf,
     ev: &crate::store::Evaluation,
-) -> Result<Option<Loaded>, super::AnalyticsError> {
+) -> Result<Option<(Loaded, Vec<i64>)>, super::AnalyticsError> {
     let id = ev.id;
     let started = std::time::Instant::now();
     let Some(s) = tokio::task::spawn_blocking(move || read(&dir, id))
@@ -271,12 +262,26 @@ pub(super) async fn restore(
         stale("the draws' design changed");
         return Ok(None);
     }
-    let check = store
-        .frame_rows_check(ev.id, s.meta.version, ID_MODULUS)
-        .await?;
-    if check != id_check(&s.ids) {
-        stale("the database holds other responses up to its version");
+    if s.ids.windows(2).any(|w| w[0] >= w[1]) {
+        stale("its rows are not in response id order");
         return Ok(None);
+    }
+    let mut active = store.frame_row_ids(ev.id, false).await?;
+    active.sort_unstable();
+    if s.meta.version == ev.data_version {
+        if active != s.ids {
+            stale("the database holds other responses at its version");
+            return Ok(None);
+        }
+    } else {
+        // rows come and go between versions; a snapshot of which less than half is still
+        // active is another database's, or costs more to bring forward than a full load
+        let (gone, _) = super::delta::diff(&s.ids, &active);
+        let kept = s.ids.len() - gone.len();
+        if 2 * kept < s.ids.len() || 2 * kept < active.len() {
+            stale("most of its responses are not the database's active ones");
+            return Ok(None);
+        }
     }
     let at = crate::store::Evaluation {
         data_version: s.meta.version,
@@ -308,7 +313,7 @@ pub(super) async fn restore(
         ms = started.elapsed().as_millis() as u64,
         "analysis frame read from its snapshot"
     );
-    Ok(Some(super::assemble(&at, merged, design)))
+    Ok(Some((super::assemble(&at, merged, design), active)))
 }
 
 /// Writes the frame's snapshot after `quiet` if it is then still the newest frame of its
@@ -363,7 +368,7 @@ pub(super) async fn cold(
     else {
         return Ok(None);
     };
-    let Some(r) = restore(&state.store, dir, ev).await? else {
+    let Some((r, active)) = restore(&state.store, dir, ev).await? else {
         return Ok(None);
     };
     state.analytics.set_written(ev.id, r.version);
@@ -376,6 +381,7 @@ pub(super) async fn cold(
         &std::sync::Arc::new(r),
         ev,
         false,
+        Some(active),
     )
     .await
 }

@@ -288,10 +288,8 @@ impl Store {
                 let r = &s.response;
                 sqlx::query(
                     "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
-                     questionnaire_version, source, submitted_on, answers, design_draw_id, design_stratum, \
-                     added_version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                     (SELECT data_version + 1 FROM evaluations WHERE id = $2))",
+                     questionnaire_version, source, submitted_on, answers, design_draw_id, design_stratum) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(super::queries::random_id())
                 .bind(r.evaluation_id)

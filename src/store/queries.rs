@@ -245,20 +245,11 @@ impl Store {
         evaluations.dedup();
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            // the version first: it holds each evaluation's row until commit, so the version
-            // the rows record is the one they become visible with (see `added_version`)
-            for e in &evaluations {
-                sqlx::query("UPDATE evaluations SET data_version = data_version + 1 WHERE id = $1")
-                    .bind(e)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             for r in rows {
                 sqlx::query(
                     "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
-                     questionnaire_version, source, submitted_on, answers, added_version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                     (SELECT data_version FROM evaluations WHERE id = $2))",
+                     questionnaire_version, source, submitted_on, answers) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(random_id())
                 .bind(r.evaluation_id)
@@ -271,6 +262,12 @@ impl Store {
                 .bind(&r.answers)
                 .execute(&mut *tx)
                 .await?;
+            }
+            for e in &evaluations {
+                sqlx::query("UPDATE evaluations SET data_version = data_version + 1 WHERE id = $1")
+                    .bind(e)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });

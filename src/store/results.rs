@@ -82,9 +82,6 @@ evaluation_row! {
         pub design_stratum: Option<String> = "r.design_stratum",
         /// the upload batch the row came in (none for answers through a link or token)
         pub batch_id: Option<i64> = "r.batch_id",
-        /// the data version the row became part of the evaluation with (its own, or its
-        /// batch's; 0 for rows from before versions were recorded)
-        pub added_version: i64 = "COALESCE(r.added_version, b.added_version, 0) AS added_version",
     }
 }
 
@@ -126,6 +123,9 @@ pub struct BatchFlagCount {
     pub flagged: i64,
 }
 
+/// Response ids per statement of [`Store::frame_rows_by_id`].
+const FRAME_IDS_CHUNK: usize = 1000;
+
 const ACTIVE: &str = "FROM responses r JOIN units u ON u.id = r.unit_id \
      LEFT JOIN upload_batches b ON b.id = r.batch_id \
      WHERE r.evaluation_id = $1 AND (b.id IS NULL OR b.status <> 'withdrawn')";
@@ -166,29 +166,17 @@ impl Store {
     }
 
     /// Every active response of the evaluation as the analysis frame reads it (flagged rows
-    /// left out when asked) that became part of it up to data version `upto`, in chunks of
-    /// `chunk` rows; one statement, so one snapshot. Stops early, without error, when the
-    /// receiver is dropped.
-    ///
-    /// A transaction that adds responses or an upload batch bumps the data version first
-    /// (or holds the evaluation's row) and records the new version on what it adds, so once
-    /// version `upto` is visible every row recorded with a version up to it is too, and rows
-    /// of later versions are left for [`Store::frame_rows_added`].
+    /// left out when asked), in chunks of `chunk` rows; one statement, so one snapshot.
+    /// Stops early, without error, when the receiver is dropped.
     pub async fn stream_frame_rows(
         &self,
         evaluation_id: i64,
         exclude_flagged: bool,
-        upto: i64,
         chunk: usize,
         tx: tokio::sync::mpsc::Sender<Vec<FrameRow>>,
     ) -> StoreResult<()> {
         self.stream_evaluation_rows(
-            move |scan| {
-                format!(
-                    "{} AND COALESCE(r.added_version, b.added_version, 0) <= {upto}",
-                    active_rows_sql(FrameRow::COLUMNS, scan, exclude_flagged)
-                )
-            },
+            move |scan| active_rows_sql(FrameRow::COLUMNS, scan, exclude_flagged),
             evaluation_id,
             chunk,
             tx,
@@ -196,105 +184,46 @@ impl Store {
         .await
     }
 
-    /// The active responses of the evaluation that became part of it after data version
-    /// `after` and up to `upto`: answers through links and tokens recorded with such a
-    /// version, and the rows of upload batches that became active with one (flagged rows
-    /// left out when asked). In no particular order.
-    pub async fn frame_rows_added(
+    /// The ids of the rows [`Store::stream_frame_rows`] gives (same filters), ascending:
+    /// what a frame of the evaluation must hold now. Ids only (they are random and say
+    /// nothing about when an answer came).
+    pub async fn frame_row_ids(
         &self,
         evaluation_id: i64,
         exclude_flagged: bool,
-        after: i64,
-        upto: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let sql = format!(
+            "{} ORDER BY r.id",
+            active_rows_sql(&["r.id"], Scan::ByIndex, exclude_flagged)
+        );
+        Ok(with_pool!(self, p => sqlx::query_scalar(&sql)
+            .bind(evaluation_id).fetch_all(p).await?))
+    }
+
+    /// The rows among `ids` that [`Store::stream_frame_rows`] gives (same filters, same
+    /// columns), read `FRAME_IDS_CHUNK` ids per statement; in no particular order. An id
+    /// no longer active (withdrawn or flagged meanwhile) is left out.
+    pub async fn frame_rows_by_id(
+        &self,
+        evaluation_id: i64,
+        exclude_flagged: bool,
+        ids: &[i64],
     ) -> StoreResult<Vec<FrameRow>> {
-        let answers = format!(
-            "{} AND r.batch_id IS NULL AND r.added_version > $2 AND r.added_version <= $3",
-            active_rows_sql(FrameRow::COLUMNS, Scan::ByIndex, exclude_flagged)
-        );
-        let mut rows: Vec<FrameRow> = with_pool!(self, p => sqlx::query_as(&answers)
-            .bind(evaluation_id).bind(after).bind(upto).fetch_all(p).await?);
-        let batches: Vec<i64> = with_pool!(self, p => sqlx::query_scalar(
-            "SELECT id FROM upload_batches WHERE evaluation_id = $1 AND loading = 0 \
-             AND status <> 'withdrawn' AND added_version > $2 AND added_version <= $3 ORDER BY id"
-        ).bind(evaluation_id).bind(after).bind(upto).fetch_all(p).await?);
-        let of_batch = format!(
-            "{} AND r.batch_id = $2",
-            active_rows_sql(FrameRow::COLUMNS, Scan::ByIndex, exclude_flagged)
-        );
-        for batch in batches {
-            let more: Vec<FrameRow> = with_pool!(self, p => sqlx::query_as(&of_batch)
-                .bind(evaluation_id).bind(batch).fetch_all(p).await?);
+        let mut rows = Vec::with_capacity(ids.len());
+        for part in ids.chunks(FRAME_IDS_CHUNK) {
+            // the ids are integers read from the database: written into the statement as
+            // numbers, so a chunk needs no bind parameters (SQLite limits their count)
+            let list: Vec<String> = part.iter().map(i64::to_string).collect();
+            let sql = format!(
+                "{} AND r.id IN ({})",
+                active_rows_sql(FrameRow::COLUMNS, Scan::ByIndex, exclude_flagged),
+                list.join(",")
+            );
+            let more: Vec<FrameRow> = with_pool!(self, p => sqlx::query_as(&sql)
+                .bind(evaluation_id).fetch_all(p).await?);
             rows.extend(more);
         }
         Ok(rows)
-    }
-
-    /// The active responses of the evaluation (flagged rows included) that became part of
-    /// it up to data version `upto` (what a frame at that version holds): how many, and the
-    /// sum of their ids' residues modulo `modulus`.
-    pub async fn frame_rows_check(
-        &self,
-        evaluation_id: i64,
-        upto: i64,
-        modulus: i64,
-    ) -> StoreResult<(i64, i64)> {
-        let sql = format!(
-            "{} AND COALESCE(r.added_version, b.added_version, 0) <= $2",
-            active_rows_sql(
-                &[
-                    "COUNT(*) AS n",
-                    "CAST(COALESCE(SUM(((r.id % $3) + $3) % $3), 0) AS BIGINT) AS s"
-                ],
-                Scan::ByIndex,
-                false
-            )
-        );
-        Ok(with_pool!(self, p => sqlx::query_as(&sql)
-            .bind(evaluation_id).bind(upto).bind(modulus).fetch_one(p).await?))
-    }
-
-    /// Forgets the data version answers through links and tokens arrived with, up to version
-    /// `upto` (it tells the order they came in); returns how many lost it. A frame of an
-    /// older version can no longer be brought forward by a delta ([`Store::arrivals_forgotten`]).
-    pub async fn forget_arrivals(&self, evaluation_id: i64, upto: i64) -> StoreResult<u64> {
-        let n = with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query(
-                "UPDATE evaluations SET arrivals_forgotten = $2 WHERE id = $1 AND arrivals_forgotten < $2",
-            )
-            .bind(evaluation_id)
-            .bind(upto)
-            .execute(&mut *tx)
-            .await?;
-            let n = sqlx::query(
-                "UPDATE responses SET added_version = NULL WHERE evaluation_id = $1 \
-                 AND added_version IS NOT NULL AND added_version <= $2",
-            )
-            .bind(evaluation_id)
-            .bind(upto)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            n
-        });
-        Ok(n)
-    }
-
-    /// The data version up to which the evaluation's answers no longer record the version
-    /// they arrived with ([`Store::forget_arrivals`]).
-    pub async fn arrivals_forgotten(&self, evaluation_id: i64) -> StoreResult<i64> {
-        Ok(with_pool!(self, p => sqlx::query_scalar(
-            "SELECT arrivals_forgotten FROM evaluations WHERE id = $1"
-        ).bind(evaluation_id).fetch_one(p).await?))
-    }
-
-    /// Ids of the evaluation's withdrawn upload batches.
-    pub async fn withdrawn_batches(&self, evaluation_id: i64) -> StoreResult<Vec<i64>> {
-        Ok(with_pool!(self, p => sqlx::query_scalar(
-            "SELECT id FROM upload_batches WHERE evaluation_id = $1 AND loading = 0 \
-             AND status = 'withdrawn' ORDER BY id"
-        ).bind(evaluation_id).fetch_all(p).await?))
     }
 
     /// Active responses per unit and respondent type (withdrawn batches excluded).

@@ -357,9 +357,6 @@ async fn token_single_use_and_unlinkable(backend: Backend) {
     assert_eq!(app.store.audit_log(1000).await.unwrap().len(), audit_before);
     // The response columns are only these: none can point at a token or a time of use.
     let allowed = [
-        // the data version the answer arrived with, kept only until analysis has read it
-        // (`Store::forget_arrivals`), so pages can read what is new instead of everything
-        "added_version",
         "age_group",
         "answers",
         "batch_id",

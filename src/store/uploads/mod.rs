@@ -337,14 +337,6 @@ macro_rules! finish_batch {
             .bind(batch.evaluation_id)
             .execute(&mut *$tx)
             .await?;
-        // the version the batch's rows became visible with (the bump above holds the
-        // evaluation's row until commit)
-        sqlx::query("UPDATE upload_batches SET added_version = \
-             (SELECT data_version FROM evaluations WHERE id = $2) WHERE id = $1")
-            .bind($batch_id)
-            .bind(batch.evaluation_id)
-            .execute(&mut *$tx)
-            .await?;
         sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)")
             .bind(queries::now_rfc3339())
             .bind(format!("firm:{}", batch.firm_id))

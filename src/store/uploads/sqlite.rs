@@ -392,12 +392,6 @@ where
         )
         .map_err(bulk_error)?;
         conn.execute(
-            "UPDATE upload_batches SET added_version = \
-             (SELECT data_version FROM evaluations WHERE id = ?2) WHERE id = ?1",
-            [batch_id, b.evaluation_id],
-        )
-        .map_err(bulk_error)?;
-        conn.execute(
             "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![
                 queries::now_rfc3339(),
