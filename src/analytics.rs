@@ -32,13 +32,16 @@
 
 mod classify;
 mod common;
+mod delta;
 pub mod design;
 mod load;
+mod snapshot;
 
 pub use classify::classify;
 pub use common::{compared_items, items_by_type, ComparedItems, NamedItem, NamedItems};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use pingyi_analysis::estimate::disclosure::suppress;
@@ -158,7 +161,7 @@ pub struct SatisfactionRow {
 }
 
 /// A text answer (already scrubbed at submission).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Suggestion {
     pub unit: String,
     pub respondent_type: String,
@@ -187,6 +190,20 @@ pub struct Loaded {
     /// respondent type → the score from which a response counts as satisfied
     pub thresholds: HashMap<String, f64>,
     vars: Vec<Variable>,
+    /// per row: its response id and upload batch (0: none), and the batches the rows came in
+    ids: Vec<i64>,
+    batches: Vec<i64>,
+    batch_set: BTreeSet<i64>,
+    /// per suggestion: its response's upload batch (0: none) and id
+    suggestion_batches: Vec<i64>,
+    suggestion_ids: Vec<i64>,
+    satisfied_scores: Vec<f64>,
+    score_values: Vec<f64>,
+    stratified: bool,
+    /// the draws' design the rows were weighted with
+    design_table: DesignTable,
+    /// the evaluation's year and wave (frame columns)
+    period: (i64, String),
     estimates: Mutex<HashMap<Vec<String>, EstimateSlot>>,
     tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
     /// this frame scored on the items of year-over-year comparisons ([`common`])
@@ -210,14 +227,52 @@ pub struct Cache {
     entries: Mutex<HashMap<(i64, bool), Arc<Loaded>>>,
     /// one load at a time: concurrent first requests wait for one load instead of racing
     loading: tokio::sync::Mutex<()>,
+    full_loads: AtomicU64,
+    delta_loads: AtomicU64,
+    snapshot_loads: AtomicU64,
+    /// per evaluation: the data version of its snapshot on disk
+    written: Mutex<HashMap<i64, i64>>,
+}
+
+/// How the frames of a [`Cache`] were brought to their data versions so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadCounts {
+    /// every response read and decoded
+    pub full: u64,
+    /// only what arrived (or was withdrawn) since the version held
+    pub delta: u64,
+    /// from the snapshot on disk (and what arrived since)
+    pub snapshot: u64,
 }
 
 impl Cache {
     fn get(&self, id: i64, flagged: bool, version: i64) -> Option<Arc<Loaded>> {
+        self.latest(id, flagged).filter(|l| l.version == version)
+    }
+
+    /// The frame held for the evaluation, whatever its data version.
+    pub fn latest(&self, id: i64, flagged: bool) -> Option<Arc<Loaded>> {
         let map = self.entries.lock().ok()?;
-        map.get(&(id, flagged))
-            .filter(|l| l.version == version)
-            .cloned()
+        map.get(&(id, flagged)).cloned()
+    }
+
+    pub fn load_counts(&self) -> LoadCounts {
+        LoadCounts {
+            full: self.full_loads.load(Ordering::Relaxed),
+            delta: self.delta_loads.load(Ordering::Relaxed),
+            snapshot: self.snapshot_loads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The data version of the evaluation's snapshot written (or read) by this instance.
+    fn written(&self, id: i64) -> Option<i64> {
+        self.written.lock().ok()?.get(&id).copied()
+    }
+
+    fn set_written(&self, id: i64, version: i64) {
+        if let Ok(mut m) = self.written.lock() {
+            m.insert(id, version);
+        }
     }
 
     fn put(&self, flagged: bool, l: Arc<Loaded>) {
@@ -243,17 +298,54 @@ pub async fn loaded(
     if let Some(l) = state.analytics.get(ev.id, exclude_flagged, ev.data_version) {
         return Ok(l);
     }
-    let l = Arc::new(
-        load(
-            &state.store,
-            &state.questionnaires.all(),
-            &ev,
-            exclude_flagged,
-        )
-        .await?,
-    );
-    state.analytics.put(exclude_flagged, l.clone());
+    let questionnaires = state.questionnaires.all();
+    let cache = &state.analytics;
+    let prev = cache
+        .latest(ev.id, exclude_flagged)
+        .filter(|p| p.version < ev.data_version);
+    let advanced = match prev {
+        Some(p) => {
+            delta::advance(
+                &state.store,
+                &questionnaires,
+                &p,
+                &ev,
+                exclude_flagged,
+                None,
+            )
+            .await?
+        }
+        None => None,
+    };
+    let l = match advanced {
+        Some(l) => {
+            cache.delta_loads.fetch_add(1, Ordering::Relaxed);
+            l
+        }
+        None => match snapshot::cold(state, &questionnaires, &ev, exclude_flagged).await? {
+            Some(l) => {
+                cache.snapshot_loads.fetch_add(1, Ordering::Relaxed);
+                l
+            }
+            None => {
+                cache.full_loads.fetch_add(1, Ordering::Relaxed);
+                load(&state.store, &questionnaires, &ev, exclude_flagged).await?
+            }
+        },
+    };
+    let l = Arc::new(l);
+    cache.put(exclude_flagged, l.clone());
     warm(&l);
+    if let (Some(dir), false) = (&state.settings.frames_dir, exclude_flagged) {
+        if cache.written(ev.id) < Some(l.version) && l.rows > 0 {
+            let quiet = if ev.status == crate::store::EvaluationStatus::Open {
+                state.settings.frames_quiet
+            } else {
+                std::time::Duration::ZERO
+            };
+            snapshot::schedule(cache.clone(), dir.clone(), l.clone(), quiet);
+        }
+    }
     Ok(l)
 }
 
@@ -324,6 +416,17 @@ pub async fn table_by(
     table_of(l, &Query::new(by, level)).await
 }
 
+/// Every active response of the evaluation at its data version, read and decoded afresh
+/// (what [`loaded`] keeps current by deltas; tests compare the two).
+pub async fn load_full(
+    store: &Store,
+    questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
+    ev: &Evaluation,
+    exclude_flagged: bool,
+) -> Result<Loaded, AnalyticsError> {
+    load(store, questionnaires, ev, exclude_flagged).await
+}
+
 async fn load(
     store: &Store,
     questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
@@ -339,11 +442,18 @@ async fn load(
         let id = ev.id;
         tokio::spawn(async move { load::stream_rows(&store, id, exclude_flagged, tx).await })
     };
-    let (qs, ev2) = (questionnaires.clone(), ev.clone());
+    let (qs, ev2, design2) = (questionnaires.clone(), ev.clone(), design.clone());
     let started = std::time::Instant::now();
-    let built = tokio::task::spawn_blocking(move || load::build(rx, &qs, &ev2, &design))
-        .await
-        .map_err(|e| AnalyticsError::Task(e.to_string()))?;
+    let built = tokio::task::spawn_blocking(move || {
+        let mut b = load::build(rx, &qs, &ev2, &design2)?;
+        delta::order(&mut b)?;
+        if b.stratified {
+            delta::set_fpc(&mut b.frame, &design2)?;
+        }
+        Ok::<_, AnalyticsError>(b)
+    })
+    .await
+    .map_err(|e| AnalyticsError::Task(e.to_string()))?;
     reader
         .await
         .map_err(|e| AnalyticsError::Task(e.to_string()))??;
@@ -351,10 +461,34 @@ async fn load(
     tracing::info!(
         evaluation = ev.id,
         rows = b.rows,
+        mb = b.frame.estimated_size() / 1_000_000,
         ms = started.elapsed().as_millis() as u64,
         "responses loaded into the analysis frame"
     );
-    let design = if b.stratified {
+    let suggestion_batches = b.suggestion_rows.iter().map(|&r| b.batches[r]).collect();
+    let suggestion_ids = b.suggestion_rows.iter().map(|&r| b.ids[r]).collect();
+    let merged = delta::Merged {
+        batch_set: b.batches.iter().copied().filter(|&x| x != 0).collect(),
+        frame: b.frame,
+        ids: b.ids,
+        batches: b.batches,
+        items: b.items,
+        dimensions: b.dimensions,
+        suggestions: b.suggestions,
+        suggestion_batches,
+        suggestion_ids,
+        satisfied_scores: b.satisfied_scores,
+        score_values: b.score_values,
+        stratified: b.stratified,
+        item_text: b.item_text,
+        dimension_names: b.dimension_names,
+        thresholds: b.thresholds,
+    };
+    Ok(assemble(ev, merged, design))
+}
+
+fn assemble(ev: &Evaluation, m: delta::Merged, design_table: DesignTable) -> Loaded {
+    let design = if m.stratified {
         DesignSpec {
             weight: Some("weight".into()),
             strata: Some(STRATUM.into()),
@@ -366,28 +500,38 @@ async fn load(
         DesignSpec::srs(Some("weight"))
     };
     let vars = variables(
-        &b.items,
-        &b.dimensions,
-        &b.satisfied_scores,
-        &b.score_values,
+        &m.items,
+        &m.dimensions,
+        &m.satisfied_scores,
+        &m.score_values,
     );
-    Ok(Loaded {
+    Loaded {
         evaluation_id: ev.id,
         version: ev.data_version,
-        rows: b.rows,
-        frame: b.frame,
-        items: b.items,
-        dimensions: b.dimensions,
-        item_text: b.item_text,
-        dimension_names: b.dimension_names,
-        suggestions: b.suggestions,
+        rows: m.frame.height(),
+        frame: m.frame,
+        items: m.items,
+        dimensions: m.dimensions,
+        item_text: m.item_text,
+        dimension_names: m.dimension_names,
+        suggestions: m.suggestions,
         design,
-        thresholds: b.thresholds,
+        thresholds: m.thresholds,
         vars,
+        ids: m.ids,
+        batches: m.batches,
+        batch_set: m.batch_set,
+        suggestion_batches: m.suggestion_batches,
+        suggestion_ids: m.suggestion_ids,
+        satisfied_scores: m.satisfied_scores,
+        score_values: m.score_values,
+        stratified: m.stratified,
+        design_table,
+        period: (ev.year, ev.wave.clone()),
         estimates: Mutex::new(HashMap::new()),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
-    })
+    }
 }
 
 /// Every variable the tables use, in one list so one engine call per grouping estimates

@@ -102,6 +102,10 @@ pub struct ServeArgs {
     /// Enables routes used only by integration tests.
     #[arg(long, env = "PINGYI_TEST_ROUTES", hide = true)]
     pub test_routes: bool,
+    /// Folder for the analysis frames' columnar snapshots (fast cold starts); default beside
+    /// a SQLite database (`<file>.frames`), none with PostgreSQL. `none` keeps none.
+    #[arg(long, env = "PINGYI_FRAMES_DIR")]
+    pub frames_dir: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -186,6 +190,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     settings.edge.max_connections_per_client = args.max_connections_per_client.max(1);
     settings.surveys_dir = args.surveys.clone();
     settings.frameworks_dir = crate::scoring::frameworks_dir(&args.surveys);
+    settings.frames_dir = match args.frames_dir.as_deref() {
+        Some("none") => None,
+        Some(dir) => Some(dir.into()),
+        None => url
+            .strip_prefix("sqlite://")
+            .and_then(|f| f.split('?').next())
+            .filter(|f| !f.is_empty() && !f.starts_with(':'))
+            .map(|f| format!("{f}.frames").into()),
+    };
     let store = Store::open(&url, &settings.store).await?;
     let abandoned = store
         .clean_abandoned_uploads(crate::store::ABANDONED_AFTER)

@@ -77,6 +77,11 @@ pub struct Settings {
     pub smtp: Option<crate::email::SmtpConfig>,
     /// Connections, body size and body speed at the edge.
     pub edge: crate::security::limits::EdgeLimits,
+    /// Where analysis frames are kept as columnar snapshots (none: not kept on disk).
+    pub frames_dir: Option<std::path::PathBuf>,
+    /// How long an open evaluation's frame must stay unchanged before its snapshot is
+    /// written (closed and published evaluations: at once).
+    pub frames_quiet: Duration,
 }
 
 impl Settings {
@@ -96,6 +101,8 @@ impl Settings {
             trusted_proxies: Vec::new(),
             smtp: None,
             edge: Default::default(),
+            frames_dir: None,
+            frames_quiet: Duration::from_secs(30),
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub questionnaires: Registry,
     /// Analysis frames and tables per evaluation and data version.
-    pub analytics: crate::analytics::Cache,
+    pub analytics: Arc<crate::analytics::Cache>,
     /// Grades of the results pages per analysis frame and scores version.
     pub grades: crate::scoring::GradesCache,
 }
@@ -40,6 +40,7 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    analytics: Arc<crate::analytics::Cache>,
 }
 
 impl Application {
@@ -78,6 +79,7 @@ impl Application {
         if settings.smtp.is_none() {
             settings.smtp = crate::email::SmtpConfig::from_env().ok().flatten();
         }
+        let analytics = Arc::new(crate::analytics::Cache::default());
         let state = AppState {
             writer: SubmissionWriter::start(store.clone()),
             signer: FormSigner::new(secret.as_bytes())?,
@@ -86,17 +88,26 @@ impl Application {
                 std::time::Duration::from_secs(60),
             ),
             questionnaires: Registry::new(questionnaires),
-            analytics: Default::default(),
+            analytics: analytics.clone(),
             grades: Default::default(),
             store,
             settings,
         };
         let server = run(listener, state)?;
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            analytics,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The instance's analysis frames (what it holds in memory, and how it loaded them).
+    pub fn analytics(&self) -> Arc<crate::analytics::Cache> {
+        self.analytics.clone()
     }
 
     /// A handle to stop the server gracefully (what SIGTERM does).

@@ -78,7 +78,7 @@ pub struct DesignCell {
 }
 
 /// Draw strata of an evaluation by (draw, stratum); `None` = the draw's collapsed strata.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesignTable {
     cells: HashMap<(i64, Option<String>), DesignCell>,
 }
@@ -126,6 +126,25 @@ impl DesignTable {
 
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
+    }
+
+    /// The cells in a stable order, as text: equal for equal tables.
+    pub fn fingerprint(&self) -> String {
+        let mut cells: Vec<String> = self
+            .cells
+            .iter()
+            .map(|(k, c)| format!("{k:?}={c:?}"))
+            .collect();
+        cells.sort();
+        cells.join(";")
+    }
+
+    /// Population size (fpc) by stratum label; None for PPS strata.
+    pub fn populations(&self) -> HashMap<&str, Option<f64>> {
+        self.cells
+            .values()
+            .map(|c| (c.stratum.as_str(), c.fpc))
+            .collect()
     }
 
     /// The design of one response as analysis uses it (see the table in the module docs):

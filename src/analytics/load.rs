@@ -18,6 +18,65 @@ use crate::store::{Evaluation, Store, StoreError};
 /// One nullable f64 column under construction.
 type OptCol = Vec<Option<f64>>;
 
+/// Marks a missing value in a [`Codes`] column.
+const NO_CODE: u8 = u8::MAX;
+
+/// A column of small whole numbers (scores 0–100, satisfied flags) under construction: one
+/// byte per row instead of a nullable f64 (16 bytes as `Option<f64>`). The engine reads it as the same codes it would
+/// make of the f64 values, so the estimates do not change.
+type Codes = Vec<u8>;
+
+/// An item's column under construction: codes while every score is a whole number the
+/// engine codes (0–254), f64 from the first score that is not.
+enum ItemCol {
+    Codes(Codes),
+    Values(OptCol),
+}
+
+impl ItemCol {
+    fn push_none(&mut self) {
+        match self {
+            ItemCol::Codes(c) => c.push(NO_CODE),
+            ItemCol::Values(v) => v.push(None),
+        }
+    }
+
+    fn set(&mut self, row: usize, score: f64) {
+        if let ItemCol::Codes(c) = self {
+            if score.fract() == 0.0 && (0.0..f64::from(NO_CODE)).contains(&score) {
+                c[row] = score as u8;
+                return;
+            }
+            let v = c
+                .iter()
+                .map(|&x| (x != NO_CODE).then_some(f64::from(x)))
+                .collect();
+            *self = ItemCol::Values(v);
+        }
+        if let ItemCol::Values(v) = self {
+            v[row] = Some(score);
+        }
+    }
+
+    fn column(self, name: &str) -> Column {
+        match self {
+            ItemCol::Codes(c) => codes_column(name, &c),
+            ItemCol::Values(v) => Column::new(name.into(), v),
+        }
+    }
+}
+
+/// A nullable integer column of codes ([`NO_CODE`] = missing): UInt32, the narrowest
+/// integer type of the polars build (UInt8 would need its `dtype-u8` feature), half a
+/// nullable f64.
+fn codes_column(name: &str, codes: &[u8]) -> Column {
+    let ca: UInt32Chunked = codes
+        .iter()
+        .map(|&x| (x != NO_CODE).then_some(u32::from(x)))
+        .collect();
+    ca.with_name(name.into()).into_column()
+}
+
 /// Rows sent from the reader to the parser at a time.
 const CHUNK: usize = 20_000;
 
@@ -183,8 +242,13 @@ pub(super) struct Built {
     pub satisfied_scores: Vec<f64>,
     pub score_values: Vec<f64>,
     pub suggestions: Vec<super::Suggestion>,
+    /// the row of each suggestion
+    pub suggestion_rows: Vec<usize>,
     /// whether any response came through a draw (the design is stratified)
     pub stratified: bool,
+    /// per row: response id and upload batch (0: none)
+    pub ids: Vec<i64>,
+    pub batches: Vec<i64>,
     /// per respondent type, the score from which a response counts as satisfied (the
     /// lowest over the type's questionnaire versions in the frame)
     pub thresholds: HashMap<String, f64>,
@@ -250,6 +314,9 @@ pub(super) fn build(
     let mut satisfied_scores: Vec<f64> = Vec::new();
     let mut score_values: Vec<f64> = Vec::new();
     let mut suggestions = Vec::new();
+    let mut suggestion_rows = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    let mut batches: Vec<i64> = Vec::new();
     let mut thresholds: HashMap<String, f64> = HashMap::new();
 
     let mut unit = Interned::default();
@@ -261,9 +328,9 @@ pub(super) fn build(
     let mut weight: Vec<f64> = Vec::new();
     // population size; infinite = sampled with replacement (the engine's no-fpc stratum)
     let mut fpc: Vec<f64> = Vec::new();
-    let mut item_cols: Vec<OptCol> = Vec::new();
+    let mut item_cols: Vec<ItemCol> = Vec::new();
     // per dimension: (the response's index, satisfied 1/0) columns
-    let mut dim_cols: Vec<(OptCol, OptCol)> = Vec::new();
+    let mut dim_cols: Vec<(OptCol, Codes)> = Vec::new();
     let mut all_index: Vec<Option<f64>> = Vec::new();
     let mut all_rate: Vec<Option<f64>> = Vec::new();
     let mut stratified = false;
@@ -309,10 +376,10 @@ pub(super) fn build(
             let plan = &plan_list[pi];
             let row = weight.len();
             while item_cols.len() < items.len() {
-                item_cols.push(vec![None; row]);
+                item_cols.push(ItemCol::Codes(vec![NO_CODE; row]));
             }
             while dim_cols.len() < dims.len() {
-                dim_cols.push((vec![None; row], vec![None; row]));
+                dim_cols.push((vec![None; row], vec![NO_CODE; row]));
             }
             let entries: Entries =
                 serde_json::from_str(&r.answers).map_err(|e| AnalyticsError::BadResponse {
@@ -328,6 +395,8 @@ pub(super) fn build(
                 }
             }
             // row columns
+            ids.push(r.id);
+            batches.push(r.batch_id.unwrap_or(0));
             unit.push(&r.unit_code);
             rtype.push(&r.respondent_type);
             district.push_opt(r.district.as_deref());
@@ -348,7 +417,7 @@ pub(super) fn build(
             fpc.push(d.fpc);
             // answers in questionnaire order
             for v in item_cols.iter_mut() {
-                v.push(None);
+                v.push_none();
             }
             tally.reset(plan.dims.len());
             for (p, slot) in plan.slots.iter().enumerate() {
@@ -372,7 +441,7 @@ pub(super) fn build(
                         let Some((score, _)) = choice[c] else {
                             continue;
                         };
-                        item_cols[*item][row] = Some(score);
+                        item_cols[*item].set(row, score);
                         tally.add(score, *dim);
                     }
                     Slot::Text { dimension } => {
@@ -381,6 +450,7 @@ pub(super) fn build(
                         };
                         if !t.trim().is_empty() {
                             let question = &plan.q.questions[p];
+                            suggestion_rows.push(row);
                             suggestions.push(super::Suggestion {
                                 unit: r.unit_code.clone(),
                                 respondent_type: r.respondent_type.clone(),
@@ -402,31 +472,20 @@ pub(super) fn build(
             all_rate.push(all.map(yes));
             for v in dim_cols.iter_mut() {
                 v.0.push(None);
-                v.1.push(None);
+                v.1.push(NO_CODE);
             }
             for (local, &global) in plan.dims.iter().enumerate() {
                 if let Some(x) = tally.dimension(local, plan.threshold) {
                     let d = &mut dim_cols[global];
                     d.0[row] = Some(x.0);
-                    d.1[row] = Some(yes(x));
+                    d.1[row] = u8::from(x.1);
                 }
             }
         }
     }
     let n = weight.len();
-    // a stratum's fpc must not be below its responses (it cannot, with single-use tokens;
-    // guard anyway so a stray row cannot stop the analysis)
-    if stratified {
-        let mut count = vec![0usize; stratum.values.len()];
-        for &s in &stratum.rows {
-            count[s as usize] += 1;
-        }
-        for (f, &s) in fpc.iter_mut().zip(&stratum.rows) {
-            if (count[s as usize] as f64) > *f {
-                *f = f64::INFINITY;
-            }
-        }
-    }
+    // the population sizes as the draws recorded them: `super::delta::set_fpc` checks them
+    // against the responses of each stratum once the rows are complete
     let year = ev.year.to_string();
     let mut columns: Vec<Column> = vec![
         unit.column("unit", false),
@@ -443,11 +502,11 @@ pub(super) fn build(
         Column::new("all:rate".into(), all_rate),
     ];
     for (code, v) in items.iter().zip(item_cols) {
-        columns.push(Column::new(format!("item:{code}").as_str().into(), v));
+        columns.push(v.column(&format!("item:{code}")));
     }
     for (code, (m, s)) in dims.iter().zip(dim_cols) {
         columns.push(Column::new(format!("dim:{code}").as_str().into(), m));
-        columns.push(Column::new(format!("dimsat:{code}").as_str().into(), s));
+        columns.push(codes_column(&format!("dimsat:{code}"), &s));
     }
     let frame = DataFrame::new_infer_height(columns)
         .map_err(pingyi_analysis::estimate::AnalysisError::from)?;
@@ -461,7 +520,10 @@ pub(super) fn build(
         satisfied_scores,
         score_values,
         suggestions,
+        suggestion_rows,
         stratified,
+        ids,
+        batches,
         thresholds,
     })
 }

@@ -80,6 +80,8 @@ evaluation_row! {
         pub answers: String = "r.answers",
         pub design_draw_id: Option<i64> = "r.design_draw_id",
         pub design_stratum: Option<String> = "r.design_stratum",
+        /// the upload batch the row came in (none for answers through a link or token)
+        pub batch_id: Option<i64> = "r.batch_id",
     }
 }
 
@@ -120,6 +122,9 @@ pub struct BatchFlagCount {
     pub batch_id: i64,
     pub flagged: i64,
 }
+
+/// Response ids per statement of [`Store::frame_rows_by_id`].
+const FRAME_IDS_CHUNK: usize = 1000;
 
 const ACTIVE: &str = "FROM responses r JOIN units u ON u.id = r.unit_id \
      LEFT JOIN upload_batches b ON b.id = r.batch_id \
@@ -177,6 +182,48 @@ impl Store {
             tx,
         )
         .await
+    }
+
+    /// The ids of the rows [`Store::stream_frame_rows`] gives (same filters), ascending:
+    /// what a frame of the evaluation must hold now. Ids only (they are random and say
+    /// nothing about when an answer came).
+    pub async fn frame_row_ids(
+        &self,
+        evaluation_id: i64,
+        exclude_flagged: bool,
+    ) -> StoreResult<Vec<i64>> {
+        let sql = format!(
+            "{} ORDER BY r.id",
+            active_rows_sql(&["r.id"], Scan::ByIndex, exclude_flagged)
+        );
+        Ok(with_pool!(self, p => sqlx::query_scalar(&sql)
+            .bind(evaluation_id).fetch_all(p).await?))
+    }
+
+    /// The rows among `ids` that [`Store::stream_frame_rows`] gives (same filters, same
+    /// columns), read `FRAME_IDS_CHUNK` ids per statement; in no particular order. An id
+    /// no longer active (withdrawn or flagged meanwhile) is left out.
+    pub async fn frame_rows_by_id(
+        &self,
+        evaluation_id: i64,
+        exclude_flagged: bool,
+        ids: &[i64],
+    ) -> StoreResult<Vec<FrameRow>> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for part in ids.chunks(FRAME_IDS_CHUNK) {
+            // the ids are integers read from the database: written into the statement as
+            // numbers, so a chunk needs no bind parameters (SQLite limits their count)
+            let list: Vec<String> = part.iter().map(i64::to_string).collect();
+            let sql = format!(
+                "{} AND r.id IN ({})",
+                active_rows_sql(FrameRow::COLUMNS, Scan::ByIndex, exclude_flagged),
+                list.join(",")
+            );
+            let more: Vec<FrameRow> = with_pool!(self, p => sqlx::query_as(&sql)
+                .bind(evaluation_id).fetch_all(p).await?);
+            rows.extend(more);
+        }
+        Ok(rows)
     }
 
     /// Active responses per unit and respondent type (withdrawn batches excluded).

@@ -1,0 +1,262 @@
+//! Benchmark: the evaluators' pages while answers arrive. An evaluation with ROWS responses;
+//! a load generator submits one answer per second through the public form while a reader
+//! requests the results page, the overview and a unit report in turn; prints p50/p95/max per
+//! page, the slowest view after each new answer, the cold first page, and the server's RSS.
+//!
+//! ```text
+//! cargo run --release --example live_bench -- [ROWS] [SECONDS] [DB_URL]
+//! ```
+//! Without DB_URL a temporary SQLite database is filled first (a PostgreSQL URL is filled
+//! when it holds no bench evaluation, and reused when it does). `PINGYI_LOG=info` logs each
+//! frame load (full or delta) with its time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::time::{Duration, Instant};
+
+use pingyi::config::Settings;
+use pingyi::startup::Application;
+use pingyi::store::{Store, StoreOptions};
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(0.0, |k| k / 1024.0)
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let pat = format!("name=\"{name}\" value=\"");
+    html.find(&pat)
+        .map(|i| {
+            let rest = &html[i + pat.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// Every question answered validly, likert items at random.
+fn answers(q: &pingyi::questionnaire::Questionnaire) -> Vec<(String, String)> {
+    use pingyi::questionnaire::QuestionKind;
+    let mut rng = rand::thread_rng();
+    q.questions
+        .iter()
+        .map(|question| {
+            let v = match &question.kind {
+                QuestionKind::Likert5(_) => rand::Rng::gen_range(&mut rng, 1..=5).to_string(),
+                QuestionKind::Single { choices } | QuestionKind::Multiple { choices, .. } => {
+                    choices[0].code.clone()
+                }
+                QuestionKind::Rating { .. } => "9".to_owned(),
+                QuestionKind::Number { min, .. } => format!("{}", min.ceil()),
+                QuestionKind::Text { .. } => "窗口服务很好".to_owned(),
+            };
+            (format!("a_{}", question.code), v)
+        })
+        .collect()
+}
+
+fn summary(name: &str, v: &mut [f64]) {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        println!("{name}: no requests");
+        return;
+    }
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name}: n={} p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+        v.len(),
+        at(0.5),
+        at(0.95),
+        v[v.len() - 1]
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let rows: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(300);
+    if std::env::var_os("PINGYI_LOG").is_some() {
+        pingyi::telemetry::init();
+    }
+    let dir = tempfile::tempdir()?;
+    let url = args
+        .next()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("live.db").display()));
+    let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
+    settings.store = StoreOptions::default();
+    settings.submit_rate_per_minute = 0;
+    let store = Store::open(&url, &settings.store).await?;
+    let qs =
+        pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
+    let ev_id = match store
+        .list_evaluations()
+        .await?
+        .into_iter()
+        .find(|e| e.series == "bench")
+    {
+        Some(e) => e.id,
+        None => {
+            let t0 = Instant::now();
+            let id = common::fill(&store, &qs, rows).await?;
+            println!(
+                "inserted {rows} responses in {:.1} s",
+                t0.elapsed().as_secs_f64()
+            );
+            id
+        }
+    };
+    let q = qs
+        .iter()
+        .find(|q| q.id == "service_user")
+        .ok_or_else(|| anyhow::anyhow!("no service_user questionnaire"))?
+        .clone();
+    let unit = store
+        .list_units()
+        .await?
+        .into_iter()
+        .find(|u| u.code == "u00")
+        .ok_or_else(|| anyhow::anyhow!("no unit u00"))?;
+    let code = pingyi::collect::new_link_code();
+    store
+        .create_link(&code, ev_id, unit.id, &q.id, i64::from(q.version))
+        .await?;
+    let link = store
+        .list_links(Some(ev_id))
+        .await?
+        .into_iter()
+        .find(|l| l.unit_id == unit.id && l.questionnaire_id == q.id)
+        .ok_or_else(|| anyhow::anyhow!("no link"))?
+        .code;
+    let key = common::bench_key(&store).await?;
+    let rss_before = rss_mb();
+    let app = Application::build_with_store(settings, store.clone(), qs.clone()).await?;
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let pages = [
+        (
+            "results",
+            format!("{base}/admin/evaluations/{ev_id}/results"),
+        ),
+        ("overview", format!("{base}/admin/evaluations/{ev_id}")),
+        (
+            "unit report",
+            format!("{base}/admin/evaluations/{ev_id}/units/u00/report"),
+        ),
+    ];
+    let get = |url: String| {
+        let (client, key) = (client.clone(), key.clone());
+        async move {
+            let t = Instant::now();
+            let r = client.get(url).bearer_auth(key).send().await?;
+            let status = r.status();
+            r.bytes().await?;
+            anyhow::ensure!(status.is_success(), "page answered {status}");
+            Ok::<_, anyhow::Error>(t.elapsed().as_secs_f64() * 1000.0)
+        }
+    };
+    let cold = get(pages[0].1.clone()).await?;
+    println!(
+        "cold first results page ({rows} responses): {cold:.0} ms; RSS {:.0} MB (before the load {:.0} MB)",
+        rss_mb(),
+        rss_before
+    );
+    for (_, u) in &pages[1..] {
+        get(u.clone()).await?;
+    }
+
+    // one answer per second through the public form
+    let submitted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (client, base, link, q) = (client.clone(), base.clone(), link.clone(), q.clone());
+        let submitted = submitted.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let form = client
+                    .get(format!("{base}/s/{link}"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                let mut body = vec![
+                    ("_nonce".to_owned(), hidden(&form, "_nonce")),
+                    ("_sig".to_owned(), hidden(&form, "_sig")),
+                    ("lang".to_owned(), "zh".to_owned()),
+                ];
+                body.extend(answers(&q));
+                let r = client
+                    .post(format!("{base}/s/{link}"))
+                    .form(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().as_u16() == 303, "submit answered {}", r.status());
+                submitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), anyhow::Error>(())
+        })
+    };
+
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); pages.len()];
+    let mut after_new: Vec<f64> = Vec::new();
+    let mut seen = 0;
+    let mut max_rss = rss_mb();
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut i = 0;
+    while Instant::now() < end {
+        if writer.is_finished() {
+            break;
+        }
+        let now = submitted.load(std::sync::atomic::Ordering::Relaxed);
+        let k = i % pages.len();
+        let ms = get(pages[k].1.clone()).await?;
+        times[k].push(ms);
+        if now != seen {
+            after_new.push(ms);
+            seen = now;
+        }
+        max_rss = max_rss.max(rss_mb());
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if writer.is_finished() {
+        if let Ok(Err(e)) = writer.await {
+            println!("load generator stopped: {e}");
+        }
+    } else {
+        writer.abort();
+    }
+    println!(
+        "{seconds} s, {} answers through the public form",
+        submitted.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    for ((name, _), v) in pages.iter().zip(times.iter_mut()) {
+        summary(name, v);
+    }
+    summary("first view after a new answer", &mut after_new);
+    println!(
+        "RSS at the end {:.0} MB, peak seen {max_rss:.0} MB",
+        rss_mb()
+    );
+    Ok(())
+}

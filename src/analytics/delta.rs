@@ -1,0 +1,429 @@
+//! Keeping an evaluation's analysis frame current without reading it all again.
+//!
+//! The frame holds each row's response id, in id order (as a full load orders them). When the
+//! data version moved from `v` to `w`, the ids of the evaluation's active rows are read (ids
+//! only, with the filters of a full load: withdrawn batches left out, flagged rows too when
+//! asked; see [`crate::store::Store::frame_row_ids`]) and compared with the frame's: rows
+//! whose id is no longer there are dropped (withdrawn batches, rows flagged since), ids the
+//! frame lacks are read by id ([`crate::store::Store::frame_rows_by_id`], the full load's
+//! columns), decoded as a full load decodes them and merged in id order. The result is the
+//! frame a full load builds, row for row, and the estimates are the same to the last bit (the
+//! engine sums in row order). Nothing records when or in which order answers arrived: the
+//! ids are random, and the difference of two id sets says only which rows are new, not when
+//! each came. What cannot be applied this way (the design of the draws changed, the
+//! evaluation's year or wave changed) is loaded in full instead.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::questionnaire::Questionnaire;
+use crate::store::{Evaluation, Store};
+
+use super::design::{DesignTable, OTHER};
+use super::load::Built;
+use super::{AnalyticsError, Suggestion, FPC, STRATUM};
+
+/// Chunks per column after which an appended frame is made contiguous again.
+const MAX_CHUNKS: usize = 16;
+
+fn polars(e: PolarsError) -> AnalyticsError {
+    pingyi_analysis::estimate::AnalysisError::from(e).into()
+}
+
+/// The previous frame brought to the evaluation's data version by the rows that are new to
+/// it and without those no longer active (see the module docs); `active` are the ids of the
+/// active rows when the caller has read them already. None when that cannot be done and the
+/// evaluation must be loaded in full.
+pub(super) async fn advance(
+    store: &Store,
+    questionnaires: &BTreeMap<(String, i64), Arc<Questionnaire>>,
+    prev: &Arc<super::Loaded>,
+    ev: &Evaluation,
+    exclude_flagged: bool,
+    active: Option<Vec<i64>>,
+) -> Result<Option<super::Loaded>, AnalyticsError> {
+    if prev.period != (ev.year, ev.wave.clone()) {
+        return Ok(None);
+    }
+    let design = DesignTable::new(&store.design_strata(ev.id).await?);
+    if design != prev.design_table {
+        return Ok(None);
+    }
+    let started = std::time::Instant::now();
+    let mut active = match active {
+        Some(a) => a,
+        None => store.frame_row_ids(ev.id, exclude_flagged).await?,
+    };
+    // ascending as read; sorted here too, so the comparison never depends on the backend
+    if active.windows(2).any(|w| w[0] > w[1]) {
+        active.sort_unstable();
+    }
+    let (gone, new) = diff(&prev.ids, &active);
+    let rows = store.frame_rows_by_id(ev.id, exclude_flagged, &new).await?;
+    let (added, dropped) = (rows.len(), gone.len());
+    let (qs, ev2, prev2, design2) = (
+        questionnaires.clone(),
+        ev.clone(),
+        prev.clone(),
+        design.clone(),
+    );
+    let merged = tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        // the channel holds the one chunk, so the send cannot wait
+        if !rows.is_empty() && tx.try_send(rows).is_err() {
+            return Err(AnalyticsError::Task("delta rows not sent".into()));
+        }
+        drop(tx);
+        let mut b = super::load::build(rx, &qs, &ev2, &design2)?;
+        order(&mut b)?;
+        merge(&prev2, &gone, b, &design2)
+    })
+    .await
+    .map_err(|e| AnalyticsError::Task(e.to_string()))??;
+    tracing::info!(
+        evaluation = ev.id,
+        from = prev.version,
+        to = ev.data_version,
+        added,
+        dropped,
+        rows = merged.frame.height(),
+        mb = merged.frame.estimated_size() / 1_000_000,
+        ms = started.elapsed().as_millis() as u64,
+        "analysis frame brought forward"
+    );
+    Ok(Some(super::assemble(ev, merged, design)))
+}
+
+/// The ids of `held` (ascending) not in `active`, and those of `active` (ascending) not in
+/// `held`.
+pub(super) fn diff(held: &[i64], active: &[i64]) -> (BTreeSet<i64>, Vec<i64>) {
+    let (mut gone, mut new) = (BTreeSet::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < held.len() || j < active.len() {
+        match (held.get(i), active.get(j)) {
+            (Some(h), Some(a)) if h == a => {
+                i += 1;
+                j += 1;
+            }
+            (Some(h), Some(a)) if h < a => {
+                gone.insert(*h);
+                i += 1;
+            }
+            (Some(h), None) => {
+                gone.insert(*h);
+                i += 1;
+            }
+            (_, Some(a)) => {
+                new.push(*a);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (gone, new)
+}
+
+/// Puts freshly built rows in response id order, suggestions with them.
+pub(super) fn order(b: &mut Built) -> Result<(), AnalyticsError> {
+    let n = b.rows;
+    let mut perm: Vec<usize> = (0..n).collect();
+    // ids are unique: an unstable sort gives the one order
+    perm.sort_unstable_by_key(|&i| b.ids[i]);
+    if perm.iter().enumerate().any(|(i, &p)| i != p) {
+        b.frame = take(&b.frame, &perm)?;
+        b.ids = perm.iter().map(|&p| b.ids[p]).collect();
+        b.batches = perm.iter().map(|&p| b.batches[p]).collect();
+        let mut pos = vec![0usize; n];
+        for (new, &old) in perm.iter().enumerate() {
+            pos[old] = new;
+        }
+        for r in b.suggestion_rows.iter_mut() {
+            *r = pos[*r];
+        }
+        // stable: a response's suggestions keep their questionnaire order
+        let mut k: Vec<usize> = (0..b.suggestions.len()).collect();
+        k.sort_by_key(|&i| b.suggestion_rows[i]);
+        let mut old: Vec<Option<Suggestion>> = std::mem::take(&mut b.suggestions)
+            .into_iter()
+            .map(Some)
+            .collect();
+        b.suggestions = k.iter().filter_map(|&i| old[i].take()).collect();
+        b.suggestion_rows = k.iter().map(|&i| b.suggestion_rows[i]).collect();
+    }
+    Ok(())
+}
+
+/// The frame's rows in the order of `perm` (row positions).
+fn take(frame: &DataFrame, perm: &[usize]) -> Result<DataFrame, AnalyticsError> {
+    let idx = IdxCa::from_vec(
+        "".into(),
+        perm.iter().map(|&p| p as IdxSize).collect::<Vec<_>>(),
+    );
+    frame.take(&idx).map_err(polars)
+}
+
+/// Positions of two id-ordered runs `a` and `b` (b's counted after a's) merged in id order.
+fn merge_order(a: &[i64], b: &[i64]) -> Vec<usize> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i] < b[j]) {
+            out.push(i);
+            i += 1;
+        } else {
+            out.push(a.len() + j);
+            j += 1;
+        }
+    }
+    out
+}
+
+/// The frame's `design:fpc` column from its strata: the population size the draw recorded
+/// for the stratum, infinite where there is none or where the stratum holds more responses
+/// than its population (it cannot, with single-use tokens; guarded anyway so a stray row
+/// cannot stop the analysis). Only stratified frames need it: otherwise every row is
+/// [`OTHER`], without fpc.
+pub(super) fn set_fpc(frame: &mut DataFrame, design: &DesignTable) -> Result<(), AnalyticsError> {
+    let population = design.populations();
+    let strata = frame
+        .column(STRATUM)
+        .map_err(polars)?
+        .as_materialized_series()
+        .clone();
+    let strata = strata.str().map_err(polars)?;
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for s in strata.iter().flatten() {
+        *count.entry(s).or_default() += 1;
+    }
+    let fpc: Vec<f64> = strata
+        .iter()
+        .map(|s| {
+            let s = s.unwrap_or(OTHER);
+            match population.get(s) {
+                Some(&Some(n)) if count.get(s).copied().unwrap_or(0) as f64 <= n => n,
+                _ => f64::INFINITY,
+            }
+        })
+        .collect();
+    frame
+        .replace(FPC, Column::new(FPC.into(), fpc))
+        .map_err(polars)?;
+    Ok(())
+}
+
+/// A frame brought forward: the rows, their batches and what labels them.
+pub(super) struct Merged {
+    pub frame: DataFrame,
+    pub ids: Vec<i64>,
+    pub batches: Vec<i64>,
+    pub batch_set: BTreeSet<i64>,
+    pub items: Vec<String>,
+    pub dimensions: Vec<String>,
+    pub suggestions: Vec<Suggestion>,
+    pub suggestion_batches: Vec<i64>,
+    pub suggestion_ids: Vec<i64>,
+    pub satisfied_scores: Vec<f64>,
+    pub score_values: Vec<f64>,
+    pub stratified: bool,
+    pub item_text: HashMap<(String, String), (String, String, String)>,
+    pub dimension_names: HashMap<String, (String, String)>,
+    pub thresholds: HashMap<String, f64>,
+}
+
+/// The previous frame without the rows whose ids are in `gone`, with `add` (in id order,
+/// none of them held) merged in by id.
+pub(super) fn merge(
+    prev: &super::Loaded,
+    gone: &BTreeSet<i64>,
+    add: Built,
+    design: &DesignTable,
+) -> Result<Merged, AnalyticsError> {
+    let mut frame = prev.frame.clone();
+    let mut batches = prev.batches.clone();
+    let mut ids = prev.ids.clone();
+    let mut suggestions = prev.suggestions.clone();
+    let mut suggestion_batches = prev.suggestion_batches.clone();
+    let mut suggestion_ids = prev.suggestion_ids.clone();
+    let removing = !gone.is_empty();
+    if removing {
+        let keep: Vec<bool> = ids.iter().map(|i| !gone.contains(i)).collect();
+        let mask = BooleanChunked::from_slice("keep".into(), &keep);
+        frame = frame.filter(&mask).map_err(polars)?;
+        let mut k = keep.iter();
+        batches.retain(|_| k.next().copied().unwrap_or(true));
+        ids.retain(|i| !gone.contains(i));
+        let kept: Vec<bool> = suggestion_ids.iter().map(|i| !gone.contains(i)).collect();
+        let mut k = kept.iter();
+        suggestions.retain(|_| k.next().copied().unwrap_or(true));
+        let mut k = kept.iter();
+        suggestion_batches.retain(|_| k.next().copied().unwrap_or(true));
+        suggestion_ids.retain(|i| !gone.contains(i));
+    }
+    let mut items = prev.items.clone();
+    let mut item_text = prev.item_text.clone();
+    let mut dimension_names = prev.dimension_names.clone();
+    let mut thresholds = prev.thresholds.clone();
+    let mut dimensions = prev.dimensions.clone();
+    let (mut satisfied_scores, mut score_values) =
+        (prev.satisfied_scores.clone(), prev.score_values.clone());
+    let stratified = (prev.stratified && !removing) || add.stratified || {
+        // whether a drawn row is left after the removal
+        prev.stratified && any_drawn(&frame)?
+    };
+    if add.rows > 0 {
+        // as a full load labels them: a question's latest text, a dimension's first name
+        item_text.extend(add.item_text);
+        for (k, v) in add.dimension_names {
+            dimension_names.entry(k).or_insert(v);
+        }
+        // the lowest over the type's questionnaire versions, as a full load takes it
+        for (t, x) in add.thresholds {
+            thresholds
+                .entry(t)
+                .and_modify(|y: &mut f64| *y = y.min(x))
+                .or_insert(x);
+        }
+        for c in &add.items {
+            if !items.contains(c) {
+                items.push(c.clone());
+            }
+        }
+        for d in &add.dimensions {
+            if !dimensions.contains(d) {
+                dimensions.push(d.clone());
+            }
+        }
+        for s in &add.satisfied_scores {
+            if !satisfied_scores.contains(s) {
+                satisfied_scores.push(*s);
+            }
+        }
+        for s in &add.score_values {
+            if !score_values.contains(s) {
+                score_values.push(*s);
+            }
+        }
+        let mut tail = add.frame;
+        align(&mut frame, &mut tail)?;
+        frame.vstack_mut(&tail).map_err(polars)?;
+        // rows in id order, as a full load has them: arrivals usually land between the
+        // rows held (ids are random), so the columns are gathered once
+        let perm = merge_order(&ids, &add.ids);
+        if perm.iter().enumerate().any(|(i, &p)| i != p) {
+            frame = take(&frame, &perm)?;
+        } else if frame.max_n_chunks() > MAX_CHUNKS {
+            frame.rechunk_mut_par();
+        }
+        let both_ids: Vec<i64> = ids.iter().chain(&add.ids).copied().collect();
+        let both_batches: Vec<i64> = batches.iter().chain(&add.batches).copied().collect();
+        ids = perm.iter().map(|&p| both_ids[p]).collect();
+        batches = perm.iter().map(|&p| both_batches[p]).collect();
+        // suggestions in the order of their responses (a response's own in question order)
+        let add_ids: Vec<i64> = add.suggestion_rows.iter().map(|&r| add.ids[r]).collect();
+        let add_batches: Vec<i64> = add
+            .suggestion_rows
+            .iter()
+            .map(|&r| add.batches[r])
+            .collect();
+        let order = merge_order(&suggestion_ids, &add_ids);
+        let n_held = suggestions.len();
+        let mut held: Vec<Option<Suggestion>> = suggestions.into_iter().map(Some).collect();
+        let mut added: Vec<Option<Suggestion>> = add.suggestions.into_iter().map(Some).collect();
+        let (mut s2, mut i2, mut b2) = (Vec::new(), Vec::new(), Vec::new());
+        for p in order {
+            let (s, id, b) = if p < n_held {
+                (held[p].take(), suggestion_ids[p], suggestion_batches[p])
+            } else {
+                let q = p - n_held;
+                (added[q].take(), add_ids[q], add_batches[q])
+            };
+            if let Some(s) = s {
+                s2.push(s);
+                i2.push(id);
+                b2.push(b);
+            }
+        }
+        suggestions = s2;
+        suggestion_ids = i2;
+        suggestion_batches = b2;
+    }
+    if stratified {
+        set_fpc(&mut frame, design)?;
+    }
+    let batch_set = batches.iter().copied().filter(|&b| b != 0).collect();
+    Ok(Merged {
+        frame,
+        ids,
+        batches,
+        batch_set,
+        items,
+        dimensions,
+        suggestions,
+        suggestion_batches,
+        suggestion_ids,
+        satisfied_scores,
+        score_values,
+        stratified,
+        item_text,
+        dimension_names,
+        thresholds,
+    })
+}
+
+/// Whether any row of the frame came through a draw.
+fn any_drawn(frame: &DataFrame) -> Result<bool, AnalyticsError> {
+    let s = frame
+        .column(STRATUM)
+        .map_err(polars)?
+        .as_materialized_series()
+        .clone();
+    let drawn = s.str().map_err(polars)?.iter().any(|v| v != Some(OTHER));
+    Ok(drawn)
+}
+
+/// Gives both frames the same columns in the same order: a column only one has is added to
+/// the other as empty; a column stored as small integers in one and as numbers in the other
+/// becomes numbers in both (the values, and so the estimates, do not change).
+fn align(head: &mut DataFrame, tail: &mut DataFrame) -> Result<(), AnalyticsError> {
+    let (hn, tn) = (head.height(), tail.height());
+    let head_cols: Vec<(PlSmallStr, DataType)> = head
+        .columns()
+        .iter()
+        .map(|c| (c.name().clone(), c.dtype().clone()))
+        .collect();
+    let tail_cols: Vec<(PlSmallStr, DataType)> = tail
+        .columns()
+        .iter()
+        .map(|c| (c.name().clone(), c.dtype().clone()))
+        .collect();
+    for (name, dtype) in &tail_cols {
+        match head_cols.iter().find(|(n, _)| n == name) {
+            None => {
+                head.with_column(Column::full_null(name.clone(), hn, dtype))
+                    .map_err(polars)?;
+            }
+            Some((_, hd)) if hd != dtype => {
+                for f in [&mut *head, &mut *tail] {
+                    let c = f
+                        .column(name.as_str())
+                        .map_err(polars)?
+                        .cast(&DataType::Float64)
+                        .map_err(polars)?;
+                    f.replace(name.as_str(), c).map_err(polars)?;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for c in head.columns() {
+        if tail.column(c.name().as_str()).is_err() {
+            tail.with_column(Column::full_null(c.name().clone(), tn, c.dtype()))
+                .map_err(polars)?;
+        }
+    }
+    let order: Vec<PlSmallStr> = head.columns().iter().map(|c| c.name().clone()).collect();
+    *tail = tail.select(order).map_err(polars)?;
+    Ok(())
+}
