@@ -36,6 +36,9 @@ const FORMAT: u32 = 1;
 const BATCH: &str = "snapshot:batch";
 const ID: &str = "snapshot:id";
 
+/// (respondent type, question code) → (text zh, text en, dimension), as the frame labels items.
+type ItemTextEntry = ((String, String), (String, String, String));
+
 /// What the JSON file says about the Parquet file beside it.
 #[derive(Serialize, Deserialize)]
 pub(super) struct Meta {
@@ -49,7 +52,7 @@ pub(super) struct Meta {
     pub design: String,
     pub items: Vec<String>,
     pub dimensions: Vec<String>,
-    pub item_text: Vec<((String, String), (String, String, String))>,
+    pub item_text: Vec<ItemTextEntry>,
     pub dimension_names: Vec<(String, (String, String))>,
     pub satisfied_scores: Vec<f64>,
     pub score_values: Vec<f64>,
