@@ -242,6 +242,8 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
     let mut out_items: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(n); kept.len()];
     let mut row: Vec<Option<f64>> = vec![None; kept.len()];
     let mut dims: Vec<(f64, usize)> = vec![(0.0, 0); nd];
+    // per row: which kept items its respondent type is compared on
+    let mut asked: Vec<bool> = vec![false; kept.len()];
     let mut type_index: HashMap<&str, usize> = HashMap::new();
     for (i, t) in types.iter().enumerate() {
         type_index.insert(t.as_str(), i);
@@ -254,7 +256,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
         let ti = t.and_then(|t| type_index.get(t).copied());
         let (mut sum, mut answered) = (0.0, 0usize);
         dims.iter_mut().for_each(|d| *d = (0.0, 0));
-        let mut asked = vec![false; kept.len()];
+        asked.iter_mut().for_each(|a| *a = false);
         if let Some(ti) = ti {
             for &(j, d) in &members[ti] {
                 asked[j] = true;
