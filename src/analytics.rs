@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use pingyi_analysis::estimate::disclosure::suppress;
 use pingyi_analysis::estimate::{
-    estimate, AnalysisError, CiMethod, DesignSpec, Estimates, LonelyPsu, Measure, Variable,
+    AnalysisError, CiMethod, DesignSpec, Estimates, LonelyPsu, Measure, Running, Variable,
 };
 use polars::prelude::*;
 
@@ -205,6 +205,9 @@ pub struct Loaded {
     /// the evaluation's year and wave (frame columns)
     period: (i64, String),
     estimates: Mutex<HashMap<Vec<String>, EstimateSlot>>,
+    /// per grouping, the running sums the estimates come from (brought forward to the next
+    /// data version by the rows that came and went; see [`delta`])
+    running: Mutex<HashMap<Vec<String>, Arc<Running>>>,
     tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
     /// this frame scored on the items of year-over-year comparisons ([`common`])
     rescored: common::Rescored,
@@ -468,6 +471,7 @@ async fn load(
     let suggestion_batches = b.suggestion_rows.iter().map(|&r| b.batches[r]).collect();
     let suggestion_ids = b.suggestion_rows.iter().map(|&r| b.ids[r]).collect();
     let merged = delta::Merged {
+        added_at: Vec::new(),
         batch_set: b.batches.iter().copied().filter(|&x| x != 0).collect(),
         frame: b.frame,
         ids: b.ids,
@@ -484,10 +488,15 @@ async fn load(
         dimension_names: b.dimension_names,
         thresholds: b.thresholds,
     };
-    Ok(assemble(ev, merged, design))
+    Ok(assemble(ev, merged, design, HashMap::new()))
 }
 
-fn assemble(ev: &Evaluation, m: delta::Merged, design_table: DesignTable) -> Loaded {
+fn assemble(
+    ev: &Evaluation,
+    m: delta::Merged,
+    design_table: DesignTable,
+    running: HashMap<Vec<String>, Arc<Running>>,
+) -> Loaded {
     let design = if m.stratified {
         DesignSpec {
             weight: Some("weight".into()),
@@ -529,6 +538,7 @@ fn assemble(ev: &Evaluation, m: delta::Merged, design_table: DesignTable) -> Loa
         design_table,
         period: (ev.year, ev.wave.clone()),
         estimates: Mutex::new(HashMap::new()),
+        running: Mutex::new(running),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
     }
@@ -595,13 +605,8 @@ fn estimates(l: &Loaded, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError
     };
     let r = slot.get_or_init(|| {
         let started = std::time::Instant::now();
-        // missing group values (e.g. no district for linked responses) form their own group
-        let frame = l.frame.clone().lazy().with_columns(
-            by.iter()
-                .map(|b| col(b.as_str()).fill_null(lit("")))
-                .collect::<Vec<_>>(),
-        );
-        let r = estimate(frame, &l.design, None, by, &l.vars)
+        let r = running(l, by)
+            .and_then(|run| run.estimates(&l.vars).map_err(AnalyticsError::from))
             .map(Arc::new)
             .map_err(|e| e.to_string());
         tracing::info!(
@@ -613,6 +618,34 @@ fn estimates(l: &Loaded, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError
         r
     });
     r.clone().map_err(|m| AnalysisError::Invalid(m).into())
+}
+
+/// The running sums of one grouping: brought forward with the frame, or summed from it.
+fn running(l: &Loaded, by: &[String]) -> Result<Arc<Running>, AnalyticsError> {
+    let held = l
+        .running
+        .lock()
+        .map_err(|_| AnalyticsError::Task("running sums poisoned".into()))?
+        .get(by)
+        .cloned();
+    if let Some(r) = held {
+        return Ok(r);
+    }
+    let started = std::time::Instant::now();
+    let mut r = Running::new(&l.design, by, &l.vars)?;
+    r.add(&l.frame, false)?;
+    tracing::info!(
+        evaluation = l.evaluation_id,
+        by = by.join(","),
+        rows = l.rows,
+        ms = started.elapsed().as_millis() as u64,
+        "running sums built from the frame"
+    );
+    let r = Arc::new(r);
+    if let Ok(mut m) = l.running.lock() {
+        m.insert(by.to_vec(), r.clone());
+    }
+    Ok(r)
 }
 
 fn compute(l: &Loaded, q: &Query) -> Result<Vec<SatisfactionRow>, AnalyticsError> {

@@ -8,6 +8,10 @@
 //!   exists), reads it, runs the domain means of `sat` by unit × rtype and writes
 //!   DIR/ours.csv for benches/estimate_side_by_side.R to compare with R's `svyby`. Prints
 //!   the CSV read and the estimate (+ table) times separately.
+//! * `... --bench estimate -- running 1000000` — the tables pages use (one PSU per response,
+//!   strata, weights; 10 items as rate and score, and a per-response index) by unit ×
+//!   respondent type: the engine, a running table built from all rows, and the running table
+//!   brought forward by one new response and one withdrawn (the cost of a new answer).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -89,8 +93,91 @@ fn design() -> DesignSpec {
     }
 }
 
+/// The running-table mode (see the module docs).
+fn running(n: usize) {
+    use pingyi_analysis::estimate::Running;
+    let mut df = synth(n, 10);
+    // a per-response index: the mean of the answered items' scores
+    let index: Float64Chunked = (0..n)
+        .map(|i| {
+            let (mut s, mut k) = (0.0, 0.0);
+            for q in 1..=10 {
+                if let Some(v) = df.column(&format!("q{q}")).ok()?.i32().ok()?.get(i) {
+                    if v <= 5 {
+                        s += f64::from(v - 1) * 25.0;
+                        k += 1.0;
+                    }
+                }
+            }
+            (k > 0.0).then(|| s / k)
+        })
+        .collect();
+    df.with_column(index.with_name("index".into()).into_column())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let d = DesignSpec {
+        weight: Some("weight".into()),
+        strata: Some("stratum".into()),
+        ..DesignSpec::default()
+    };
+    let mut vars = Vec::new();
+    for q in 1..=10 {
+        let c = format!("q{q}");
+        vars.push(Variable::new(&format!("{c}:rate"), &c, Measure::Proportion(vec![4.0, 5.0])).with_missing(&[9.0]));
+        vars.push(Variable::new(
+            &format!("{c}:score"),
+            &c,
+            Measure::Score((1..=5).map(|k| (f64::from(k), f64::from(k - 1) * 25.0)).collect()),
+        ));
+    }
+    vars.push(Variable::new("index", "index", Measure::Mean));
+    let vars: Vec<Variable> = vars.into_iter().map(Variable::without_influence).collect();
+    let by = vec!["unit".to_string(), "rtype".to_string()];
+    let t = Instant::now();
+    let eng = estimate(df.clone().lazy(), &d, None, &by, &vars).unwrap_or_else(|e| panic!("{e}"));
+    let eng_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut run = Running::new(&d, &by, &vars).unwrap_or_else(|e| panic!("{e}"));
+    run.add(&df, false).unwrap_or_else(|e| panic!("{e}"));
+    let build_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let est = run.estimates(&vars).unwrap_or_else(|e| panic!("{e}"));
+    let est_s = t.elapsed().as_secs_f64();
+    let worst = eng
+        .cells
+        .iter()
+        .zip(&est.cells)
+        .map(|(a, b)| ((a.estimate - b.estimate).abs() / a.estimate.abs().max(1.0)).max((a.se() - b.se()).abs() / a.se().max(1e-12)))
+        .filter(|x| x.is_finite())
+        .fold(0.0, f64::max);
+    // one answer arrives and one is withdrawn: the sums move by two rows, then the table
+    let mut times = Vec::new();
+    for i in 0..50 {
+        let t = Instant::now();
+        let mut next = run.clone();
+        next.add(&df.slice(i, 1), false).unwrap_or_else(|e| panic!("{e}"));
+        next.add(&df.slice(i + 1, 1), true).unwrap_or_else(|e| panic!("{e}"));
+        let _ = next.estimates(&vars).unwrap_or_else(|e| panic!("{e}"));
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "running rows={n} domains={} variables={}: engine {eng_s:.3} s; running build {build_s:.3} s, \
+         table from the sums {:.1} ms; one answer in and one out, then the table: median {:.1} ms, \
+         max {:.1} ms; largest difference from the engine {worst:.1e} (relative)",
+        est.domains.len(),
+        vars.len(),
+        est_s * 1000.0,
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "running") {
+        running(args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000));
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "side-by-side") {
         let n: usize = args
             .get(i + 1)

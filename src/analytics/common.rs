@@ -332,6 +332,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
         design_table: l.design_table.clone(),
         period: l.period.clone(),
         estimates: Mutex::new(HashMap::new()),
+        running: Mutex::new(HashMap::new()),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
     })

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use pingyi_analysis::estimate::Running;
 use polars::prelude::*;
 
 use crate::questionnaire::Questionnaire;
@@ -78,10 +79,13 @@ pub(super) async fn advance(
         drop(tx);
         let mut b = super::load::build(rx, &qs, &ev2, &design2)?;
         order(&mut b)?;
-        merge(&prev2, &gone, b, &design2)
+        let merged = merge(&prev2, &gone, b, &design2)?;
+        let running = carry(&prev2, &gone, &merged, &design2);
+        Ok::<_, AnalyticsError>((merged, running))
     })
     .await
     .map_err(|e| AnalyticsError::Task(e.to_string()))??;
+    let (merged, running) = merged;
     tracing::info!(
         evaluation = ev.id,
         from = prev.version,
@@ -93,7 +97,7 @@ pub(super) async fn advance(
         ms = started.elapsed().as_millis() as u64,
         "analysis frame brought forward"
     );
-    Ok(Some(super::assemble(ev, merged, design)))
+    Ok(Some(super::assemble(ev, merged, design, running)))
 }
 
 /// The ids of `held` (ascending) not in `active`, and those of `active` (ascending) not in
@@ -216,6 +220,8 @@ pub(super) fn set_fpc(frame: &mut DataFrame, design: &DesignTable) -> Result<(),
 /// A frame brought forward: the rows, their batches and what labels them.
 pub(super) struct Merged {
     pub frame: DataFrame,
+    /// positions in `frame` of the rows that were not held before
+    pub added_at: Vec<usize>,
     pub ids: Vec<i64>,
     pub batches: Vec<i64>,
     pub batch_set: BTreeSet<i64>,
@@ -261,6 +267,7 @@ pub(super) fn merge(
         suggestion_batches.retain(|_| k.next().copied().unwrap_or(true));
         suggestion_ids.retain(|i| !gone.contains(i));
     }
+    let mut added_at = Vec::new();
     let mut items = prev.items.clone();
     let mut item_text = prev.item_text.clone();
     let mut dimension_names = prev.dimension_names.clone();
@@ -316,6 +323,12 @@ pub(super) fn merge(
         } else if frame.max_n_chunks() > MAX_CHUNKS {
             frame.rechunk_mut_par();
         }
+        added_at = perm
+            .iter()
+            .enumerate()
+            .filter(|(_, &p)| p >= ids.len())
+            .map(|(i, _)| i)
+            .collect();
         let both_ids: Vec<i64> = ids.iter().chain(&add.ids).copied().collect();
         let both_batches: Vec<i64> = batches.iter().chain(&add.batches).copied().collect();
         ids = perm.iter().map(|&p| both_ids[p]).collect();
@@ -355,6 +368,7 @@ pub(super) fn merge(
     let batch_set = batches.iter().copied().filter(|&b| b != 0).collect();
     Ok(Merged {
         frame,
+        added_at,
         ids,
         batches,
         batch_set,
@@ -426,4 +440,74 @@ fn align(head: &mut DataFrame, tail: &mut DataFrame) -> Result<(), AnalyticsErro
     let order: Vec<PlSmallStr> = head.columns().iter().map(|c| c.name().clone()).collect();
     *tail = tail.select(order).map_err(polars)?;
     Ok(())
+}
+
+/// The previous version's running sums brought to the merged frame: the rows gone taken
+/// away, the rows added put in (both sums are order-free, so the result is the sums of the
+/// merged frame to the bit). A grouping whose sums cannot be brought forward is left out
+/// and summed from the frame when a page asks for it: the design changed between
+/// stratified and not, a stratum's fpc changed, or the variables need a column the sums do
+/// not keep (a new item).
+fn carry(
+    prev: &super::Loaded,
+    gone: &BTreeSet<i64>,
+    merged: &Merged,
+    design: &DesignTable,
+) -> HashMap<Vec<String>, Arc<Running>> {
+    let held: Vec<(Vec<String>, Arc<Running>)> = match prev.running.lock() {
+        Ok(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Err(_) => return HashMap::new(),
+    };
+    if held.is_empty() || prev.stratified != merged.stratified {
+        return HashMap::new();
+    }
+    let vars = super::variables(
+        &merged.items,
+        &merged.dimensions,
+        &merged.satisfied_scores,
+        &merged.score_values,
+    );
+    let rows = || -> Result<(DataFrame, DataFrame), AnalyticsError> {
+        let removed = if gone.is_empty() {
+            prev.frame.clear()
+        } else {
+            let mask: Vec<bool> = prev.ids.iter().map(|i| gone.contains(i)).collect();
+            prev.frame
+                .filter(&BooleanChunked::from_slice("gone".into(), &mask))
+                .map_err(polars)?
+        };
+        let added = take(&merged.frame, &merged.added_at)?;
+        Ok((removed, added))
+    };
+    let (removed, added) = match rows() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "running sums not brought forward");
+            return HashMap::new();
+        }
+    };
+    // each stratum's fpc as `set_fpc` gives it for the stratum's rows
+    let population = design.populations();
+    let fpc = |stratum: &str, rows: i64| match population.get(stratum) {
+        Some(&Some(n)) if rows as f64 <= n => n,
+        _ => f64::INFINITY,
+    };
+    let mut out = HashMap::new();
+    for (by, r) in held {
+        if !r.supports(&vars) {
+            continue;
+        }
+        let mut r = (*r).clone();
+        let step = r
+            .add(&removed, true)
+            .and_then(|()| r.add(&added, false));
+        match step {
+            Ok(()) if !merged.stratified || r.fpc_matches(fpc) => {
+                out.insert(by, Arc::new(r));
+            }
+            Ok(()) => {}
+            Err(e) => tracing::warn!(by = by.join(","), error = %e, "running sums not brought forward"),
+        }
+    }
+    out
 }

@@ -293,6 +293,7 @@ pub(super) async fn restore(
     let (item_text, dimension_names) = (s.meta.item_text(), s.meta.dimension_names());
     let m = s.meta;
     let merged = super::delta::Merged {
+        added_at: Vec::new(),
         batch_set: s.batches.iter().copied().filter(|&b| b != 0).collect(),
         frame: s.frame,
         ids: s.ids,
@@ -316,7 +317,7 @@ pub(super) async fn restore(
         ms = started.elapsed().as_millis() as u64,
         "analysis frame read from its snapshot"
     );
-    Ok(Some((super::assemble(&at, merged, design), active)))
+    Ok(Some((super::assemble(&at, merged, design, Default::default()), active)))
 }
 
 /// Writes the frame's snapshot after `quiet` if it is then still the newest frame of its

@@ -172,6 +172,52 @@ fn onestrat(
     }
 }
 
+/// [`onestrat`] from sums instead of the totals themselves: `s1 = Σ t` and `s2 = Σ t²` over
+/// the `nsubset` clusters of the domain in the stratum (the running tables keep only these).
+/// `Σ (t − c)² + (n − nsubset) c²` with `c = s1 / n` is `s2 − c s1`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn onestrat_sums(
+    s1: f64,
+    s2: f64,
+    nsubset: usize,
+    n: usize,
+    popsize: Option<f64>,
+    lonely: LonelyPsu,
+    stratum: &dyn Fn() -> String,
+    stage: usize,
+) -> Result<Option<f64>, AnalysisError> {
+    let (f, scale) = scale_of(n, popsize);
+    if f < 1e-7 {
+        return Ok(Some(0.0));
+    }
+    let n_all = n.max(nsubset);
+    let centre = if lonely != LonelyPsu::Adjust || nsubset > 1 || n > 1 {
+        s1 / n_all as f64
+    } else {
+        0.0
+    };
+    // Σt² − (Σt)²/n loses the digits the two share: a result within rounding of Σt² (all
+    // totals equal, e.g. a stratum of one PSU) is the zero the centred sum gives; NaN stays
+    // NaN, as the engine's sums of NaN totals do
+    let ss = s2 - centre * s1;
+    let ss = if ss <= 64.0 * f64::EPSILON * s2.abs() {
+        0.0
+    } else {
+        ss
+    };
+    if n > 1 {
+        return Ok(Some(ss * scale));
+    }
+    match lonely {
+        LonelyPsu::Fail => Err(AnalysisError::LonelyPsu {
+            stratum: stratum(),
+            stage,
+        }),
+        LonelyPsu::Average => Ok(None),
+        _ => Ok(Some(ss * scale)),
+    }
+}
+
 impl Structure {
     /// Design variance of a linear statistic given its influence totals per leaf
     /// (`(leaf, total)`, sorted by leaf, leaves absent are zero and outside the domain).

@@ -26,8 +26,10 @@ pub mod design;
 pub mod disclosure;
 mod dist;
 pub mod engine;
+mod exact;
 pub mod io;
 mod kernel;
+pub mod running;
 mod sums;
 pub mod table;
 
@@ -36,6 +38,7 @@ pub use ci::CiMethod;
 pub use design::{DesignSpec, LonelyPsu};
 pub use dist::{pt_two_sided, qt_upper};
 pub use engine::{estimate, Cell, Estimates, Measure, Variable};
+pub use running::Running;
 pub use table::{domain_table, satisfaction_table, Composite, TableSpec};
 
 /// Errors of the estimation engine; each names the column, row, stratum or cell at fault.
