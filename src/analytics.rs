@@ -17,8 +17,9 @@
 //!
 //! # Tables
 //!
-//! One call of the analysis engine ([`pingyi_analysis::estimate::estimate`]) per grouping
-//! estimates every variable at once: per likert item the satisfaction rate (share of
+//! One running table ([`pingyi_analysis::estimate::Running`]: exact sums per domain and
+//! design stratum, the engine's numbers to rounding) per grouping estimates every variable at
+//! once: per likert item the satisfaction rate (share of
 //! satisfied answers) and index (mean score), per dimension and overall the weighted means
 //! of the per-response columns (index: the responses' indices; rate: the share of satisfied
 //! responses).
@@ -26,10 +27,13 @@
 //! `svyby(..., svyciprop)`): rates the method asked for (xlogit by default), indices the
 //! logit interval of index / 100 ([`INDEX_CI`]), so none leaves its range. The question,
 //! dimension and overall tables of a grouping are cut from the same estimates, so the
-//! design structure is read once per grouping, not once per table. Estimates and tables are
-//! cached with the frame; a new data version drops them all. After a load the groupings
-//! the report pages need are computed in the background, on the other core.
+//! sums are read once per grouping, not once per table. Estimates and tables are cached with
+//! the frame; a new data version drops them, but the running sums of every grouping computed
+//! so far are brought forward by the rows that came and went (see [`delta`]), so a new answer
+//! costs its own row, not the evaluation. After a load the groupings the report pages need are
+//! computed in the background, on the other core.
 
+mod arrivals;
 mod classify;
 mod common;
 mod delta;
@@ -174,6 +178,8 @@ pub struct Suggestion {
 pub struct Loaded {
     pub evaluation_id: i64,
     pub version: i64,
+    /// the day (UTC) the rows were read: answers submitted since are looked for from it
+    as_of: chrono::NaiveDate,
     pub rows: usize,
     pub frame: DataFrame,
     /// likert item codes (frame columns `item:<code>`) in first-seen questionnaire order
@@ -517,6 +523,7 @@ fn assemble(
     Loaded {
         evaluation_id: ev.id,
         version: ev.data_version,
+        as_of: chrono::Utc::now().date_naive(),
         rows: m.frame.height(),
         frame: m.frame,
         items: m.items,

@@ -311,6 +311,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
     Ok(Loaded {
         evaluation_id: l.evaluation_id,
         version: l.version,
+        as_of: l.as_of,
         rows: l.rows,
         frame,
         items: kept.iter().map(|(_, c)| (*c).clone()).collect(),

@@ -7,8 +7,9 @@
 //! whose id is no longer there are dropped (withdrawn batches, rows flagged since), ids the
 //! frame lacks are read by id ([`crate::store::Store::frame_rows_by_id`], the full load's
 //! columns), decoded as a full load decodes them and merged in id order. The result is the
-//! frame a full load builds, row for row, and the estimates are the same to the last bit (the
-//! engine sums in row order). Nothing records when or in which order answers arrived: the
+//! frame a full load builds, row for row. The running sums of the groupings computed so far
+//! are brought forward too, by taking away the rows gone and adding the rows new; they are
+//! exact sums, so they equal the sums of a full load to the last bit. Nothing records when or in which order answers arrived: the
 //! ids are random, and the difference of two id sets says only which rows are new, not when
 //! each came. What cannot be applied this way (the design of the draws changed, the
 //! evaluation's year or wave changed) is loaded in full instead.
@@ -53,16 +54,27 @@ pub(super) async fn advance(
         return Ok(None);
     }
     let started = std::time::Instant::now();
-    let mut active = match active {
-        Some(a) => a,
-        None => store.frame_row_ids(ev.id, exclude_flagged).await?,
+    let (gone, new) = match active {
+        Some(active) => diff(&prev.ids, &sorted(active)),
+        None => {
+            // flagged rows change without a new batch: such frames read every active id
+            let quick = if exclude_flagged {
+                None
+            } else {
+                super::arrivals::changes(store, prev, ev).await?
+            };
+            match quick {
+                Some(c) => c,
+                None => diff(
+                    &prev.ids,
+                    &sorted(store.frame_row_ids(ev.id, exclude_flagged).await?),
+                ),
+            }
+        }
     };
-    // ascending as read; sorted here too, so the comparison never depends on the backend
-    if active.windows(2).any(|w| w[0] > w[1]) {
-        active.sort_unstable();
-    }
-    let (gone, new) = diff(&prev.ids, &active);
+    let ids_ms = started.elapsed().as_millis() as u64;
     let rows = store.frame_rows_by_id(ev.id, exclude_flagged, &new).await?;
+    let read_ms = started.elapsed().as_millis() as u64;
     let (added, dropped) = (rows.len(), gone.len());
     let (qs, ev2, prev2, design2) = (
         questionnaires.clone(),
@@ -79,13 +91,15 @@ pub(super) async fn advance(
         drop(tx);
         let mut b = super::load::build(rx, &qs, &ev2, &design2)?;
         order(&mut b)?;
+        let t = std::time::Instant::now();
         let merged = merge(&prev2, &gone, b, &design2)?;
+        let merge_ms = t.elapsed().as_millis() as u64;
         let running = carry(&prev2, &gone, &merged, &design2);
-        Ok::<_, AnalyticsError>((merged, running))
+        Ok::<_, AnalyticsError>((merged, running, merge_ms))
     })
     .await
     .map_err(|e| AnalyticsError::Task(e.to_string()))??;
-    let (merged, running) = merged;
+    let (merged, running, merge_ms) = merged;
     tracing::info!(
         evaluation = ev.id,
         from = prev.version,
@@ -94,10 +108,21 @@ pub(super) async fn advance(
         dropped,
         rows = merged.frame.height(),
         mb = merged.frame.estimated_size() / 1_000_000,
+        ids_ms,
+        read_ms,
+        merge_ms,
         ms = started.elapsed().as_millis() as u64,
         "analysis frame brought forward"
     );
     Ok(Some(super::assemble(ev, merged, design, running)))
+}
+
+/// Ascending, as read; sorted here too, so the comparison never depends on the backend.
+fn sorted(mut ids: Vec<i64>) -> Vec<i64> {
+    if ids.windows(2).any(|w| w[0] > w[1]) {
+        ids.sort_unstable();
+    }
+    ids
 }
 
 /// The ids of `held` (ascending) not in `active`, and those of `active` (ascending) not in

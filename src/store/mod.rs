@@ -254,6 +254,7 @@ mod outbox;
 mod plan;
 mod queries;
 mod questionnaires;
+mod arrivals;
 mod results;
 mod schema;
 mod scores;
@@ -261,6 +262,7 @@ mod signin;
 mod units;
 mod uploads;
 
+pub use arrivals::Arrivals;
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
 pub use backup::BackupReport;
