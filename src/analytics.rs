@@ -214,6 +214,8 @@ pub struct Loaded {
     /// per grouping, the running sums the estimates come from (brought forward to the next
     /// data version by the rows that came and went; see [`delta`])
     running: Mutex<HashMap<Vec<String>, Arc<Running>>>,
+    /// groupings whose running sums were summed from this frame (not brought forward)
+    sums_built: AtomicU64,
     tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
     /// this frame scored on the items of year-over-year comparisons ([`common`])
     rescored: common::Rescored,
@@ -227,6 +229,20 @@ impl Loaded {
     /// then overall index and rate.
     pub fn estimates(&self, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError> {
         estimates(self, by)
+    }
+
+    /// How many groupings' running sums were summed from this frame rather than brought
+    /// forward from the previous data version's.
+    pub fn sums_built(&self) -> u64 {
+        self.sums_built.load(Ordering::Relaxed)
+    }
+
+    /// The groupings whose running sums this frame holds.
+    pub fn sum_groupings(&self) -> Vec<Vec<String>> {
+        self.running
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -546,6 +562,7 @@ fn assemble(
         period: (ev.year, ev.wave.clone()),
         estimates: Mutex::new(HashMap::new()),
         running: Mutex::new(running),
+        sums_built: AtomicU64::new(0),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
     }
@@ -649,6 +666,7 @@ fn running(l: &Loaded, by: &[String]) -> Result<Arc<Running>, AnalyticsError> {
         "running sums built from the frame"
     );
     let r = Arc::new(r);
+    l.sums_built.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut m) = l.running.lock() {
         m.insert(by.to_vec(), r.clone());
     }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub analytics: Arc<crate::analytics::Cache>,
     /// Grades of the results pages per analysis frame and scores version.
     pub grades: crate::scoring::GradesCache,
+    /// The overview's response counts per evaluation, brought forward by what arrived.
+    pub tallies: Arc<crate::evaluations::tally::Tallies>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl Application {
             questionnaires: Registry::new(questionnaires),
             analytics: analytics.clone(),
             grades: Default::default(),
+            tallies: Default::default(),
             store,
             settings,
         };

@@ -122,11 +122,22 @@ fn running(n: usize) {
     let mut vars = Vec::new();
     for q in 1..=10 {
         let c = format!("q{q}");
-        vars.push(Variable::new(&format!("{c}:rate"), &c, Measure::Proportion(vec![4.0, 5.0])).with_missing(&[9.0]));
+        vars.push(
+            Variable::new(
+                &format!("{c}:rate"),
+                &c,
+                Measure::Proportion(vec![4.0, 5.0]),
+            )
+            .with_missing(&[9.0]),
+        );
         vars.push(Variable::new(
             &format!("{c}:score"),
             &c,
-            Measure::Score((1..=5).map(|k| (f64::from(k), f64::from(k - 1) * 25.0)).collect()),
+            Measure::Score(
+                (1..=5)
+                    .map(|k| (f64::from(k), f64::from(k - 1) * 25.0))
+                    .collect(),
+            ),
         ));
     }
     vars.push(Variable::new("index", "index", Measure::Mean));
@@ -146,7 +157,10 @@ fn running(n: usize) {
         .cells
         .iter()
         .zip(&est.cells)
-        .map(|(a, b)| ((a.estimate - b.estimate).abs() / a.estimate.abs().max(1.0)).max((a.se() - b.se()).abs() / a.se().max(1e-12)))
+        .map(|(a, b)| {
+            ((a.estimate - b.estimate).abs() / a.estimate.abs().max(1.0))
+                .max((a.se() - b.se()).abs() / a.se().max(1e-12))
+        })
         .filter(|x| x.is_finite())
         .fold(0.0, f64::max);
     // one answer arrives and one is withdrawn: the sums move by two rows, then the table
@@ -154,8 +168,10 @@ fn running(n: usize) {
     for i in 0..50 {
         let t = Instant::now();
         let mut next = run.clone();
-        next.add(&df.slice(i, 1), false).unwrap_or_else(|e| panic!("{e}"));
-        next.add(&df.slice(i + 1, 1), true).unwrap_or_else(|e| panic!("{e}"));
+        next.add(&df.slice(i, 1), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        next.add(&df.slice(i + 1, 1), true)
+            .unwrap_or_else(|e| panic!("{e}"));
         let _ = next.estimates(&vars).unwrap_or_else(|e| panic!("{e}"));
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
@@ -175,7 +191,11 @@ fn running(n: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "running") {
-        running(args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000));
+        running(
+            args.get(i + 1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000),
+        );
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "side-by-side") {

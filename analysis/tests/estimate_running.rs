@@ -29,7 +29,10 @@ fn row() -> impl Strategy<Value = Row> {
         0u8..4,
         prop_oneof![Just(0.0), 0.3f64..6.0, Just(2.5)],
         prop::option::weighted(0.85, prop_oneof![1u8..6, Just(9u8)]),
-        prop::option::weighted(0.9, prop_oneof![(0u32..=20).prop_map(|k| k as f64 * 5.0), 0.0f64..100.0]),
+        prop::option::weighted(
+            0.9,
+            prop_oneof![(0u32..=20).prop_map(|k| k as f64 * 5.0), 0.0f64..100.0],
+        ),
     )
         .prop_map(|(unit, kind, stratum, weight, item, index)| Row {
             unit,
@@ -51,18 +54,38 @@ fn frame(rows: &[Row]) -> DataFrame {
                 .map(|r| r.unit.map(|u| format!("u{u}")))
                 .collect::<Vec<_>>(),
         ),
-        Column::new("year".into(), rows.iter().map(|r| 2020 + i64::from(r.kind)).collect::<Vec<_>>()),
+        Column::new(
+            "year".into(),
+            rows.iter()
+                .map(|r| 2020 + i64::from(r.kind))
+                .collect::<Vec<_>>(),
+        ),
         Column::new(
             "stratum".into(),
-            rows.iter().map(|r| format!("s{}", r.stratum)).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| format!("s{}", r.stratum))
+                .collect::<Vec<_>>(),
         ),
-        Column::new("fpc".into(), rows.iter().map(|r| pop[r.stratum as usize]).collect::<Vec<_>>()),
-        Column::new("w".into(), rows.iter().map(|r| r.weight).collect::<Vec<_>>()),
+        Column::new(
+            "fpc".into(),
+            rows.iter()
+                .map(|r| pop[r.stratum as usize])
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "w".into(),
+            rows.iter().map(|r| r.weight).collect::<Vec<_>>(),
+        ),
         Column::new(
             "item".into(),
-            rows.iter().map(|r| r.item.map(u32::from)).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| r.item.map(u32::from))
+                .collect::<Vec<_>>(),
         ),
-        Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<_>>()),
+        Column::new(
+            "index".into(),
+            rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+        ),
     ])
     .unwrap()
 }
@@ -87,7 +110,13 @@ fn vars() -> Vec<Variable> {
         Variable::new(
             "score",
             "item",
-            Measure::Score(vec![(1.0, 0.0), (2.0, 25.0), (3.0, 50.0), (4.0, 75.0), (5.0, 100.0)]),
+            Measure::Score(vec![
+                (1.0, 0.0),
+                (2.0, 25.0),
+                (3.0, 50.0),
+                (4.0, 75.0),
+                (5.0, 100.0),
+            ]),
         ),
         Variable::new("item_mean", "item", Measure::Mean).with_missing(&[9.0]),
         Variable::new("index", "index", Measure::Mean),
@@ -109,11 +138,25 @@ fn same_numbers(run: &Estimates, eng: &Estimates) -> Result<(), TestCaseError> {
     prop_assert_eq!(run.degf, eng.degf);
     prop_assert_eq!(run.nrow, eng.nrow);
     for (a, b) in run.cells.iter().zip(&eng.cells) {
-        prop_assert_eq!((a.n, a.n_pos, a.rows, a.design_rows), (b.n, b.n_pos, b.rows, b.design_rows));
+        prop_assert_eq!(
+            (a.n, a.n_pos, a.rows, a.design_rows),
+            (b.n, b.n_pos, b.rows, b.design_rows)
+        );
         prop_assert_eq!(a.degf, b.degf);
-        prop_assert!(close(a.estimate, b.estimate, b.estimate.abs()), "estimate {} vs {}", a.estimate, b.estimate);
+        prop_assert!(
+            close(a.estimate, b.estimate, b.estimate.abs()),
+            "estimate {} vs {}",
+            a.estimate,
+            b.estimate
+        );
         prop_assert!(close(a.total, b.total, b.total.abs()));
-        prop_assert!(close(a.se(), b.se(), b.estimate.abs()), "se {} vs {} ({:?})", a.se(), b.se(), b);
+        prop_assert!(
+            close(a.se(), b.se(), b.estimate.abs()),
+            "se {} vs {} ({:?})",
+            a.se(),
+            b.se(),
+            b
+        );
         prop_assert!(close(a.n_eff, b.n_eff, b.n_eff.abs()));
         match (a.deff, b.deff) {
             (Some(x), Some(y)) if y.is_finite() && x.is_finite() => {
@@ -127,7 +170,11 @@ fn same_numbers(run: &Estimates, eng: &Estimates) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn fresh(df: &DataFrame, d: &DesignSpec, by: &[String]) -> Result<Estimates, pingyi_analysis::estimate::AnalysisError> {
+fn fresh(
+    df: &DataFrame,
+    d: &DesignSpec,
+    by: &[String],
+) -> Result<Estimates, pingyi_analysis::estimate::AnalysisError> {
     let mut r = Running::new(d, by, &vars())?;
     r.add(df, false)?;
     r.estimates(&vars())

@@ -334,6 +334,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
         period: l.period.clone(),
         estimates: Mutex::new(HashMap::new()),
         running: Mutex::new(HashMap::new()),
+        sums_built: Default::default(),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
     })

@@ -523,15 +523,15 @@ fn carry(
             continue;
         }
         let mut r = (*r).clone();
-        let step = r
-            .add(&removed, true)
-            .and_then(|()| r.add(&added, false));
+        let step = r.add(&removed, true).and_then(|()| r.add(&added, false));
         match step {
             Ok(()) if !merged.stratified || r.fpc_matches(fpc) => {
                 out.insert(by, Arc::new(r));
             }
             Ok(()) => {}
-            Err(e) => tracing::warn!(by = by.join(","), error = %e, "running sums not brought forward"),
+            Err(e) => {
+                tracing::warn!(by = by.join(","), error = %e, "running sums not brought forward")
+            }
         }
     }
     out

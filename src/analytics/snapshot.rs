@@ -317,7 +317,10 @@ pub(super) async fn restore(
         ms = started.elapsed().as_millis() as u64,
         "analysis frame read from its snapshot"
     );
-    Ok(Some((super::assemble(&at, merged, design, Default::default()), active)))
+    Ok(Some((
+        super::assemble(&at, merged, design, Default::default()),
+        active,
+    )))
 }
 
 /// Writes the frame's snapshot after `quiet` if it is then still the newest frame of its

@@ -12,6 +12,7 @@ pub mod links;
 pub mod plan;
 pub mod progress;
 pub mod table;
+pub mod tally;
 pub mod units;
 
 pub use error::{FieldError, Message, SetupError, SetupResult};

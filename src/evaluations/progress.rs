@@ -112,10 +112,20 @@ pub fn compute(
 
 /// Progress of an evaluation today.
 pub async fn progress(store: &Store, id: EvaluationId) -> Result<Progress, StoreError> {
-    let d = store.evaluation_detail(id).await?;
-    let plan = store.plan_rows(id).await?;
+    let (d, plan) = inputs(store, id).await?;
     let counts = store.source_counts(id).await?;
     Ok(compute(&d, &plan, &counts, chrono::Utc::now().date_naive()))
+}
+
+/// The evaluation and its plan, what [`compute`] needs besides the counts.
+pub async fn inputs(
+    store: &Store,
+    id: EvaluationId,
+) -> Result<(EvaluationDetail, Vec<PlanRow>), StoreError> {
+    Ok((
+        store.evaluation_detail(id).await?,
+        store.plan_rows(id).await?,
+    ))
 }
 
 /// What a signed-in firm was contracted for, per evaluation it may upload to: the plan rows

@@ -226,12 +226,23 @@ pub async fn overview(state: &AppState, id: i64) -> Result<Overview, StoreError>
         let c = store.invitation_counts(d.id).await?;
         invitations.push((d, c));
     }
+    // counted once per data version and brought forward by what arrived (see `tally`)
+    let counts = crate::evaluations::tally::counts(store, &state.tallies, id).await?;
+    let progress = {
+        let p = crate::evaluations::progress::inputs(store, id.into()).await?;
+        crate::evaluations::progress::compute(
+            &p.0,
+            &p.1,
+            &counts.sources,
+            chrono::Utc::now().date_naive(),
+        )
+    };
     Ok(Overview {
-        progress: crate::evaluations::progress::progress(store, id.into()).await?,
+        progress,
         units: store.evaluation_units(id).await?,
-        counts: store.active_response_counts(id).await?,
+        counts: counts.active.clone(),
         links: store.list_links(Some(id)).await?,
-        flags: store.batch_flag_counts(id).await?,
+        flags: counts.flags.clone(),
         tokens: store.token_counts(id).await?,
         warnings: batches
             .iter()

@@ -237,6 +237,7 @@ impl Store {
     }
 }
 
+mod arrivals;
 pub(crate) mod audit;
 mod auth;
 mod backup;
@@ -254,7 +255,6 @@ mod outbox;
 mod plan;
 mod queries;
 mod questionnaires;
-mod arrivals;
 mod results;
 mod schema;
 mod scores;
@@ -262,7 +262,7 @@ mod signin;
 mod units;
 mod uploads;
 
-pub use arrivals::Arrivals;
+pub use arrivals::{Arrivals, DirectRow};
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
 pub use backup::BackupReport;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use pingyi::analytics::{self, Level, Loaded, Query};
 use pingyi::config::Settings;
+use pingyi::evaluations::tally;
 use pingyi::startup::Application;
-use pingyi::store::{Backend, EvaluationStatus, Store};
+use pingyi::store::{Backend, EvaluationId, EvaluationStatus, Store};
 use rand::{Rng, SeedableRng};
 
 use crate::helpers::{evaluator_key, spawn_app_with, TestApp};
@@ -112,6 +113,8 @@ async fn deltas_equal_full_reload(backend: Backend) {
     let mut sizes_used: Vec<usize> = Vec::new();
     let mut steps: Vec<Step> = Vec::new();
     let mut deltas = 0;
+    let tallies = tally::Tallies::default();
+    let mut carried = 0;
     for _ in 0..18 {
         let step = match rng.gen_range(0..100) {
             0..=44 => Step::Answer,
@@ -168,9 +171,56 @@ async fn deltas_equal_full_reload(backend: Backend) {
             }
         }
         let ev = app.store.get_evaluation(eid).await.unwrap();
+        // the overview's counts, brought forward across the steps, equal counts afresh
+        let counts = tally::counts(&app.store, &tallies, eid).await.unwrap();
+        assert_eq!(counts.version, ev.data_version);
+        let mut fresh = app.store.source_counts(EvaluationId(eid)).await.unwrap();
+        let mut held = counts.sources.clone();
+        for v in [&mut fresh, &mut held] {
+            v.sort_by(|a, b| {
+                (a.unit_id, &a.respondent_type, &a.source, a.firm_id).cmp(&(
+                    b.unit_id,
+                    &b.respondent_type,
+                    &b.source,
+                    b.firm_id,
+                ))
+            });
+        }
+        let rows = |v: &[pingyi::store::SourceCount]| {
+            v.iter()
+                .map(|c| {
+                    (
+                        c.unit_id,
+                        c.respondent_type.clone(),
+                        c.source.clone(),
+                        c.firm_id,
+                        c.n,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows(&held), rows(&fresh), "step {step:?}");
+        let active = app.store.active_response_counts(eid).await.unwrap();
+        let pair = |v: &[pingyi::store::ResponseCount]| {
+            v.iter()
+                .map(|c| (c.unit_id, c.respondent_type.to_string(), c.n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pair(&counts.active), pair(&active), "step {step:?}");
+        let flags = |v: &[pingyi::store::BatchFlagCount]| {
+            v.iter()
+                .map(|c| (c.batch_id, c.flagged))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            flags(&counts.flags),
+            flags(&app.store.batch_flag_counts(eid).await.unwrap()),
+            "step {step:?}"
+        );
         for flagged in [false, true] {
             let before = inst.cache.load_counts();
-            let had = inst.cache.latest(eid, flagged).is_some();
+            let prev = inst.cache.latest(eid, flagged);
+            let had = prev.is_some();
             let res = app
                 .client
                 .get(inst.url(&format!(
@@ -192,6 +242,13 @@ async fn deltas_equal_full_reload(backend: Backend) {
                 "step {step:?}, flagged rows left out: {flagged}"
             );
             deltas += after.delta - before.delta;
+            // the running sums of the groupings asked before were brought forward with the
+            // frame, not summed again (unless new items made new variables)
+            let asked = vec!["unit".to_owned(), "respondent_type".to_owned()];
+            if prev.is_some_and(|p| p.items == held.items && p.sum_groupings().contains(&asked)) {
+                assert_eq!(held.sums_built(), 0, "step {step:?}: sums summed afresh");
+                carried += 1;
+            }
             let full = analytics::load_full(&app.store, &registry.all(), &ev, flagged)
                 .await
                 .unwrap();
@@ -204,6 +261,7 @@ async fn deltas_equal_full_reload(backend: Backend) {
         assert!(steps.contains(&s), "no {s:?} in {steps:?}");
     }
     assert!(deltas >= 10, "only {deltas} deltas");
+    assert!(carried >= 5, "sums brought forward only {carried} times");
     inst.handle.stop(true).await;
 }
 crate::both_backends!(

@@ -131,7 +131,11 @@ fn not_held(what: &str) -> AnalysisError {
 impl Running {
     /// Empty sums for `vars` by `by` under `design`, which must have no clusters (every row
     /// is its own PSU) and at most one fpc column.
-    pub fn new(design: &DesignSpec, by: &[String], vars: &[Variable]) -> Result<Self, AnalysisError> {
+    pub fn new(
+        design: &DesignSpec,
+        by: &[String],
+        vars: &[Variable],
+    ) -> Result<Self, AnalysisError> {
         design.validate()?;
         if !design.clusters.is_empty() || design.fpc.len() > 1 {
             return Err(AnalysisError::Invalid(
@@ -382,7 +386,10 @@ impl Running {
     /// (their key values as text), as [`super::estimate`] reports them (without influence
     /// values: the cells cannot enter contrasts).
     pub fn estimates(&self, vars: &[Variable]) -> Result<Estimates, AnalysisError> {
-        if let Some(v) = vars.iter().find(|v| !self.supports(std::slice::from_ref(v))) {
+        if let Some(v) = vars
+            .iter()
+            .find(|v| !self.supports(std::slice::from_ref(v)))
+        {
             return Err(match self.column_ix.get(&v.column) {
                 None => AnalysisError::MissingColumn(v.column.clone()),
                 Some(_) => AnalysisError::Invalid(format!(
@@ -615,7 +622,11 @@ struct RowCtx<'a> {
     remove: bool,
 }
 
-fn add_column(c: &mut ValueColumn, col: Option<&Column>, ctx: &RowCtx) -> Result<(), AnalysisError> {
+fn add_column(
+    c: &mut ValueColumn,
+    col: Option<&Column>,
+    ctx: &RowCtx,
+) -> Result<(), AnalysisError> {
     let Some(col) = col else {
         return Ok(());
     };
@@ -689,7 +700,11 @@ fn coded_totals<'a>(
             if v.is_valid(*code) {
                 // total order of the codes: ascending values (all finite)
                 let key = order_key(*code);
-                merged.entry(key).or_insert((*code, Exact::default())).1.merge(&s.w);
+                merged
+                    .entry(key)
+                    .or_insert((*code, Exact::default()))
+                    .1
+                    .merge(&s.w);
             }
         }
     }
