@@ -198,6 +198,9 @@ pub struct Loaded {
     vars: Vec<Variable>,
     /// per row: its response id and upload batch (0: none), and the batches the rows came in
     ids: Vec<i64>,
+    /// the same ids, ascending (the frame's rows are in id order after a full load; rows
+    /// brought forward are appended)
+    ids_sorted: Vec<i64>,
     batches: Vec<i64>,
     batch_set: BTreeSet<i64>,
     /// per suggestion: its response's upload batch (0: none) and id
@@ -235,6 +238,19 @@ impl Loaded {
     /// forward from the previous data version's.
     pub fn sums_built(&self) -> u64 {
         self.sums_built.load(Ordering::Relaxed)
+    }
+
+    /// The frame's rows in response id order, as a full load has them (rows brought forward
+    /// are appended to the frame; no estimate depends on the row order).
+    pub fn frame_in_id_order(&self) -> Result<DataFrame, AnalyticsError> {
+        if self.ids.windows(2).all(|w| w[0] < w[1]) {
+            return Ok(self.frame.clone());
+        }
+        let mut perm: Vec<IdxSize> = (0..self.ids.len() as IdxSize).collect();
+        perm.sort_unstable_by_key(|&i| self.ids[i as usize]);
+        self.frame
+            .take(&IdxCa::from_vec("".into(), perm))
+            .map_err(|e| AnalysisError::from(e).into())
     }
 
     /// The groupings whose running sums this frame holds.
@@ -496,6 +512,7 @@ async fn load(
         added_at: Vec::new(),
         batch_set: b.batches.iter().copied().filter(|&x| x != 0).collect(),
         frame: b.frame,
+        ids_sorted: b.ids.clone(),
         ids: b.ids,
         batches: b.batches,
         items: b.items,
@@ -551,6 +568,7 @@ fn assemble(
         thresholds: m.thresholds,
         vars,
         ids: m.ids,
+        ids_sorted: m.ids_sorted,
         batches: m.batches,
         batch_set: m.batch_set,
         suggestion_batches: m.suggestion_batches,

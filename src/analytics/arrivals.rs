@@ -39,7 +39,7 @@ pub(super) async fn changes(
         let mut new: Vec<i64> = a
             .recent
             .into_iter()
-            .filter(|id| prev.ids.binary_search(id).is_err())
+            .filter(|id| prev.ids_sorted.binary_search(id).is_err())
             .collect();
         if held_direct + new.len() as i64 != a.direct {
             continue;

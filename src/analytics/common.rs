@@ -323,6 +323,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
         thresholds: l.thresholds.clone(),
         vars,
         ids: l.ids.clone(),
+        ids_sorted: l.ids_sorted.clone(),
         batches: l.batches.clone(),
         batch_set: l.batch_set.clone(),
         suggestion_batches: Vec::new(),

@@ -1,18 +1,21 @@
 //! Keeping an evaluation's analysis frame current without reading it all again.
 //!
-//! The frame holds each row's response id, in id order (as a full load orders them). When the
-//! data version moved from `v` to `w`, the ids of the evaluation's active rows are read (ids
-//! only, with the filters of a full load: withdrawn batches left out, flagged rows too when
-//! asked; see [`crate::store::Store::frame_row_ids`]) and compared with the frame's: rows
-//! whose id is no longer there are dropped (withdrawn batches, rows flagged since), ids the
-//! frame lacks are read by id ([`crate::store::Store::frame_rows_by_id`], the full load's
-//! columns), decoded as a full load decodes them and merged in id order. The result is the
+//! The frame holds each row's response id (and the ids again in ascending order). When the
+//! data version moved from `v` to `w`, what changed is found without reading every row: for a
+//! frame with flagged rows, by the quick reads of [`super::arrivals`] (recent link and token
+//! answers by date, upload batches by status); otherwise, or when those do not add up, by
+//! reading the ids of the evaluation's active rows (ids only, with the filters of a full load;
+//! see [`crate::store::Store::frame_row_ids`]) and comparing them with the frame's. Rows whose
+//! id is no longer active are dropped (withdrawn batches, rows flagged since), rows the frame
+//! lacks are read by id ([`crate::store::Store::frame_rows_by_id`], the full load's columns),
+//! decoded as a full load decodes them and appended. In response id order the result is the
 //! frame a full load builds, row for row. The running sums of the groupings computed so far
 //! are brought forward too, by taking away the rows gone and adding the rows new; they are
-//! exact sums, so they equal the sums of a full load to the last bit. Nothing records when or in which order answers arrived: the
-//! ids are random, and the difference of two id sets says only which rows are new, not when
-//! each came. What cannot be applied this way (the design of the draws changed, the
-//! evaluation's year or wave changed) is loaded in full instead.
+//! exact sums, so they equal the sums of a full load to the last bit, whatever the row order.
+//! Nothing records when or in which order answers arrived: the ids are random, only the date
+//! of a submission is kept, and the frame's own row order lives only in memory. What cannot be
+//! applied this way (the design of the draws changed, the evaluation's year or wave changed)
+//! is loaded in full instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -27,8 +30,9 @@ use super::design::{DesignTable, OTHER};
 use super::load::Built;
 use super::{AnalyticsError, Suggestion, FPC, STRATUM};
 
-/// Chunks per column after which an appended frame is made contiguous again.
-const MAX_CHUNKS: usize = 16;
+/// Chunks per column after which an appended frame is made contiguous again (a copy of the
+/// frame, once every so many new versions).
+const MAX_CHUNKS: usize = 64;
 
 fn polars(e: PolarsError) -> AnalyticsError {
     pingyi_analysis::estimate::AnalysisError::from(e).into()
@@ -55,7 +59,7 @@ pub(super) async fn advance(
     }
     let started = std::time::Instant::now();
     let (gone, new) = match active {
-        Some(active) => diff(&prev.ids, &sorted(active)),
+        Some(active) => diff(&prev.ids_sorted, &sorted(active)),
         None => {
             // flagged rows change without a new batch: such frames read every active id
             let quick = if exclude_flagged {
@@ -66,7 +70,7 @@ pub(super) async fn advance(
             match quick {
                 Some(c) => c,
                 None => diff(
-                    &prev.ids,
+                    &prev.ids_sorted,
                     &sorted(store.frame_row_ids(ev.id, exclude_flagged).await?),
                 ),
             }
@@ -245,6 +249,8 @@ pub(super) fn set_fpc(frame: &mut DataFrame, design: &DesignTable) -> Result<(),
 /// A frame brought forward: the rows, their batches and what labels them.
 pub(super) struct Merged {
     pub frame: DataFrame,
+    /// `ids`, ascending
+    pub ids_sorted: Vec<i64>,
     /// positions in `frame` of the rows that were not held before
     pub added_at: Vec<usize>,
     pub ids: Vec<i64>,
@@ -274,6 +280,7 @@ pub(super) fn merge(
     let mut frame = prev.frame.clone();
     let mut batches = prev.batches.clone();
     let mut ids = prev.ids.clone();
+    let mut ids_sorted = prev.ids_sorted.clone();
     let mut suggestions = prev.suggestions.clone();
     let mut suggestion_batches = prev.suggestion_batches.clone();
     let mut suggestion_ids = prev.suggestion_ids.clone();
@@ -285,6 +292,7 @@ pub(super) fn merge(
         let mut k = keep.iter();
         batches.retain(|_| k.next().copied().unwrap_or(true));
         ids.retain(|i| !gone.contains(i));
+        ids_sorted.retain(|i| !gone.contains(i));
         let kept: Vec<bool> = suggestion_ids.iter().map(|i| !gone.contains(i)).collect();
         let mut k = kept.iter();
         suggestions.retain(|_| k.next().copied().unwrap_or(true));
@@ -339,25 +347,18 @@ pub(super) fn merge(
         }
         let mut tail = add.frame;
         align(&mut frame, &mut tail)?;
+        // appended, not merged in id order: every estimate comes from order-free sums, so
+        // the new rows cost themselves, not a copy of the frame
+        added_at = (frame.height()..frame.height() + tail.height()).collect();
         frame.vstack_mut(&tail).map_err(polars)?;
-        // rows in id order, as a full load has them: arrivals usually land between the
-        // rows held (ids are random), so the columns are gathered once
-        let perm = merge_order(&ids, &add.ids);
-        if perm.iter().enumerate().any(|(i, &p)| i != p) {
-            frame = take(&frame, &perm)?;
-        } else if frame.max_n_chunks() > MAX_CHUNKS {
+        if frame.max_n_chunks() > MAX_CHUNKS {
             frame.rechunk_mut_par();
         }
-        added_at = perm
-            .iter()
-            .enumerate()
-            .filter(|(_, &p)| p >= ids.len())
-            .map(|(i, _)| i)
-            .collect();
-        let both_ids: Vec<i64> = ids.iter().chain(&add.ids).copied().collect();
-        let both_batches: Vec<i64> = batches.iter().chain(&add.batches).copied().collect();
-        ids = perm.iter().map(|&p| both_ids[p]).collect();
-        batches = perm.iter().map(|&p| both_batches[p]).collect();
+        let order = merge_order(&ids_sorted, &add.ids);
+        let both: Vec<i64> = ids_sorted.iter().chain(&add.ids).copied().collect();
+        ids_sorted = order.iter().map(|&p| both[p]).collect();
+        ids.extend(&add.ids);
+        batches.extend(&add.batches);
         // suggestions in the order of their responses (a response's own in question order)
         let add_ids: Vec<i64> = add.suggestion_rows.iter().map(|&r| add.ids[r]).collect();
         let add_batches: Vec<i64> = add
@@ -393,6 +394,7 @@ pub(super) fn merge(
     let batch_set = batches.iter().copied().filter(|&b| b != 0).collect();
     Ok(Merged {
         frame,
+        ids_sorted,
         added_at,
         ids,
         batches,

@@ -107,6 +107,12 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     df.with_column(Column::new(ID.into(), l.ids.clone()))
         .map_err(|e| e.to_string())?;
+    // rows brought forward are appended; the file holds them in response id order
+    if l.ids.windows(2).any(|w| w[0] > w[1]) {
+        df = df
+            .sort([ID], SortMultipleOptions::default())
+            .map_err(|e| format!("cannot order the frame: {e}"))?;
+    }
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Snappy)
@@ -296,6 +302,7 @@ pub(super) async fn restore(
         added_at: Vec::new(),
         batch_set: s.batches.iter().copied().filter(|&b| b != 0).collect(),
         frame: s.frame,
+        ids_sorted: s.ids.clone(),
         ids: s.ids,
         batches: s.batches,
         items: m.items,

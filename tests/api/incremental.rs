@@ -1,7 +1,7 @@
 //! The analysis frame an instance keeps current by deltas (the ids of the active rows
 //! compared with the frame's: new rows read by id and merged in, withdrawn or flagged rows
-//! dropped) equals a full reload of the evaluation, row for row, and so do its
-//! estimates, to the last bit. A seeded random sequence interleaves public answers through
+//! dropped) equals a full reload of the evaluation, row for row in response id order, and
+//! so do its estimates, to the last bit. A seeded random sequence interleaves public answers through
 //! the form, firm uploads, withdrawals and restarts (a new instance on the same database),
 //! checked after every step, with and without flagged rows.
 
@@ -318,14 +318,16 @@ pub(crate) async fn answer(
 pub(crate) fn same_frame(a: &Loaded, b: &Loaded) {
     assert_eq!(a.rows, b.rows);
     assert_eq!(a.frame.height(), b.frame.height());
+    // rows brought forward are appended; in id order the frames are the same
+    let af = a.frame_in_id_order().unwrap();
     for c in b.frame.columns() {
         let name = c.name().as_str();
-        let x = a.frame.column(name).unwrap().as_materialized_series();
+        let x = af.column(name).unwrap().as_materialized_series();
         let y = c.as_materialized_series();
         assert_eq!(x.dtype(), y.dtype(), "column {name}");
         assert!(x.equals_missing(y), "column {name} differs");
     }
-    for c in a.frame.columns() {
+    for c in af.columns() {
         if b.frame.column(c.name().as_str()).is_err() {
             assert_eq!(c.null_count(), c.len(), "column {} only kept", c.name());
         }
@@ -334,7 +336,7 @@ pub(crate) fn same_frame(a: &Loaded, b: &Loaded) {
         assert!(a.items.contains(item), "item {item}");
     }
     for item in a.items.iter().filter(|i| !b.items.contains(i)) {
-        let c = a.frame.column(&format!("item:{item}")).unwrap();
+        let c = af.column(&format!("item:{item}")).unwrap();
         assert_eq!(c.null_count(), c.len(), "item {item} only kept");
     }
     let texts = |l: &Loaded| -> Vec<(String, String, String)> {
