@@ -100,6 +100,10 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::new("127.0.0.1:0".into(), url.clone());
     settings.store = StoreOptions::default();
     settings.submit_rate_per_minute = 0;
+    // snapshots of the frame, written after 5 s without new answers (the restart below reads it)
+    let frames = tempfile::tempdir()?;
+    settings.frames_dir = Some(frames.path().to_path_buf());
+    settings.frames_quiet = Duration::from_secs(5);
     let store = Store::open(&url, &settings.store).await?;
     let qs =
         pingyi::library::register_questionnaires(&store, std::path::Path::new("surveys")).await?;
@@ -144,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
         .code;
     let key = common::bench_key(&store).await?;
     let rss_before = rss_mb();
-    let app = Application::build_with_store(settings, store.clone(), qs.clone()).await?;
+    let app = Application::build_with_store(settings.clone(), store.clone(), qs.clone()).await?;
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     let base = format!("http://127.0.0.1:{port}");
@@ -257,6 +261,22 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "RSS at the end {:.0} MB, peak seen {max_rss:.0} MB",
         rss_mb()
+    );
+    // a restart: once the snapshot of the last version is written, a second instance on the
+    // same database and frames directory serves its first results page
+    tokio::time::sleep(settings.frames_quiet + Duration::from_secs(10)).await;
+    let second = Application::build_with_store(settings, store.clone(), qs.clone()).await?;
+    let base2 = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+    let cold2 = get(format!("{base2}/admin/evaluations/{ev_id}/results")).await?;
+    let cold3 = get(format!("{base2}/admin/evaluations/{ev_id}")).await?;
+    let cold4 = get(format!(
+        "{base2}/admin/evaluations/{ev_id}/units/u00/report"
+    ))
+    .await?;
+    println!(
+        "after a restart (frame from the snapshot): first results page {cold2:.0} ms, then the \
+         overview {cold3:.0} ms and the unit report {cold4:.0} ms"
     );
     Ok(())
 }

@@ -27,7 +27,7 @@ fn row() -> impl Strategy<Value = Row> {
         prop::option::weighted(0.9, 0u8..4),
         0u8..3,
         0u8..4,
-        prop_oneof![Just(0.0), 0.3f64..6.0, Just(2.5)],
+        prop_oneof![Just(0.0), 0.3f64..6.0, Just(2.5), Just(1.0), Just(1.0)],
         prop::option::weighted(0.85, prop_oneof![1u8..6, Just(9u8)]),
         prop::option::weighted(
             0.9,
@@ -261,7 +261,7 @@ fn no_spread_is_exactly_zero() {
             unit: Some(1),
             kind: 0,
             stratum: (i % 2) as u8,
-            weight: 1.7 + (i % 3) as f64 * 0.35,
+            weight: [1.0, 1.7, 2.05][i % 3],
             item: Some(5),
             index: Some(83.33333333333333),
         })

@@ -359,10 +359,13 @@ pub async fn results_report(
     let evaluation = state.store.get_evaluation(id).await?;
     let units = state.store.evaluation_units(evaluation.id).await?;
     let l = analytics::loaded(state, evaluation.id, exclude_flagged).await?;
-    let by_unit = analytics::table_by(&l, &["unit"], Level::Overall).await?;
-    let by_type = analytics::table_by(&l, &["respondent_type"], Level::Overall).await?;
-    let by_dim = analytics::table_by(&l, &["year"], Level::Dimension).await?;
-    let by_type_dim = analytics::table_by(&l, &["respondent_type"], Level::Dimension).await?;
+    // the groupings at once: after a restart each is summed from the frame, one per core
+    let (by_unit, by_type, by_dim, by_type_dim) = tokio::try_join!(
+        analytics::table_by(&l, &["unit"], Level::Overall),
+        analytics::table_by(&l, &["respondent_type"], Level::Overall),
+        analytics::table_by(&l, &["year"], Level::Dimension),
+        analytics::table_by(&l, &["respondent_type"], Level::Dimension),
+    )?;
     let years = series(state, &evaluation).await?;
     let q = Query::new(&["unit"], Level::Overall);
     let mut frames = Vec::with_capacity(years.len());
@@ -469,10 +472,12 @@ pub async fn unit_report(
     }
     let l = analytics::loaded(state, evaluation.id, exclude_flagged).await?;
     let t = |by: &'static [&'static str], level| analytics::table_by(&l, by, level);
-    let overall = t(&["unit"], Level::Overall).await?;
-    let by_type = t(&["unit", "respondent_type"], Level::Overall).await?;
-    let by_dim = t(&["unit", "respondent_type"], Level::Dimension).await?;
-    let by_item = t(&["unit", "respondent_type"], Level::Question).await?;
+    let (overall, by_type, by_dim, by_item) = tokio::try_join!(
+        t(&["unit"], Level::Overall),
+        t(&["unit", "respondent_type"], Level::Overall),
+        t(&["unit", "respondent_type"], Level::Dimension),
+        t(&["unit", "respondent_type"], Level::Question),
+    )?;
     // last year: the latest earlier evaluation of the series
     let years = series(state, &evaluation).await?;
     let prev = years

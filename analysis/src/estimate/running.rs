@@ -40,32 +40,13 @@ use super::exact::{Exact, OutOfRange};
 use super::kernel;
 use super::AnalysisError;
 
+mod parts;
+use parts::{coded_totals, CodeSums, Part, RawSums};
+
 /// Rows per update below which one thread does all columns.
 const PARALLEL_ROWS: usize = 20_000;
 /// Distinct codes a column may have in one (domain, stratum).
 const MAX_CODES: usize = 1024;
-
-/// Sums of one answer code in one (domain, stratum).
-#[derive(Debug, Clone, Default)]
-struct CodeSums {
-    n: i64,
-    n_pos: i64,
-    w: Exact,
-    ww: Exact,
-}
-
-/// Sums of a numeric column's non-empty values in one (domain, stratum).
-#[derive(Debug, Clone, Default)]
-struct RawSums {
-    n: i64,
-    n_pos: i64,
-    w: Exact,
-    wy: Exact,
-    wyy: Exact,
-    ww: Exact,
-    wwy: Exact,
-    wwyy: Exact,
-}
 
 /// One value column's sums, per (domain, stratum) cell.
 #[derive(Debug, Clone)]
@@ -538,8 +519,8 @@ impl Running {
         let (y, yy) = if plain_mean(v) {
             let (mut y, mut yy) = (Exact::default(), Exact::default());
             for &c in cells {
-                y.merge(&col.sums[c].wy);
-                yy.merge(&col.sums[c].wyy);
+                y.merge(&col.sums[c].wy());
+                yy.merge(&col.sums[c].wyy());
             }
             (y.value(), yy.value())
         } else {
@@ -627,7 +608,7 @@ fn add_column(
     col: Option<&Column>,
     ctx: &RowCtx,
 ) -> Result<(), AnalysisError> {
-    let Some(col) = col else {
+    let Some(col) = col.filter(|c| c.null_count() < c.len()) else {
         return Ok(());
     };
     let vals = kernel::f64_values(col, f64::NAN)?;
@@ -661,8 +642,12 @@ fn add_column(
             let s = &mut hist[at].1;
             s.n += step;
             s.n_pos += pos;
-            s.w.add(w, ctx.remove).map_err(err)?;
-            s.ww.add(ww, ctx.remove).map_err(err)?;
+            if w == 1.0 {
+                s.n1 += step;
+            } else {
+                s.w.add(w, ctx.remove).map_err(err)?;
+                s.ww.add(ww, ctx.remove).map_err(err)?;
+            }
             if s.n == 0 {
                 hist.remove(at);
             } else if s.n < 0 {
@@ -671,132 +656,26 @@ fn add_column(
         }
         if c.raw {
             let s = &mut c.sums[cell];
-            let wy = w * y;
-            let wwy = ww * y;
             s.n += step;
             s.n_pos += pos;
-            s.w.add(w, ctx.remove).map_err(err)?;
-            s.wy.add(wy, ctx.remove).map_err(err)?;
-            s.wyy.add(wy * y, ctx.remove).map_err(err)?;
-            s.ww.add(ww, ctx.remove).map_err(err)?;
-            s.wwy.add(wwy, ctx.remove).map_err(err)?;
-            s.wwyy.add(wwy * y, ctx.remove).map_err(err)?;
+            if w == 1.0 {
+                s.n1 += step;
+                s.y1.add(y, ctx.remove).map_err(err)?;
+                s.yy1.add(y * y, ctx.remove).map_err(err)?;
+            } else {
+                let wy = w * y;
+                let wwy = ww * y;
+                s.w.add(w, ctx.remove).map_err(err)?;
+                s.wy.add(wy, ctx.remove).map_err(err)?;
+                s.wyy.add(wy * y, ctx.remove).map_err(err)?;
+                s.ww.add(ww, ctx.remove).map_err(err)?;
+                s.wwy.add(wwy, ctx.remove).map_err(err)?;
+                s.wwyy.add(wwy * y, ctx.remove).map_err(err)?;
+            }
             if s.n < 0 {
                 return Err(not_held("an answer"));
             }
         }
     }
     Ok(())
-}
-
-/// Σ q Σw and Σ q² Σw over the valid codes of a domain's cells, codes ascending.
-fn coded_totals<'a>(
-    cells: impl Iterator<Item = &'a Vec<(f64, CodeSums)>>,
-    v: &Variable,
-) -> (f64, f64) {
-    let mut merged: BTreeMap<u64, (f64, Exact)> = BTreeMap::new();
-    for hist in cells {
-        for (code, s) in hist {
-            if v.is_valid(*code) {
-                // total order of the codes: ascending values (all finite)
-                let key = order_key(*code);
-                merged
-                    .entry(key)
-                    .or_insert((*code, Exact::default()))
-                    .1
-                    .merge(&s.w);
-            }
-        }
-    }
-    let (mut y, mut yy) = (0.0, 0.0);
-    for (code, w) in merged.values() {
-        let q = v.quantity(*code);
-        let w = w.value();
-        y += q * w;
-        yy += q * q * w;
-    }
-    (y, yy)
-}
-
-/// A key whose unsigned order is the numeric order of finite values.
-fn order_key(x: f64) -> u64 {
-    let b = x.to_bits();
-    if b >> 63 == 1 {
-        !b
-    } else {
-        b | (1 << 63)
-    }
-}
-
-/// One (domain, stratum)'s sums for one variable.
-struct Part {
-    n: i64,
-    n_pos: i64,
-    w: Exact,
-    ww: Exact,
-    x: f64,
-    y: f64,
-    spread: Spread,
-}
-
-enum Spread {
-    /// (q, Σw² of the code) per valid code
-    Codes(Vec<(f64, f64)>),
-    /// Σw²y², Σw²y, Σw²
-    Raw(f64, f64, f64),
-}
-
-impl Part {
-    fn raw(s: &RawSums) -> Part {
-        Part {
-            n: s.n,
-            n_pos: s.n_pos,
-            w: s.w,
-            ww: s.ww,
-            x: s.w.value(),
-            y: s.wy.value(),
-            spread: Spread::Raw(s.wwyy.value(), s.wwy.value(), s.ww.value()),
-        }
-    }
-
-    fn coded(hist: &[(f64, CodeSums)], v: &Variable) -> Part {
-        let (mut n, mut n_pos) = (0, 0);
-        let (mut w, mut ww) = (Exact::default(), Exact::default());
-        let mut y = 0.0;
-        let mut codes = Vec::new();
-        for (code, s) in hist.iter().filter(|(c, _)| v.is_valid(*c)) {
-            n += s.n;
-            n_pos += s.n_pos;
-            w.merge(&s.w);
-            ww.merge(&s.ww);
-            let q = v.quantity(*code);
-            y += q * s.w.value();
-            codes.push((q, s.ww.value()));
-        }
-        Part {
-            n,
-            n_pos,
-            w,
-            ww,
-            x: w.value(),
-            y,
-            spread: Spread::Codes(codes),
-        }
-    }
-
-    /// Σ w² (y − r)² over the valid answers.
-    fn spread(&self, r: f64) -> f64 {
-        match &self.spread {
-            Spread::Codes(codes) => codes.iter().map(|&(q, ww)| ww * (q - r) * (q - r)).sum(),
-            Spread::Raw(a, b, c) => {
-                let e = a - 2.0 * r * b + r * r * c;
-                let noise = 16.0 * f64::EPSILON * (a.abs() + 2.0 * (r * b).abs() + r * r * c.abs());
-                if e <= noise {
-                    0.0
-                } else {
-                    e
-                }
-            }
-        }
-    }
 }
