@@ -9,12 +9,16 @@
 //! hash the old description does not match; either way a half-written file is never read.
 //!
 //! A snapshot is used only when it still holds against the database: the evaluation, its
-//! year and wave, the draws' design, and its responses. The ids of the evaluation's active
-//! responses are read (ids only): at the snapshot's own data version they must be exactly
-//! the snapshot's; at a later version at least half of the snapshot's rows must still be
-//! among them (and make at least half of them). Then the rows no longer active are dropped
-//! and the new ones read by id and merged in (see `delta`); otherwise the evaluation is
-//! loaded in full. Only the frame with every row (flagged rows included, as the pages show by
+//! year and wave, the draws' design, and its responses. First the quick check, from the
+//! index alone: the link and token answers it holds plus those submitted since (from two
+//! days before the snapshot's rows were read) must be the database's, by count and by the
+//! sum of their ids modulo a prime; upload batches are then compared by status as any frame
+//! is brought forward (see `arrivals`). When that does not hold, the ids of the evaluation's
+//! active responses are read (ids only): at the snapshot's own data version they must be
+//! exactly the snapshot's; at a later version at least half of the snapshot's rows must still
+//! be among them (and make at least half of them). Then the rows no longer active are
+//! dropped and the new ones read by id and appended (see `delta`); otherwise the evaluation
+//! is loaded in full. Only the frame with every row (flagged rows included, as the pages show by
 //! default) is kept on disk.
 
 use std::collections::HashMap;
@@ -61,6 +65,9 @@ pub(super) struct Meta {
     pub suggestions: Vec<Suggestion>,
     pub suggestion_batches: Vec<i64>,
     pub suggestion_ids: Vec<i64>,
+    /// the day (UTC) the frame's rows were read (older snapshots: none, checked id by id)
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// A snapshot read back: the description, the frame and each row's batch and id.
@@ -154,6 +161,7 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         suggestions: l.suggestions.clone(),
         suggestion_batches: l.suggestion_batches.clone(),
         suggestion_ids: l.suggestion_ids.clone(),
+        as_of: Some(l.as_of.to_string()),
     };
     let json = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
     let (parquet, description) = paths(dir, l.evaluation_id);
@@ -245,7 +253,7 @@ pub(super) async fn restore(
     store: &crate::store::Store,
     dir: PathBuf,
     ev: &crate::store::Evaluation,
-) -> Result<Option<(Loaded, Vec<i64>)>, super::AnalyticsError> {
+) -> Result<Option<(Loaded, Option<Vec<i64>>)>, super::AnalyticsError> {
     let id = ev.id;
     let started = std::time::Instant::now();
     let Some(s) = tokio::task::spawn_blocking(move || read(&dir, id))
@@ -275,23 +283,41 @@ pub(super) async fn restore(
         stale("its rows are not in response id order");
         return Ok(None);
     }
-    let mut active = store.frame_row_ids(ev.id, false).await?;
-    active.sort_unstable();
-    if s.meta.version == ev.data_version {
-        if active != s.ids {
-            stale("the database holds other responses at its version");
-            return Ok(None);
-        }
+    let as_of = s
+        .meta
+        .as_of
+        .as_deref()
+        .and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+    // the quick check: the link and token answers it holds plus those submitted since are
+    // the database's, by count and by a checksum of their ids (upload batches are compared
+    // by status when the frame is brought forward); otherwise every active id is read
+    let quick = match as_of {
+        Some(d) => direct_rows_match(store, ev.id, &s, d).await?,
+        None => false,
+    };
+    let active = if quick {
+        None
     } else {
-        // rows come and go between versions; a snapshot of which less than half is still
-        // active is another database's, or costs more to bring forward than a full load
-        let (gone, _) = super::delta::diff(&s.ids, &active);
-        let kept = s.ids.len() - gone.len();
-        if 2 * kept < s.ids.len() || 2 * kept < active.len() {
-            stale("most of its responses are not the database's active ones");
-            return Ok(None);
+        let mut active = store.frame_row_ids(ev.id, false).await?;
+        active.sort_unstable();
+        if s.meta.version == ev.data_version {
+            if active != s.ids {
+                stale("the database holds other responses at its version");
+                return Ok(None);
+            }
+        } else {
+            // rows come and go between versions; a snapshot of which less than half is
+            // still active is another database's, or costs more to bring forward than a
+            // full load
+            let (gone, _) = super::delta::diff(&s.ids, &active);
+            let kept = s.ids.len() - gone.len();
+            if 2 * kept < s.ids.len() || 2 * kept < active.len() {
+                stale("most of its responses are not the database's active ones");
+                return Ok(None);
+            }
         }
-    }
+        Some(active)
+    };
     let at = crate::store::Evaluation {
         data_version: s.meta.version,
         ..ev.clone()
@@ -324,10 +350,11 @@ pub(super) async fn restore(
         ms = started.elapsed().as_millis() as u64,
         "analysis frame read from its snapshot"
     );
-    Ok(Some((
-        super::assemble(&at, merged, design, Default::default()),
-        active,
-    )))
+    let mut loaded = super::assemble(&at, merged, design, Default::default());
+    if let Some(d) = as_of {
+        loaded.as_of = d;
+    }
+    Ok(Some((loaded, active)))
 }
 
 /// Writes the frame's snapshot after `quiet` if it is then still the newest frame of its
@@ -386,16 +413,51 @@ pub(super) async fn cold(
         return Ok(None);
     };
     state.analytics.set_written(ev.id, r.version);
-    if r.version == ev.data_version {
+    if r.version == ev.data_version && active.is_some() {
         return Ok(Some(r));
     }
+    // also at the same version after the quick check: upload batches are compared then
     super::delta::advance(
         &state.store,
         questionnaires,
         &std::sync::Arc::new(r),
         ev,
         false,
-        Some(active),
+        active,
     )
     .await
+}
+
+/// Whether the snapshot's link and token answers, with those submitted since two days before
+/// it was written, are the database's: the same count and the same sum of `id mod P`.
+async fn direct_rows_match(
+    store: &crate::store::Store,
+    evaluation_id: i64,
+    s: &Snapshot,
+    as_of: chrono::NaiveDate,
+) -> Result<bool, super::AnalyticsError> {
+    let since = as_of
+        .checked_sub_days(chrono::Days::new(2))
+        .unwrap_or(as_of)
+        .to_string();
+    let (count, sum) = store.direct_checksum(evaluation_id).await?;
+    let recent = store.arrivals(evaluation_id, &since).await?.recent;
+    let mut sorted = s.ids.clone();
+    sorted.sort_unstable();
+    let held = s
+        .ids
+        .iter()
+        .zip(&s.batches)
+        .filter(|(_, &b)| b == 0)
+        .map(|(i, _)| *i);
+    let new = recent
+        .into_iter()
+        .filter(|i| sorted.binary_search(i).is_err());
+    let (mut n, mut total) = (0i64, 0i64);
+    for id in held.chain(new) {
+        n += 1;
+        // truncated, as SQL's % is (ids may be negative)
+        total += id % crate::store::CHECKSUM_MODULUS;
+    }
+    Ok(n == count && total == sum)
 }

@@ -3,24 +3,19 @@
 //!
 //! Counting a million responses per page view takes seconds; while answers arrive every
 //! second the overview would never be fast. So each evaluation's counts are held per data
-//! version and brought forward the way the analysis frame is (see `analytics::arrivals`):
-//! link and token answers are never deleted, so the new ones are the recent ones (by
-//! submission date) not yet counted, checked against their total from the index; upload
-//! batches only appear or are withdrawn whole, and flags change only when a batch does, so
-//! their counts are read again only when the set of active batches changed. When the quick
-//! reads do not add up, everything is counted afresh.
+//! version and brought forward by what can have changed: link and token answers are never
+//! deleted and new ones carry the date they were submitted, so the answers of the last two
+//! days are counted again (grouped, in the database) and the older ones are kept, checked by
+//! their total from the index alone (counted again when it moved: an answer with an old date
+//! came in); upload batches only appear or are withdrawn whole, and flags change only when a
+//! batch does, so their counts are read again only when the set of active batches changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use chrono::NaiveDate;
-
 use crate::questionnaire::RespondentType;
 
-use crate::store::{BatchFlagCount, DirectRow, ResponseCount, SourceCount, Store, StoreError};
-
-/// How often the quick reads are tried when an answer arrived between them.
-const TRIES: usize = 3;
+use crate::store::{BatchFlagCount, ResponseCount, SourceCount, Store, StoreError};
 
 /// The counts of one evaluation at one data version.
 #[derive(Debug, Clone)]
@@ -37,10 +32,11 @@ pub struct Counts {
 #[derive(Debug, Clone)]
 struct Held {
     version: i64,
-    as_of: NaiveDate,
-    /// ids of the link and token answers counted, ascending
-    direct_ids: Vec<i64>,
-    direct: BTreeMap<(i64, String, String), i64>,
+    /// link and token answers submitted before this date (UTC) ...
+    since: String,
+    /// ... counted per unit, respondent type and source, and in all
+    old: Vec<SourceCount>,
+    old_total: i64,
     batches: BTreeSet<i64>,
     batch_sources: Vec<SourceCount>,
     flags: Vec<BatchFlagCount>,
@@ -91,49 +87,18 @@ async fn bring_forward(
     version: i64,
     prev: Option<&Held>,
 ) -> Result<Held, StoreError> {
-    let as_of = chrono::Utc::now().date_naive();
-    let mut direct = None;
-    let mut active: Option<Vec<i64>> = None;
-    if let Some(p) = prev {
-        let since = p
-            .as_of
-            .checked_sub_days(chrono::Days::new(2))
-            .unwrap_or(p.as_of)
-            .to_string();
-        for _ in 0..TRIES {
-            let a = store.arrivals(id, &since).await?;
-            let new: Vec<i64> = a
-                .recent
-                .into_iter()
-                .filter(|i| p.direct_ids.binary_search(i).is_err())
-                .collect();
-            if (p.direct_ids.len() + new.len()) as i64 != a.direct {
-                continue;
-            }
-            let rows = store.direct_rows_by_id(id, &new).await?;
-            if rows.len() != new.len() {
-                continue;
-            }
-            let mut ids = p.direct_ids.clone();
-            let mut tally = p.direct.clone();
-            add(&mut tally, &mut ids, rows);
-            direct = Some((ids, tally));
-            active = Some(a.batches);
-            break;
-        }
-    }
-    let (direct_ids, direct) = match direct {
-        Some(d) => d,
-        None => {
-            let (mut ids, mut tally) = (Vec::new(), BTreeMap::new());
-            add(&mut tally, &mut ids, store.direct_rows(id).await?);
-            (ids, tally)
-        }
+    let today = chrono::Utc::now().date_naive();
+    let since = today
+        .checked_sub_days(chrono::Days::new(2))
+        .unwrap_or(today)
+        .to_string();
+    let old_total = store.direct_count_before(id, &since).await?;
+    let old = match prev.filter(|p| p.since == since && p.old_total == old_total) {
+        Some(p) => p.old.clone(),
+        None => store.direct_counts(id, &since, false).await?,
     };
-    let batches: BTreeSet<i64> = match active {
-        Some(b) => b.into_iter().collect(),
-        None => store.active_batch_ids(id).await?.into_iter().collect(),
-    };
+    let recent = store.direct_counts(id, &since, true).await?;
+    let batches: BTreeSet<i64> = store.active_batch_ids(id).await?.into_iter().collect();
     let (batch_sources, flags) = match prev.filter(|p| p.batches == batches) {
         Some(p) => (p.batch_sources.clone(), p.flags.clone()),
         None => (
@@ -141,27 +106,23 @@ async fn bring_forward(
             store.batch_flag_counts(id).await?,
         ),
     };
+    let mut direct: BTreeMap<(i64, String, String), i64> = BTreeMap::new();
+    for c in old.iter().chain(&recent) {
+        *direct
+            .entry((c.unit_id, c.respondent_type.clone(), c.source.clone()))
+            .or_insert(0) += c.n;
+    }
     let counts = Arc::new(assemble(version, &direct, &batch_sources, flags.clone())?);
     Ok(Held {
         version,
-        as_of,
-        direct_ids,
-        direct,
+        since,
+        old,
+        old_total,
         batches,
         batch_sources,
         flags,
         counts,
     })
-}
-
-fn add(tally: &mut BTreeMap<(i64, String, String), i64>, ids: &mut Vec<i64>, rows: Vec<DirectRow>) {
-    for r in rows {
-        *tally
-            .entry((r.unit_id, r.respondent_type, r.source))
-            .or_insert(0) += 1;
-        ids.push(r.id);
-    }
-    ids.sort_unstable();
 }
 
 fn assemble(

@@ -15,6 +15,9 @@ pub struct Arrivals {
     pub batches: Vec<i64>,
 }
 
+/// The modulus of [`Store::direct_checksum`] (a prime; `%` truncates, in SQL as in Rust).
+pub const CHECKSUM_MODULUS: i64 = 1_000_003;
+
 impl Store {
     /// See [`Arrivals`]; `since` is a date as responses store it (`YYYY-MM-DD`, UTC).
     pub async fn arrivals(&self, evaluation_id: i64, since: &str) -> StoreResult<Arrivals> {
@@ -33,6 +36,17 @@ impl Store {
         })
     }
 
+    /// The count of the evaluation's link and token answers and the sum of their ids modulo
+    /// [`CHECKSUM_MODULUS`] (from the index alone), to check a frame read from elsewhere.
+    pub async fn direct_checksum(&self, evaluation_id: i64) -> StoreResult<(i64, i64)> {
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(id % {CHECKSUM_MODULUS}), 0) AS BIGINT) \
+             FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL"
+        );
+        Ok(with_pool!(self, p => sqlx::query_as(&sql)
+            .bind(evaluation_id).fetch_one(p).await?))
+    }
+
     /// The evaluation's active upload batches.
     pub async fn active_batch_ids(&self, evaluation_id: i64) -> StoreResult<Vec<i64>> {
         Ok(with_pool!(self, p => sqlx::query_scalar(
@@ -49,47 +63,31 @@ impl Store {
     }
 }
 
-/// One answer through a link or token, as the overview counts it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DirectRow {
-    pub id: i64,
-    pub unit_id: i64,
-    pub respondent_type: String,
-    pub source: String,
-}
-
-/// Ids per statement of [`Store::direct_rows_by_id`].
-const IDS_CHUNK: usize = 1000;
-
 impl Store {
-    /// Every answer of the evaluation through a link or token.
-    pub async fn direct_rows(&self, evaluation_id: i64) -> StoreResult<Vec<DirectRow>> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT id, unit_id, respondent_type, source FROM responses \
-             WHERE evaluation_id = $1 AND batch_id IS NULL")
-            .bind(evaluation_id).fetch_all(p).await?))
-    }
-
-    /// The answers through a link or token among `ids`.
-    pub async fn direct_rows_by_id(
+    /// Answers through a link or token per unit, respondent type and source: those submitted
+    /// on or after `date` (`recent`), or before it.
+    pub async fn direct_counts(
         &self,
         evaluation_id: i64,
-        ids: &[i64],
-    ) -> StoreResult<Vec<DirectRow>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for part in ids.chunks(IDS_CHUNK) {
-            // integers read from the database, written as numbers: no bind limit applies
-            let list: Vec<String> = part.iter().map(i64::to_string).collect();
-            let sql = format!(
-                "SELECT id, unit_id, respondent_type, source FROM responses \
-                 WHERE evaluation_id = $1 AND batch_id IS NULL AND id IN ({})",
-                list.join(",")
-            );
-            let rows: Vec<DirectRow> = with_pool!(self, p => sqlx::query_as(&sql)
-                .bind(evaluation_id).fetch_all(p).await?);
-            out.extend(rows);
-        }
-        Ok(out)
+        date: &str,
+        recent: bool,
+    ) -> StoreResult<Vec<super::SourceCount>> {
+        let sql = format!(
+            "SELECT unit_id, respondent_type, source, CAST(NULL AS BIGINT) AS firm_id, \
+             COUNT(*) AS n FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL \
+             AND submitted_on {} $2 GROUP BY unit_id, respondent_type, source",
+            if recent { ">=" } else { "<" }
+        );
+        Ok(with_pool!(self, p => sqlx::query_as(&sql)
+            .bind(evaluation_id).bind(date).fetch_all(p).await?))
+    }
+
+    /// How many answers through a link or token were submitted before `before`.
+    pub async fn direct_count_before(&self, evaluation_id: i64, before: &str) -> StoreResult<i64> {
+        Ok(with_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL \
+             AND submitted_on < $2")
+            .bind(evaluation_id).bind(before).fetch_one(p).await?))
     }
 
     /// Rows of the evaluation's active upload batches per unit, respondent type, source and

@@ -262,7 +262,7 @@ mod signin;
 mod units;
 mod uploads;
 
-pub use arrivals::{Arrivals, DirectRow};
+pub use arrivals::{Arrivals, CHECKSUM_MODULUS};
 pub use audit::{AuditFilter, AuditRecord, AuditRow};
 pub use auth::{FirmRow, UserRow};
 pub use backup::BackupReport;

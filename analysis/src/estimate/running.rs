@@ -331,8 +331,13 @@ impl Running {
             .columns
             .iter_mut()
             .map(|c| {
-                c.codes.resize_with(n_cells, Vec::new);
-                c.sums.resize_with(n_cells, RawSums::default);
+                // each column keeps only the form its variables need
+                if c.coded {
+                    c.codes.resize_with(n_cells, Vec::new);
+                }
+                if c.raw {
+                    c.sums.resize_with(n_cells, RawSums::default);
+                }
                 let col = df.column(&c.name).ok();
                 (c, col)
             })
