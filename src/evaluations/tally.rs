@@ -6,8 +6,8 @@
 //! version and brought forward by what can have changed: link and token answers are never
 //! deleted and new ones carry the date they were submitted, so the answers of the last two
 //! days are counted again (grouped, in the database) and the older ones are kept, checked by
-//! their total from the index alone (counted again when it moved: an answer with an old date
-//! came in); upload batches only appear or are withdrawn whole, and flags change only when a
+//! the evaluation's count of such answers (kept with every insert) less the recent ones
+//! (counted again when that moved: an answer with an old date came in); upload batches only appear or are withdrawn whole, and flags change only when a
 //! batch does, so their counts are read again only when the set of active batches changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -92,12 +92,27 @@ async fn bring_forward(
         .checked_sub_days(chrono::Days::new(2))
         .unwrap_or(today)
         .to_string();
-    let old_total = store.direct_count_before(id, &since).await?;
-    let old = match prev.filter(|p| p.since == since && p.old_total == old_total) {
-        Some(p) => p.old.clone(),
-        None => store.direct_counts(id, &since, false).await?,
+    // the total first: an answer stored between the reads is then in `recent` but not in
+    // the total, so the old part looks changed and is counted again (never missed)
+    let mut tries = 0;
+    let (recent, old_total, kept) = loop {
+        let total = store.direct_total(id).await?;
+        let recent = store.direct_counts(id, &since, true).await?;
+        let old_total = total - recent.iter().map(|c| c.n).sum::<i64>();
+        let kept = prev.filter(|p| p.since == since && p.old_total == old_total);
+        tries += 1;
+        if kept.is_some() || prev.is_none() || tries == 3 {
+            break (recent, old_total, kept);
+        }
     };
-    let recent = store.direct_counts(id, &since, true).await?;
+    let (old, old_total) = match kept {
+        Some(p) => (p.old.clone(), old_total),
+        None => {
+            let old = store.direct_counts(id, &since, false).await?;
+            let n = old.iter().map(|c| c.n).sum::<i64>();
+            (old, n)
+        }
+    };
     let batches: BTreeSet<i64> = store.active_batch_ids(id).await?.into_iter().collect();
     let (batch_sources, flags) = match prev.filter(|p| p.batches == batches) {
         Some(p) => (p.batch_sources.clone(), p.flags.clone()),

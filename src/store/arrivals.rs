@@ -21,8 +21,9 @@ pub const CHECKSUM_MODULUS: i64 = 1_000_003;
 impl Store {
     /// See [`Arrivals`]; `since` is a date as responses store it (`YYYY-MM-DD`, UTC).
     pub async fn arrivals(&self, evaluation_id: i64, since: &str) -> StoreResult<Arrivals> {
+        // kept by the transactions that store them (one read, not a count of every row)
         let direct: i64 = with_pool!(self, p => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL")
+            "SELECT direct_rows FROM evaluations WHERE id = $1")
             .bind(evaluation_id).fetch_one(p).await?);
         let recent: Vec<i64> = with_pool!(self, p => sqlx::query_scalar(
             "SELECT id FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL \
@@ -82,12 +83,12 @@ impl Store {
             .bind(evaluation_id).bind(date).fetch_all(p).await?))
     }
 
-    /// How many answers through a link or token were submitted before `before`.
-    pub async fn direct_count_before(&self, evaluation_id: i64, before: &str) -> StoreResult<i64> {
+    /// How many answers the evaluation received through links and tokens (kept with each
+    /// insert, see migration 0017).
+    pub async fn direct_total(&self, evaluation_id: i64) -> StoreResult<i64> {
         Ok(with_pool!(self, p => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL \
-             AND submitted_on < $2")
-            .bind(evaluation_id).bind(before).fetch_one(p).await?))
+            "SELECT direct_rows FROM evaluations WHERE id = $1")
+            .bind(evaluation_id).fetch_one(p).await?))
     }
 
     /// Rows of the evaluation's active upload batches per unit, respondent type, source and
@@ -97,9 +98,11 @@ impl Store {
         evaluation_id: i64,
     ) -> StoreResult<Vec<super::SourceCount>> {
         Ok(with_pool!(self, p => sqlx::query_as(
+            // from the batches to their rows (the batch index): the evaluation's other rows
+            // are not visited
             "SELECT r.unit_id, r.respondent_type, r.source, b.firm_id, COUNT(*) AS n \
-             FROM responses r JOIN upload_batches b ON b.id = r.batch_id \
-             WHERE r.evaluation_id = $1 AND b.status <> 'withdrawn' \
+             FROM upload_batches b JOIN responses r ON r.batch_id = b.id \
+             WHERE b.evaluation_id = $1 AND b.status <> 'withdrawn' \
              GROUP BY r.unit_id, r.respondent_type, r.source, b.firm_id"
         ).bind(evaluation_id).fetch_all(p).await?))
     }

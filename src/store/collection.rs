@@ -216,7 +216,8 @@ impl Store {
             // begin and commit (see `health`).
             let mut conn = health::clean_connection!(p);
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let mut evaluations: Vec<i64> = Vec::new();
+            // per evaluation: the answers stored in this transaction
+            let mut evaluations: Vec<(i64, i64)> = Vec::new();
             for s in batch {
                 let fresh = sqlx::query("INSERT INTO used_nonces (nonce_hash, used_on) VALUES ($1, $2) ON CONFLICT (nonce_hash) DO NOTHING")
                     .bind(&s.nonce_hash)
@@ -304,16 +305,21 @@ impl Store {
                 .bind(design_stratum)
                 .execute(&mut *tx)
                 .await?;
-                if !evaluations.contains(&r.evaluation_id) {
-                    evaluations.push(r.evaluation_id);
+                match evaluations.iter_mut().find(|(e, _)| *e == r.evaluation_id) {
+                    Some((_, n)) => *n += 1,
+                    None => evaluations.push((r.evaluation_id, 1)),
                 }
                 outcomes.push(SubmitOutcome::Stored);
             }
-            for e in &evaluations {
-                sqlx::query("UPDATE evaluations SET data_version = data_version + 1 WHERE id = $1")
-                    .bind(e)
-                    .execute(&mut *tx)
-                    .await?;
+            for (e, n) in &evaluations {
+                sqlx::query(
+                    "UPDATE evaluations SET data_version = data_version + 1, \
+                     direct_rows = direct_rows + $2 WHERE id = $1",
+                )
+                .bind(e)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             health::verify_committed!(conn);

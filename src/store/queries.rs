@@ -264,10 +264,16 @@ impl Store {
                 .await?;
             }
             for e in &evaluations {
-                sqlx::query("UPDATE evaluations SET data_version = data_version + 1 WHERE id = $1")
-                    .bind(e)
-                    .execute(&mut *tx)
-                    .await?;
+                // these rows have no upload batch: they count as link and token answers
+                let n = rows.iter().filter(|r| r.evaluation_id == *e).count() as i64;
+                sqlx::query(
+                    "UPDATE evaluations SET data_version = data_version + 1, \
+                     direct_rows = direct_rows + $2 WHERE id = $1",
+                )
+                .bind(e)
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         });
