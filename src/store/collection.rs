@@ -312,12 +312,9 @@ impl Store {
                 outcomes.push(SubmitOutcome::Stored);
             }
             for (e, n) in &evaluations {
-                sqlx::query(
-                    "UPDATE evaluations SET data_version = data_version + 1, \
-                     direct_rows = direct_rows + $2 WHERE id = $1",
-                )
-                .bind(e)
-                .bind(n)
+                sqlx::query(super::queries::BUMP_DIRECT)
+                    .bind(e)
+                    .bind(n)
                 .execute(&mut *tx)
                 .await?;
             }

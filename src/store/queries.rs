@@ -18,6 +18,11 @@ const EVALUATION_COLUMNS: &str =
     "id, series, year, wave, title_zh, title_en, status, data_version, created_on";
 const UNIT_COLUMNS: &str = "id, code, name_zh, name_en, kind, parent_id";
 
+/// A new data version and `$2` more link and token answers for evaluation `$1`.
+pub(crate) const BUMP_DIRECT: &str =
+    "UPDATE evaluations SET data_version = data_version + 1, direct_rows = direct_rows + $2 \
+     WHERE id = $1";
+
 impl Store {
     // ----- evaluations -----
 
@@ -266,12 +271,9 @@ impl Store {
             for e in &evaluations {
                 // these rows have no upload batch: they count as link and token answers
                 let n = rows.iter().filter(|r| r.evaluation_id == *e).count() as i64;
-                sqlx::query(
-                    "UPDATE evaluations SET data_version = data_version + 1, \
-                     direct_rows = direct_rows + $2 WHERE id = $1",
-                )
-                .bind(e)
-                .bind(n)
+                sqlx::query(BUMP_DIRECT)
+                    .bind(e)
+                    .bind(n)
                 .execute(&mut *tx)
                 .await?;
             }

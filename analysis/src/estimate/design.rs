@@ -159,6 +159,18 @@ fn onestrat(
     };
     let mut ss: f64 = totals.iter().map(|t| (t - centre) * (t - centre)).sum();
     ss += (n_all - nsubset) as f64 * centre * centre;
+    scaled(ss, scale, n, lonely, stratum, stage)
+}
+
+/// A stratum's sum of squares scaled, or what the lonely-PSU rule makes of a stratum of one.
+fn scaled(
+    ss: f64,
+    scale: f64,
+    n: usize,
+    lonely: LonelyPsu,
+    stratum: &dyn Fn() -> String,
+    stage: usize,
+) -> Result<Option<f64>, AnalysisError> {
     if n > 1 {
         return Ok(Some(ss * scale));
     }
@@ -169,6 +181,34 @@ fn onestrat(
         }),
         LonelyPsu::Average => Ok(None),
         _ => Ok(Some(ss * scale)),
+    }
+}
+
+/// The variance over strata from the strata's variances: their sum, with `average`'s
+/// lonely strata (None) given the mean of the others (R's `survey:::svyrecvar`); 0 without
+/// strata, NaN when every stratum is lonely under `average`.
+pub(crate) fn over_strata(total: f64, ok: usize, nstrat: usize) -> f64 {
+    if ok == 0 {
+        if nstrat == 0 {
+            0.0
+        } else {
+            f64::NAN
+        }
+    } else {
+        total * nstrat as f64 / ok as f64
+    }
+}
+
+/// R's design effect of a mean: the design variance over the SRS without-replacement
+/// variance `svyvar · (N̂ − n)/(N̂ n)` (svyvar with n/(n − 1)); None when N̂ < n (R: NA).
+/// `wyy`, `wy`, `wx`: Σwy², Σwy, Σw of the valid answers; `np` those with a weight.
+pub(crate) fn deff(variance: f64, r: f64, wyy: f64, wy: f64, wx: f64, np: f64) -> Option<f64> {
+    if np > 1.0 && wx >= np {
+        let svyvar = (wyy - r * wy) / wx * np / (np - 1.0);
+        let vsrs = svyvar * (wx - np) / (wx * np);
+        Some(variance / vsrs)
+    } else {
+        None
     }
 }
 
@@ -205,17 +245,7 @@ pub(crate) fn onestrat_sums(
     } else {
         ss
     };
-    if n > 1 {
-        return Ok(Some(ss * scale));
-    }
-    match lonely {
-        LonelyPsu::Fail => Err(AnalysisError::LonelyPsu {
-            stratum: stratum(),
-            stage,
-        }),
-        LonelyPsu::Average => Ok(None),
-        _ => Ok(Some(ss * scale)),
-    }
+    scaled(ss, scale, n, lonely, stratum, stage)
 }
 
 impl Structure {
@@ -270,15 +300,7 @@ impl Structure {
                 ok += 1;
             }
         }
-        let mut v = if ok == 0 {
-            if nstrat == 0 {
-                0.0
-            } else {
-                f64::NAN
-            }
-        } else {
-            total * nstrat as f64 / ok as f64
-        };
+        let mut v = over_strata(total, ok, nstrat);
         if self.two_stage {
             for (p, totals) in &ssu_by_psu {
                 let psu = &self.psus[*p];

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::design::{onestrat_sums, DesignSpec, LonelyPsu, Stratum, Structure};
+use super::design::{deff, onestrat_sums, over_strata, DesignSpec, LonelyPsu, Stratum, Structure};
 use super::engine::{Cell, Estimates, Measure, Variable};
 use super::exact::{Exact, OutOfRange};
 use super::kernel;
@@ -566,23 +566,10 @@ impl Running {
         }
         let variance = if n == 0 {
             f64::NAN
-        } else if ok == 0 {
-            if nstrat == 0 {
-                0.0
-            } else {
-                f64::NAN
-            }
         } else {
-            total * nstrat as f64 / ok as f64
+            over_strata(total, ok, nstrat)
         };
-        let np = n_pos as f64;
-        let deff = if np > 1.0 && x >= np {
-            let svyvar = (yy - r * y) / x * np / (np - 1.0);
-            let vsrs = svyvar * (x - np) / (x * np);
-            Some(variance / vsrs)
-        } else {
-            None
-        };
+        let deff = deff(variance, r, yy, y, x, n_pos as f64);
         Ok(Cell {
             n: n.max(0) as u64,
             n_pos: n_pos.max(0) as u64,

@@ -656,13 +656,7 @@ fn finish_domain(
                 .map_err(|e| (d, k, e))?
         };
         // R: svyvar(x) * (psum - nobs) / (psum * nobs), svyvar with n/(n-1)
-        let deff = if np > 1.0 && wx >= np {
-            let svyvar = (wyy - r * wy) / wx * np / (np - 1.0);
-            let vsrs = svyvar * (wx - np) / (wx * np);
-            Some(variance / vsrs)
-        } else {
-            None
-        };
+        let deff = super::design::deff(variance, r, wyy, wy, wx, np);
         o.push(Cell {
             n: n as u64,
             n_pos: np as u64,
