@@ -429,7 +429,8 @@ pub(super) async fn cold(
 }
 
 /// Whether the snapshot's link and token answers, with those submitted since two days before
-/// it was written, are the database's: the same count and the same sum of `id mod P`.
+/// it was written, are the database's: the same count and the same sum of `id mod P`. The
+/// snapshot's ids are ascending (checked before).
 async fn direct_rows_match(
     store: &crate::store::Store,
     evaluation_id: i64,
@@ -442,8 +443,6 @@ async fn direct_rows_match(
         .to_string();
     let (count, sum) = store.direct_checksum(evaluation_id).await?;
     let recent = store.arrivals(evaluation_id, &since).await?.recent;
-    let mut sorted = s.ids.clone();
-    sorted.sort_unstable();
     let held = s
         .ids
         .iter()
@@ -452,7 +451,7 @@ async fn direct_rows_match(
         .map(|(i, _)| *i);
     let new = recent
         .into_iter()
-        .filter(|i| sorted.binary_search(i).is_err());
+        .filter(|i| s.ids.binary_search(i).is_err());
     let (mut n, mut total) = (0i64, 0i64);
     for id in held.chain(new) {
         n += 1;

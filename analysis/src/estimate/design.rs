@@ -152,14 +152,21 @@ fn onestrat(
     }
     let nsubset = totals.len();
     let n_all = n.max(nsubset);
-    let centre = if lonely != LonelyPsu::Adjust || nsubset > 1 || n > 1 {
-        totals.iter().sum::<f64>() / n_all as f64
-    } else {
-        0.0
-    };
+    let centre = centre(totals.iter().sum::<f64>(), nsubset, n, lonely);
     let mut ss: f64 = totals.iter().map(|t| (t - centre) * (t - centre)).sum();
     ss += (n_all - nsubset) as f64 * centre * centre;
     scaled(ss, scale, n, lonely, stratum, stage)
+}
+
+/// The centre of a stratum's cluster totals (sum `s1` over the `nsubset` present): their
+/// mean over the stratum's `n` clusters, or 0 for a lonely cluster under `adjust` (R's
+/// grand mean of the influence values, which is 0).
+fn centre(s1: f64, nsubset: usize, n: usize, lonely: LonelyPsu) -> f64 {
+    if lonely != LonelyPsu::Adjust || nsubset > 1 || n > 1 {
+        s1 / n.max(nsubset) as f64
+    } else {
+        0.0
+    }
 }
 
 /// A stratum's sum of squares scaled, or what the lonely-PSU rule makes of a stratum of one.
@@ -230,12 +237,7 @@ pub(crate) fn onestrat_sums(
     if f < 1e-7 {
         return Ok(Some(0.0));
     }
-    let n_all = n.max(nsubset);
-    let centre = if lonely != LonelyPsu::Adjust || nsubset > 1 || n > 1 {
-        s1 / n_all as f64
-    } else {
-        0.0
-    };
+    let centre = centre(s1, nsubset, n, lonely);
     // Σt² − (Σt)²/n loses the digits the two share: a result within rounding of Σt² (all
     // totals equal, e.g. a stratum of one PSU) is the zero the centred sum gives; NaN stays
     // NaN, as the engine's sums of NaN totals do
