@@ -13,8 +13,60 @@
 
 mod common;
 
+/// mimalloc, as the service binary uses, counting the bytes held and their peak (what the
+/// process asked for, beside the RSS the allocator keeps from the system).
+struct Counting;
+
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { mimalloc::MiMalloc.alloc(l) };
+        if !p.is_null() {
+            let now = HELD.fetch_add(l.size(), std::sync::atomic::Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(l) };
+        if !p.is_null() {
+            let now = HELD.fetch_add(l.size(), std::sync::atomic::Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) };
+        HELD.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        let q = unsafe { mimalloc::MiMalloc.realloc(p, l, new) };
+        if !q.is_null() {
+            HELD.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+            let now = HELD.fetch_add(new, std::sync::atomic::Ordering::Relaxed) + new;
+            PEAK.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+        }
+        q
+    }
+}
+
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+/// "RSS r MB, heap h MB (peak p MB)", the heap peak reset after reading.
+fn memory() -> String {
+    let mb = |b: usize| b as f64 / (1024.0 * 1024.0);
+    let held = HELD.load(std::sync::atomic::Ordering::Relaxed);
+    let peak = PEAK.swap(held, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "RSS {:.0} MB, heap {:.0} MB (peak since last {:.0} MB)",
+        rss_mb(),
+        mb(held),
+        mb(peak)
+    )
+}
 
 use std::time::{Duration, Instant};
 
@@ -147,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no link"))?
         .code;
     let key = common::bench_key(&store).await?;
+    println!("before the service starts: {}", memory());
     let rss_before = rss_mb();
     let app = Application::build_with_store(settings.clone(), store.clone(), qs.clone()).await?;
     let port = app.port();
@@ -179,13 +232,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let cold = get(pages[0].1.clone()).await?;
     println!(
-        "cold first results page ({rows} responses): {cold:.0} ms; RSS {:.0} MB (before the load {:.0} MB)",
-        rss_mb(),
+        "cold first results page ({rows} responses): {cold:.0} ms; {} (RSS before the load {:.0} MB)",
+        memory(),
         rss_before
     );
     for (_, u) in &pages[1..] {
         get(u.clone()).await?;
     }
+    println!("after the overview and the unit report: {}", memory());
 
     // one answer per second through the public form
     let submitted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -258,10 +312,7 @@ async fn main() -> anyhow::Result<()> {
         summary(name, v);
     }
     summary("first view after a new answer", &mut after_new);
-    println!(
-        "RSS at the end {:.0} MB, peak seen {max_rss:.0} MB",
-        rss_mb()
-    );
+    println!("at the end: {}; RSS peak seen {max_rss:.0} MB", memory());
     // a restart: once the snapshot of the last version is written, a second instance on the
     // same database and frames directory serves its first results page
     tokio::time::sleep(settings.frames_quiet + Duration::from_secs(10)).await;
@@ -276,7 +327,8 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!(
         "after a restart (frame from the snapshot): first results page {cold2:.0} ms, then the \
-         overview {cold3:.0} ms and the unit report {cold4:.0} ms"
+         overview {cold3:.0} ms and the unit report {cold4:.0} ms; {} (two instances)",
+        memory()
     );
     Ok(())
 }

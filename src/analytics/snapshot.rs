@@ -9,10 +9,10 @@
 //! hash the old description does not match; either way a half-written file is never read.
 //!
 //! A snapshot is used only when it still holds against the database: the evaluation, its
-//! year and wave, the draws' design, and its responses. First the quick check, from the
-//! index alone: the link and token answers it holds plus those submitted since (from two
-//! days before the snapshot's rows were read) must be the database's, by count and by the
-//! sum of their ids modulo a prime; upload batches are then compared by status as any frame
+//! year and wave, the draws' design, and its responses. First the quick check: the link and
+//! token answers it holds plus those submitted since (from two days before the snapshot's
+//! rows were read) must be the database's, by count and by the sum of their ids modulo a
+//! prime (both kept in the evaluation's row by every insert, so one read); upload batches are then compared by status as any frame
 //! is brought forward (see `arrivals`). When that does not hold, the ids of the evaluation's
 //! active responses are read (ids only): at the snapshot's own data version they must be
 //! exactly the snapshot's; at a later version at least half of the snapshot's rows must still
@@ -85,20 +85,26 @@ fn paths(dir: &Path, evaluation_id: i64) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory: written,
-/// flushed to disk, renamed over `path`, and the directory flushed.
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a file at `path` through a temporary file in the same directory: `fill` writes
+/// it, then it is flushed to disk, renamed over `path`, and the directory flushed.
+fn write_atomic<T>(
+    dir: &Path,
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("snapshot");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let out = fill(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(out)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -106,25 +112,48 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// A writer that hashes what passes through it (the Parquet file is hashed as it is
+/// written, not held in memory whole).
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Writes the snapshot of a frame (blocking).
 pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // the rows in the frame's order (rows brought forward are appended, so not always
+    // in id order; the reader orders the ids it checks)
     let mut df = l.frame.clone();
     df.with_column(Column::new(BATCH.into(), l.batches.clone()))
         .map_err(|e| e.to_string())?;
     df.with_column(Column::new(ID.into(), l.ids.clone()))
         .map_err(|e| e.to_string())?;
-    // rows brought forward are appended; the file holds them in response id order
-    if l.ids.windows(2).any(|w| w[0] > w[1]) {
-        df = df
-            .sort([ID], SortMultipleOptions::default())
-            .map_err(|e| format!("cannot order the frame: {e}"))?;
-    }
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes)
-        .with_compression(ParquetCompression::Snappy)
-        .finish(&mut df)
-        .map_err(|e| format!("cannot encode the frame: {e}"))?;
+    let (parquet, description) = paths(dir, l.evaluation_id);
+    let digest = write_atomic(dir, &parquet, |f| {
+        let mut w = Hashing {
+            inner: f,
+            hash: Sha256::new(),
+        };
+        ParquetWriter::new(&mut w)
+            .with_compression(ParquetCompression::Snappy)
+            .finish(&mut df)
+            .map_err(std::io::Error::other)?;
+        Ok(hex::encode(w.hash.finalize()))
+    })
+    .map_err(|e| format!("cannot write {}: {e}", parquet.display()))?;
+    drop(df);
     let mut item_text: Vec<_> = l
         .item_text
         .iter()
@@ -142,7 +171,7 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         evaluation_id: l.evaluation_id,
         version: l.version,
         rows: l.rows,
-        parquet_sha256: hex::encode(Sha256::digest(&bytes)),
+        parquet_sha256: digest,
         period: l.period.clone(),
         design: l.design_table.fingerprint(),
         items: l.items.clone(),
@@ -163,12 +192,10 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         suggestion_ids: l.suggestion_ids.clone(),
         as_of: Some(l.as_of.to_string()),
     };
-    let json = serde_json::to_vec(&meta).map_err(|e| e.to_string())?;
-    let (parquet, description) = paths(dir, l.evaluation_id);
-    write_atomic(dir, &parquet, &bytes)
-        .map_err(|e| format!("cannot write {}: {e}", parquet.display()))?;
-    write_atomic(dir, &description, &json)
-        .map_err(|e| format!("cannot write {}: {e}", description.display()))?;
+    write_atomic(dir, &description, |f| {
+        serde_json::to_writer(&mut *f, &meta).map_err(std::io::Error::other)
+    })
+    .map_err(|e| format!("cannot write {}: {e}", description.display()))?;
     Ok(())
 }
 
@@ -279,8 +306,11 @@ pub(super) async fn restore(
         stale("the draws' design changed");
         return Ok(None);
     }
-    if s.ids.windows(2).any(|w| w[0] >= w[1]) {
-        stale("its rows are not in response id order");
+    // the rows are in the order the frame had them; the checks need the ids ascending
+    let mut sorted = s.ids.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        stale("a response id appears twice in it");
         return Ok(None);
     }
     let as_of = s
@@ -292,7 +322,7 @@ pub(super) async fn restore(
     // the database's, by count and by a checksum of their ids (upload batches are compared
     // by status when the frame is brought forward); otherwise every active id is read
     let quick = match as_of {
-        Some(d) => direct_rows_match(store, ev.id, &s, d).await?,
+        Some(d) => direct_rows_match(store, ev.id, &s, &sorted, d).await?,
         None => false,
     };
     let active = if quick {
@@ -301,7 +331,7 @@ pub(super) async fn restore(
         let mut active = store.frame_row_ids(ev.id, false).await?;
         active.sort_unstable();
         if s.meta.version == ev.data_version {
-            if active != s.ids {
+            if active != sorted {
                 stale("the database holds other responses at its version");
                 return Ok(None);
             }
@@ -309,7 +339,7 @@ pub(super) async fn restore(
             // rows come and go between versions; a snapshot of which less than half is
             // still active is another database's, or costs more to bring forward than a
             // full load
-            let (gone, _) = super::delta::diff(&s.ids, &active);
+            let (gone, _) = super::delta::diff(&sorted, &active);
             let kept = s.ids.len() - gone.len();
             if 2 * kept < s.ids.len() || 2 * kept < active.len() {
                 stale("most of its responses are not the database's active ones");
@@ -328,7 +358,7 @@ pub(super) async fn restore(
         added_at: Vec::new(),
         batch_set: s.batches.iter().copied().filter(|&b| b != 0).collect(),
         frame: s.frame,
-        ids_sorted: s.ids.clone(),
+        ids_sorted: sorted,
         ids: s.ids,
         batches: s.batches,
         items: m.items,
@@ -365,12 +395,18 @@ pub(super) fn schedule(
     l: std::sync::Arc<Loaded>,
     quiet: std::time::Duration,
 ) {
+    // held weakly while waiting: a frame replaced by a newer version is freed at once, not
+    // kept alive by its pending snapshot
+    let (evaluation_id, l) = (l.evaluation_id, std::sync::Arc::downgrade(&l));
     tokio::spawn(async move {
         tokio::time::sleep(quiet).await;
-        let newest = cache
-            .latest(l.evaluation_id, false)
-            .is_some_and(|c| std::sync::Arc::ptr_eq(&c, &l));
-        if !newest || cache.written(l.evaluation_id) >= Some(l.version) {
+        let Some(l) = cache
+            .latest(evaluation_id, false)
+            .filter(|c| std::ptr::eq(std::sync::Arc::as_ptr(c), l.as_ptr()))
+        else {
+            return;
+        };
+        if cache.written(l.evaluation_id) >= Some(l.version) {
             return;
         }
         let (id, version, started) = (l.evaluation_id, l.version, std::time::Instant::now());
@@ -429,12 +465,13 @@ pub(super) async fn cold(
 }
 
 /// Whether the snapshot's link and token answers, with those submitted since two days before
-/// it was written, are the database's: the same count and the same sum of `id mod P`. The
-/// snapshot's ids are ascending (checked before).
+/// it was written, are the database's: the same count and the same sum of `id mod P`.
+/// `sorted`: the snapshot's ids, ascending.
 async fn direct_rows_match(
     store: &crate::store::Store,
     evaluation_id: i64,
     s: &Snapshot,
+    sorted: &[i64],
     as_of: chrono::NaiveDate,
 ) -> Result<bool, super::AnalyticsError> {
     let since = as_of
@@ -451,7 +488,7 @@ async fn direct_rows_match(
         .map(|(i, _)| *i);
     let new = recent
         .into_iter()
-        .filter(|i| s.ids.binary_search(i).is_err());
+        .filter(|i| sorted.binary_search(i).is_err());
     let (mut n, mut total) = (0i64, 0i64);
     for id in held.chain(new) {
         n += 1;

@@ -38,8 +38,17 @@ impl Store {
     }
 
     /// The count of the evaluation's link and token answers and the sum of their ids modulo
-    /// [`CHECKSUM_MODULUS`] (from the index alone), to check a frame read from elsewhere.
+    /// [`CHECKSUM_MODULUS`] (kept with every insert, see migration 0018), to check a frame
+    /// read from elsewhere.
     pub async fn direct_checksum(&self, evaluation_id: i64) -> StoreResult<(i64, i64)> {
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT direct_rows, direct_id_sum FROM evaluations WHERE id = $1")
+            .bind(evaluation_id).fetch_one(p).await?))
+    }
+
+    /// [`Store::direct_checksum`] counted from the responses themselves (what the kept
+    /// figures must equal).
+    pub async fn direct_checksum_counted(&self, evaluation_id: i64) -> StoreResult<(i64, i64)> {
         let sql = format!(
             "SELECT COUNT(*), CAST(COALESCE(SUM(id % {CHECKSUM_MODULUS}), 0) AS BIGINT) \
              FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL"

@@ -216,8 +216,8 @@ impl Store {
             // begin and commit (see `health`).
             let mut conn = health::clean_connection!(p);
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            // per evaluation: the answers stored in this transaction
-            let mut evaluations: Vec<(i64, i64)> = Vec::new();
+            // per evaluation: the answers stored in this transaction and the sum of their id parts
+            let mut evaluations: Vec<(i64, i64, i64)> = Vec::new();
             for s in batch {
                 let fresh = sqlx::query("INSERT INTO used_nonces (nonce_hash, used_on) VALUES ($1, $2) ON CONFLICT (nonce_hash) DO NOTHING")
                     .bind(&s.nonce_hash)
@@ -287,12 +287,13 @@ impl Store {
                     None => (None, None),
                 };
                 let r = &s.response;
+                let id = super::queries::random_id();
                 sqlx::query(
                     "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
                      questionnaire_version, source, submitted_on, answers, design_draw_id, design_stratum) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
-                .bind(super::queries::random_id())
+                .bind(id)
                 .bind(r.evaluation_id)
                 .bind(r.unit_id)
                 .bind(r.respondent_type)
@@ -305,16 +306,21 @@ impl Store {
                 .bind(design_stratum)
                 .execute(&mut *tx)
                 .await?;
-                match evaluations.iter_mut().find(|(e, _)| *e == r.evaluation_id) {
-                    Some((_, n)) => *n += 1,
-                    None => evaluations.push((r.evaluation_id, 1)),
+                let part = super::queries::direct_id_part(id);
+                match evaluations.iter_mut().find(|(e, _, _)| *e == r.evaluation_id) {
+                    Some((_, n, sum)) => {
+                        *n += 1;
+                        *sum += part;
+                    }
+                    None => evaluations.push((r.evaluation_id, 1, part)),
                 }
                 outcomes.push(SubmitOutcome::Stored);
             }
-            for (e, n) in &evaluations {
+            for (e, n, sum) in &evaluations {
                 sqlx::query(super::queries::BUMP_DIRECT)
                     .bind(e)
                     .bind(n)
+                    .bind(sum)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -18,10 +18,16 @@ const EVALUATION_COLUMNS: &str =
     "id, series, year, wave, title_zh, title_en, status, data_version, created_on";
 const UNIT_COLUMNS: &str = "id, code, name_zh, name_en, kind, parent_id";
 
-/// A new data version and `$2` more link and token answers for evaluation `$1`.
+/// A new data version and `$2` more link and token answers for evaluation `$1`, whose ids
+/// sum to `$3` modulo [`super::CHECKSUM_MODULUS`] each (see [`direct_id_part`]).
 pub(crate) const BUMP_DIRECT: &str =
-    "UPDATE evaluations SET data_version = data_version + 1, direct_rows = direct_rows + $2 \
-     WHERE id = $1";
+    "UPDATE evaluations SET data_version = data_version + 1, direct_rows = direct_rows + $2, \
+     direct_id_sum = direct_id_sum + $3 WHERE id = $1";
+
+/// A response id's part of an evaluation's `direct_id_sum`: truncated, as SQL's `%` is.
+pub(crate) fn direct_id_part(id: i64) -> i64 {
+    id % super::CHECKSUM_MODULUS
+}
 
 impl Store {
     // ----- evaluations -----
@@ -250,13 +256,20 @@ impl Store {
         evaluations.dedup();
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // per evaluation: (answers, sum of their id parts)
+            let mut bumps = vec![(0i64, 0i64); evaluations.len()];
             for r in rows {
+                let id = random_id();
+                if let Ok(k) = evaluations.binary_search(&r.evaluation_id) {
+                    bumps[k].0 += 1;
+                    bumps[k].1 += direct_id_part(id);
+                }
                 sqlx::query(
                     "INSERT INTO responses (id, evaluation_id, unit_id, respondent_type, questionnaire_id, \
                      questionnaire_version, source, submitted_on, answers) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
-                .bind(random_id())
+                .bind(id)
                 .bind(r.evaluation_id)
                 .bind(r.unit_id)
                 .bind(r.respondent_type)
@@ -268,12 +281,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for e in &evaluations {
+            for (e, (n, sum)) in evaluations.iter().zip(&bumps) {
                 // these rows have no upload batch: they count as link and token answers
-                let n = rows.iter().filter(|r| r.evaluation_id == *e).count() as i64;
                 sqlx::query(BUMP_DIRECT)
                     .bind(e)
                     .bind(n)
+                    .bind(sum)
                 .execute(&mut *tx)
                 .await?;
             }

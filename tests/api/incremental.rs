@@ -171,6 +171,10 @@ async fn deltas_equal_full_reload(backend: Backend) {
             }
         }
         let ev = app.store.get_evaluation(eid).await.unwrap();
+        // the count and id checksum of link and token answers kept with every insert equal
+        // those counted from the responses (a snapshot is checked against them)
+        let kept = app.store.direct_checksum(eid).await.unwrap();
+        assert_eq!(kept, app.store.direct_checksum_counted(eid).await.unwrap());
         // the overview's counts, brought forward across the steps, equal counts afresh
         let counts = tally::counts(&app.store, &tallies, eid).await.unwrap();
         assert_eq!(counts.version, ev.data_version);
