@@ -55,16 +55,41 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// "RSS r MB, heap h MB (peak p MB)", the heap peak reset after reading.
+/// glibc's allocator statistics (`mallinfo2`): SQLite's page caches are allocated there,
+/// not through the Rust allocator.
+#[repr(C)]
+#[derive(Default)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+unsafe extern "C" {
+    fn mallinfo2() -> MallInfo2;
+}
+
+/// "RSS r MB, heap h MB (peak p MB), C heap c MB in use (f MB free)", the heap peak reset
+/// after reading.
 fn memory() -> String {
     let mb = |b: usize| b as f64 / (1024.0 * 1024.0);
     let held = HELD.load(std::sync::atomic::Ordering::Relaxed);
     let peak = PEAK.swap(held, std::sync::atomic::Ordering::Relaxed);
+    let c = unsafe { mallinfo2() };
     format!(
-        "RSS {:.0} MB, heap {:.0} MB (peak since last {:.0} MB)",
+        "RSS {:.0} MB, heap {:.0} MB (peak since last {:.0} MB), C heap {:.0} MB in use ({:.0} MB free in it)",
         rss_mb(),
         mb(held),
-        mb(peak)
+        mb(peak),
+        mb(c.uordblks + c.hblkhd),
+        mb(c.fordblks)
     )
 }
 
@@ -135,6 +160,8 @@ fn summary(name: &str, v: &mut [f64]) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // as the service binary does
+    pingyi::allocator::return_freed_pages_at_once();
     let mut args = std::env::args().skip(1);
     let rows: usize = args
         .next()

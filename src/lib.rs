@@ -1,6 +1,7 @@
 //! pingyi (评议): survey and third-party public-evaluation platform.
 
 pub mod accounts;
+pub mod allocator;
 pub mod analytics;
 pub mod auth;
 pub mod calendar;

@@ -2,5 +2,6 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    pingyi::allocator::return_freed_pages_at_once();
     pingyi::cli::main()
 }

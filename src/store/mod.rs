@@ -142,9 +142,11 @@ impl Store {
                     .synchronous(opts.sqlite_synchronous)
                     .foreign_keys(true)
                     .busy_timeout(opts.busy_timeout)
-                    // 64 MiB page cache per connection (default 2 MiB): bulk uploads insert
-                    // into large B-trees, which otherwise spill to disk mid-transaction.
-                    .pragma("cache_size", "-65536");
+                    // 8 MiB page cache per connection (default 2 MiB). Bulk uploads, which
+                    // insert into large B-trees, use their own connection with a larger one
+                    // (`bulk`); the pool's connections live as long as the service, so their
+                    // caches are what it holds for good.
+                    .pragma("cache_size", "-8192");
                 let co = match opts.sqlite_max_page_count {
                     Some(n) => co.pragma("max_page_count", n.to_string()),
                     None => co,
