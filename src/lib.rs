@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod allocator;
 pub mod analytics;
+pub(crate) mod atomic_file;
 pub mod auth;
 pub mod calendar;
 pub mod cli;

@@ -92,7 +92,9 @@ impl Application {
             questionnaires: Registry::new(questionnaires),
             analytics: analytics.clone(),
             grades: Default::default(),
-            tallies: Default::default(),
+            tallies: Arc::new(crate::evaluations::tally::Tallies::with_dir(
+                settings.frames_dir.clone(),
+            )),
             store,
             settings,
         };

@@ -85,33 +85,6 @@ fn paths(dir: &Path, evaluation_id: i64) -> (PathBuf, PathBuf) {
     )
 }
 
-/// Writes a file at `path` through a temporary file in the same directory: `fill` writes
-/// it, then it is flushed to disk, renamed over `path`, and the directory flushed.
-fn write_atomic<T>(
-    dir: &Path,
-    path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<T>,
-) -> std::io::Result<T> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("snapshot");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        let out = fill(&mut f)?;
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(out)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
 /// A writer that hashes what passes through it (the Parquet file is hashed as it is
 /// written, not held in memory whole).
 struct Hashing<W> {
@@ -141,7 +114,7 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
     df.with_column(Column::new(ID.into(), l.ids.clone()))
         .map_err(|e| e.to_string())?;
     let (parquet, description) = paths(dir, l.evaluation_id);
-    let digest = write_atomic(dir, &parquet, |f| {
+    let digest = crate::atomic_file::write(dir, &parquet, |f| {
         let mut w = Hashing {
             inner: f,
             hash: Sha256::new(),
@@ -192,7 +165,7 @@ pub(super) fn write(dir: &Path, l: &Loaded) -> Result<(), String> {
         suggestion_ids: l.suggestion_ids.clone(),
         as_of: Some(l.as_of.to_string()),
     };
-    write_atomic(dir, &description, |f| {
+    crate::atomic_file::write(dir, &description, |f| {
         serde_json::to_writer(&mut *f, &meta).map_err(std::io::Error::other)
     })
     .map_err(|e| format!("cannot write {}: {e}", description.display()))?;

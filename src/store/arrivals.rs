@@ -92,6 +92,58 @@ impl Store {
             .bind(evaluation_id).bind(date).fetch_all(p).await?))
     }
 
+    /// Answers through a link or token per unit, respondent type and source submitted on or
+    /// after `from` and before `to` (dates as responses store them).
+    pub async fn direct_counts_between(
+        &self,
+        evaluation_id: i64,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<super::SourceCount>> {
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT unit_id, respondent_type, source, CAST(NULL AS BIGINT) AS firm_id, \
+             COUNT(*) AS n FROM responses WHERE evaluation_id = $1 AND batch_id IS NULL \
+             AND submitted_on >= $2 AND submitted_on < $3 \
+             GROUP BY unit_id, respondent_type, source")
+            .bind(evaluation_id).bind(from).bind(to).fetch_all(p).await?))
+    }
+
+    /// The sum of `id mod` [`CHECKSUM_MODULUS`] over the link and token answers submitted on
+    /// or after `from` (and before `to`, when given), from the index alone.
+    pub async fn direct_id_sum(
+        &self,
+        evaluation_id: i64,
+        from: &str,
+        to: Option<&str>,
+    ) -> StoreResult<i64> {
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(id % {CHECKSUM_MODULUS}), 0) AS BIGINT) FROM responses \
+             WHERE evaluation_id = $1 AND batch_id IS NULL AND submitted_on >= $2{}",
+            if to.is_some() {
+                " AND submitted_on < $3"
+            } else {
+                ""
+            }
+        );
+        Ok(with_pool!(self, p => {
+            let q = sqlx::query_scalar(&sql).bind(evaluation_id).bind(from);
+            match to {
+                Some(to) => q.bind(to),
+                None => q,
+            }
+            .fetch_one(p)
+            .await?
+        }))
+    }
+
+    /// The evaluation's active upload batches with the SHA-256 of their files, by id.
+    pub async fn active_batch_prints(&self, evaluation_id: i64) -> StoreResult<Vec<(i64, String)>> {
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT id, file_sha256 FROM upload_batches WHERE evaluation_id = $1 \
+             AND status = 'active' ORDER BY id")
+            .bind(evaluation_id).fetch_all(p).await?))
+    }
+
     /// How many answers the evaluation received through links and tokens (kept with each
     /// insert, see migration 0017).
     pub async fn direct_total(&self, evaluation_id: i64) -> StoreResult<i64> {

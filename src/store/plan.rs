@@ -1,7 +1,7 @@
 //! The plan of an evaluation (unit × respondent type → questionnaire version, target, firm)
 //! and the counts progress is measured with.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::audit::{audit_in, AuditRecord};
 use super::evaluations::PlanRowIds;
@@ -37,7 +37,7 @@ impl PlanRow {
 
 /// Active responses (withdrawn batches excluded) per unit, respondent type and source; for
 /// uploads also the firm whose batch brought them.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize)]
 pub struct SourceCount {
     pub unit_id: i64,
     pub respondent_type: String,

@@ -1,7 +1,7 @@
 //! Reads for analysis, exports and the evaluators' overview. Responses of withdrawn upload
 //! batches are never returned: a withdrawal removes them from every number.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::*;
 
@@ -117,7 +117,7 @@ pub(crate) fn active_rows_sql(columns: &[&str], scan: Scan, exclude_flagged: boo
 }
 
 /// Flagged rows per upload batch (the overview's warnings column).
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize)]
 pub struct BatchFlagCount {
     pub batch_id: i64,
     pub flagged: i64,

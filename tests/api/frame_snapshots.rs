@@ -184,3 +184,87 @@ crate::both_backends!(
     frame_snapshots_checked_before_use,
     snapshots_checked_before_use
 );
+
+/// The overview's counts as a fresh count gives them (unit, type, source, firm, n).
+async fn fresh_counts(app: &TestApp, eid: i64) -> Vec<(i64, String, String, Option<i64>, i64)> {
+    let mut v: Vec<_> = app
+        .store
+        .source_counts(pingyi::store::EvaluationId(eid))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.unit_id, c.respondent_type, c.source, c.firm_id, c.n))
+        .collect();
+    v.sort();
+    v
+}
+
+async fn held_counts(
+    app: &TestApp,
+    tallies: &pingyi::evaluations::tally::Tallies,
+    eid: i64,
+) -> Vec<(i64, String, String, Option<i64>, i64)> {
+    let c = pingyi::evaluations::tally::counts(&app.store, tallies, eid)
+        .await
+        .unwrap();
+    let mut v: Vec<_> = c
+        .sources
+        .iter()
+        .map(|c| {
+            (
+                c.unit_id,
+                c.respondent_type.clone(),
+                c.source.clone(),
+                c.firm_id,
+                c.n,
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The overview's counts kept on disk are read back after a restart, and only when they
+/// hold against the database: another database's file is not used.
+async fn counts_on_disk_checked(backend: Backend) {
+    use pingyi::evaluations::tally::Tallies;
+    let Some((a, eid, _, link_a)) = setup(backend).await else {
+        return;
+    };
+    let Some((b, other_eid, _, link_b)) = setup(backend).await else {
+        return;
+    };
+    assert_eq!(other_eid, eid);
+    let service_user = questionnaire("service_user");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (app, link) in [(&a, &link_a), (&b, &link_b)] {
+        let inst = Instance::start(&app.db.url).await;
+        answer(app, &inst, link, &service_user, &mut rng).await;
+        inst.handle.stop(true).await;
+    }
+    let name = format!("evaluation-{eid}.counts.json");
+
+    // counted once, then read back by a new instance's counts without counting again
+    let t = Tallies::with_dir(Some(dir_a.path().to_path_buf()));
+    assert_eq!(held_counts(&a, &t, eid).await, fresh_counts(&a, eid).await);
+    assert_eq!(t.recounts(), 1);
+    assert!(dir_a.path().join(&name).exists());
+    let t = Tallies::with_dir(Some(dir_a.path().to_path_buf()));
+    assert_eq!(held_counts(&a, &t, eid).await, fresh_counts(&a, eid).await);
+    assert_eq!(t.recounts(), 0, "the counts on disk were not used");
+
+    // another database's counts for the same evaluation id are counted again
+    std::fs::copy(dir_a.path().join(&name), dir_b.path().join(&name)).unwrap();
+    let t = Tallies::with_dir(Some(dir_b.path().to_path_buf()));
+    assert_eq!(held_counts(&b, &t, eid).await, fresh_counts(&b, eid).await);
+    assert_eq!(t.recounts(), 1, "another database's counts were used");
+
+    // a file cut short is not read
+    let whole = std::fs::read(dir_b.path().join(&name)).unwrap();
+    std::fs::write(dir_b.path().join(&name), &whole[..whole.len() / 2]).unwrap();
+    let t = Tallies::with_dir(Some(dir_b.path().to_path_buf()));
+    assert_eq!(held_counts(&b, &t, eid).await, fresh_counts(&b, eid).await);
+    assert_eq!(t.recounts(), 1);
+}
+crate::both_backends!(frame_counts_on_disk_checked, counts_on_disk_checked);

@@ -114,6 +114,10 @@ async fn deltas_equal_full_reload(backend: Backend) {
     let mut steps: Vec<Step> = Vec::new();
     let mut deltas = 0;
     let tallies = tally::Tallies::default();
+    // the same counts kept on disk too, read back by a new instance after each restart
+    let counts_dir = tempfile::tempdir().unwrap();
+    let mut on_disk = tally::Tallies::with_dir(Some(counts_dir.path().to_path_buf()));
+    let mut read_back = 0;
     let mut carried = 0;
     for _ in 0..18 {
         let step = match rng.gen_range(0..100) {
@@ -168,6 +172,15 @@ async fn deltas_equal_full_reload(backend: Backend) {
             Step::Restart => {
                 inst.handle.stop(true).await;
                 inst = Instance::start(&app.db.url).await;
+                let before = on_disk.recounts();
+                on_disk = tally::Tallies::with_dir(Some(counts_dir.path().to_path_buf()));
+                if before > 0 {
+                    // counted before the restart: the older part is read back, not counted
+                    let c = tally::counts(&app.store, &on_disk, eid).await.unwrap();
+                    assert_eq!(on_disk.recounts(), 0, "counts after a restart recounted");
+                    assert!(c.version > 0);
+                    read_back += 1;
+                }
             }
         }
         let ev = app.store.get_evaluation(eid).await.unwrap();
@@ -176,51 +189,55 @@ async fn deltas_equal_full_reload(backend: Backend) {
         let kept = app.store.direct_checksum(eid).await.unwrap();
         assert_eq!(kept, app.store.direct_checksum_counted(eid).await.unwrap());
         // the overview's counts, brought forward across the steps, equal counts afresh
-        let counts = tally::counts(&app.store, &tallies, eid).await.unwrap();
-        assert_eq!(counts.version, ev.data_version);
-        let mut fresh = app.store.source_counts(EvaluationId(eid)).await.unwrap();
-        let mut held = counts.sources.clone();
-        for v in [&mut fresh, &mut held] {
-            v.sort_by(|a, b| {
-                (a.unit_id, &a.respondent_type, &a.source, a.firm_id).cmp(&(
-                    b.unit_id,
-                    &b.respondent_type,
-                    &b.source,
-                    b.firm_id,
-                ))
-            });
+        for counts in [
+            tally::counts(&app.store, &tallies, eid).await.unwrap(),
+            tally::counts(&app.store, &on_disk, eid).await.unwrap(),
+        ] {
+            assert_eq!(counts.version, ev.data_version);
+            let mut fresh = app.store.source_counts(EvaluationId(eid)).await.unwrap();
+            let mut held = counts.sources.clone();
+            for v in [&mut fresh, &mut held] {
+                v.sort_by(|a, b| {
+                    (a.unit_id, &a.respondent_type, &a.source, a.firm_id).cmp(&(
+                        b.unit_id,
+                        &b.respondent_type,
+                        &b.source,
+                        b.firm_id,
+                    ))
+                });
+            }
+            let rows = |v: &[pingyi::store::SourceCount]| {
+                v.iter()
+                    .map(|c| {
+                        (
+                            c.unit_id,
+                            c.respondent_type.clone(),
+                            c.source.clone(),
+                            c.firm_id,
+                            c.n,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(rows(&held), rows(&fresh), "step {step:?}");
+            let active = app.store.active_response_counts(eid).await.unwrap();
+            let pair = |v: &[pingyi::store::ResponseCount]| {
+                v.iter()
+                    .map(|c| (c.unit_id, c.respondent_type.to_string(), c.n))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(pair(&counts.active), pair(&active), "step {step:?}");
+            let flags = |v: &[pingyi::store::BatchFlagCount]| {
+                v.iter()
+                    .map(|c| (c.batch_id, c.flagged))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                flags(&counts.flags),
+                flags(&app.store.batch_flag_counts(eid).await.unwrap()),
+                "step {step:?}"
+            );
         }
-        let rows = |v: &[pingyi::store::SourceCount]| {
-            v.iter()
-                .map(|c| {
-                    (
-                        c.unit_id,
-                        c.respondent_type.clone(),
-                        c.source.clone(),
-                        c.firm_id,
-                        c.n,
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(rows(&held), rows(&fresh), "step {step:?}");
-        let active = app.store.active_response_counts(eid).await.unwrap();
-        let pair = |v: &[pingyi::store::ResponseCount]| {
-            v.iter()
-                .map(|c| (c.unit_id, c.respondent_type.to_string(), c.n))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(pair(&counts.active), pair(&active), "step {step:?}");
-        let flags = |v: &[pingyi::store::BatchFlagCount]| {
-            v.iter()
-                .map(|c| (c.batch_id, c.flagged))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            flags(&counts.flags),
-            flags(&app.store.batch_flag_counts(eid).await.unwrap()),
-            "step {step:?}"
-        );
         for flagged in [false, true] {
             let before = inst.cache.load_counts();
             let prev = inst.cache.latest(eid, flagged);
@@ -266,6 +283,7 @@ async fn deltas_equal_full_reload(backend: Backend) {
     }
     assert!(deltas >= 10, "only {deltas} deltas");
     assert!(carried >= 5, "sums brought forward only {carried} times");
+    assert!(read_back >= 1, "counts never read back after a restart");
     inst.handle.stop(true).await;
 }
 crate::both_backends!(
