@@ -219,6 +219,8 @@ pub struct Loaded {
     running: Mutex<HashMap<Vec<String>, Arc<Running>>>,
     /// groupings whose running sums were summed from this frame (not brought forward)
     sums_built: AtomicU64,
+    /// held while a grouping's sums are summed from the rows
+    summing: Mutex<()>,
     tables: Mutex<HashMap<String, Arc<Vec<SatisfactionRow>>>>,
     /// this frame scored on the items of year-over-year comparisons ([`common`])
     rescored: common::Rescored,
@@ -581,6 +583,7 @@ fn assemble(
         estimates: Mutex::new(HashMap::new()),
         running: Mutex::new(running),
         sums_built: AtomicU64::new(0),
+        summing: Mutex::new(()),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
     }
@@ -662,15 +665,70 @@ fn estimates(l: &Loaded, by: &[String]) -> Result<Arc<Estimates>, AnalyticsError
     r.clone().map_err(|m| AnalysisError::Invalid(m).into())
 }
 
-/// The running sums of one grouping: brought forward with the frame, or summed from it.
+/// The grouping whose running sums the coarser ones are merged from.
+const FINEST: [&str; 2] = ["unit", "respondent_type"];
+
+/// Each domain's key values under `by` from its key values under [`FINEST`], when `by` is
+/// made of those columns and the frame's constant ones (year, wave); None otherwise.
+fn coarser_keys(
+    l: &Loaded,
+    by: &[String],
+) -> Option<impl Fn(&[String]) -> Vec<String> + use<>> {
+    enum From {
+        Key(usize),
+        Constant(String),
+    }
+    let parts: Vec<From> = by
+        .iter()
+        .map(|b| match b.as_str() {
+            "year" => Some(From::Constant(l.period.0.to_string())),
+            "wave" => Some(From::Constant(l.period.1.clone())),
+            c => FINEST.iter().position(|f| *f == c).map(From::Key),
+        })
+        .collect::<Option<_>>()?;
+    if by.iter().map(String::as_str).eq(FINEST) {
+        return None;
+    }
+    Some(move |keys: &[String]| {
+        parts
+            .iter()
+            .map(|p| match p {
+                From::Key(i) => keys[*i].clone(),
+                From::Constant(v) => v.clone(),
+            })
+            .collect()
+    })
+}
+
+/// The running sums of one grouping: brought forward with the frame, merged from the
+/// finest grouping's (exact sums merge exactly: the same bits as summed from the rows, at
+/// the cost of the cells), or summed from the frame, one grouping at a time.
 fn running(l: &Loaded, by: &[String]) -> Result<Arc<Running>, AnalyticsError> {
-    let held = l
-        .running
+    let held = |l: &Loaded| -> Result<Option<Arc<Running>>, AnalyticsError> {
+        Ok(l.running
+            .lock()
+            .map_err(|_| AnalyticsError::Task("running sums poisoned".into()))?
+            .get(by)
+            .cloned())
+    };
+    if let Some(r) = held(l)? {
+        return Ok(r);
+    }
+    if let Some(key_of) = coarser_keys(l, by) {
+        let finest: Vec<String> = FINEST.iter().map(|s| (*s).to_owned()).collect();
+        let r = Arc::new(running(l, &finest)?.regroup(by, key_of));
+        if let Ok(mut m) = l.running.lock() {
+            m.insert(by.to_vec(), r.clone());
+        }
+        return Ok(r);
+    }
+    // one grouping summed from the rows at a time (each uses every core): concurrent pages
+    // wait for the sums another is summing instead of summing them again
+    let _one = l
+        .summing
         .lock()
-        .map_err(|_| AnalyticsError::Task("running sums poisoned".into()))?
-        .get(by)
-        .cloned();
-    if let Some(r) = held {
+        .map_err(|_| AnalyticsError::Task("running sums poisoned".into()))?;
+    if let Some(r) = held(l)? {
         return Ok(r);
     }
     let started = std::time::Instant::now();

@@ -253,6 +253,51 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A finer grouping's sums regrouped to a coarser one (after rows came and went) give
+    /// the bits of the coarser table summed from the rows.
+    #[test]
+    fn regrouped_equals_summed(
+        rows in prop::collection::vec(row(), 1..150),
+        drop_every in 2usize..6,
+        stratified: bool,
+    ) {
+        let d = design(stratified, LonelyPsu::Adjust);
+        let fine = vec!["unit".to_string(), "year".to_string()];
+        let mut run = Running::new(&d, &fine, &vars()).unwrap();
+        run.add(&frame(&rows), false).unwrap();
+        let gone: Vec<Row> = rows.iter().step_by(drop_every).cloned().collect();
+        let kept: Vec<Row> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % drop_every != 0)
+            .map(|(_, r)| r.clone())
+            .collect();
+        run.add(&frame(&gone), true).unwrap();
+        let coarser: [(Vec<String>, fn(&[String]) -> Vec<String>); 4] = [
+            (vec!["unit".into()], |k| vec![k[0].clone()]),
+            (vec!["year".into()], |k| vec![k[1].clone()]),
+            (vec![], |_| vec![]),
+            (vec!["year".into(), "unit".into()], |k| vec![k[1].clone(), k[0].clone()]),
+        ];
+        for (by, key_of) in coarser {
+            let regrouped = run.regroup(&by, key_of);
+            prop_assert_eq!(regrouped.rows(), kept.len() as i64);
+            match (regrouped.estimates(&vars()), fresh(&frame(&kept), &d, &by)) {
+                (Ok(a), Ok(b)) => {
+                    prop_assert_eq!(&a.domains, &b.domains);
+                    prop_assert_eq!(bits(&a), bits(&b));
+                    prop_assert_eq!(a.degf.to_bits(), b.degf.to_bits());
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "by {:?}: {:?} vs {:?}", by, a.err(), b.err()),
+            }
+        }
+    }
+}
+
 /// Everyone in a domain gave the same answer: the SE is exactly zero, as R's is.
 #[test]
 fn no_spread_is_exactly_zero() {

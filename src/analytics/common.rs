@@ -336,6 +336,7 @@ fn rescore(l: &Loaded, items: &ComparedItems) -> Result<Loaded, AnalyticsError> 
         estimates: Mutex::new(HashMap::new()),
         running: Mutex::new(HashMap::new()),
         sums_built: Default::default(),
+        summing: Mutex::new(()),
         tables: Mutex::new(HashMap::new()),
         rescored: Mutex::new(HashMap::new()),
     })

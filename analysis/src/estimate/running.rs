@@ -203,6 +203,83 @@ impl Running {
         })
     }
 
+    /// The same sums grouped by `by`, a coarser grouping: `key_of` maps each domain's key
+    /// values to its key values under `by` (domains that map to the same keys are merged).
+    /// The sums are exact, so when `key_of` gives every row's key values under `by`, the
+    /// result is the running table of `by` summed from the same rows, bit for bit, at the
+    /// cost of the cells instead of the rows.
+    pub fn regroup(&self, by: &[String], key_of: impl Fn(&[String]) -> Vec<String>) -> Running {
+        let mut out = Running {
+            by: by.to_vec(),
+            weight: self.weight.clone(),
+            strata_col: self.strata_col.clone(),
+            fpc_col: self.fpc_col.clone(),
+            lonely: self.lonely,
+            strata: self.strata.clone(),
+            stratum_ix: self.stratum_ix.clone(),
+            domains: Vec::new(),
+            domain_ix: HashMap::new(),
+            cells: Vec::new(),
+            cell_ix: HashMap::new(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| ValueColumn {
+                    name: c.name.clone(),
+                    coded: c.coded,
+                    raw: c.raw,
+                    codes: Vec::new(),
+                    sums: Vec::new(),
+                })
+                .collect(),
+            column_ix: self.column_ix.clone(),
+            rows: self.rows,
+        };
+        let mut to: Vec<u32> = Vec::with_capacity(self.domains.len());
+        for (keys, rows) in &self.domains {
+            let key = key_of(keys);
+            let d = match out.domain_ix.get(&key) {
+                Some(&d) => d,
+                None => {
+                    out.domains.push((key.clone(), 0));
+                    let d = (out.domains.len() - 1) as u32;
+                    out.domain_ix.insert(key, d);
+                    d
+                }
+            };
+            out.domains[d as usize].1 += rows;
+            to.push(d);
+        }
+        for (c, &(d, h)) in self.cells.iter().enumerate() {
+            let key = (to[d as usize], h);
+            let nc = match out.cell_ix.get(&key) {
+                Some(&i) => i as usize,
+                None => {
+                    out.cells.push(key);
+                    out.cell_ix.insert(key, (out.cells.len() - 1) as u32);
+                    for col in out.columns.iter_mut() {
+                        if col.coded {
+                            col.codes.push(Vec::new());
+                        }
+                        if col.raw {
+                            col.sums.push(RawSums::default());
+                        }
+                    }
+                    out.cells.len() - 1
+                }
+            };
+            for (o, i) in out.columns.iter_mut().zip(&self.columns) {
+                if let (true, Some(from)) = (o.coded, i.codes.get(c)) {
+                    parts::merge_codes(&mut o.codes[nc], from);
+                }
+                if let (true, Some(from)) = (o.raw, i.sums.get(c)) {
+                    o.sums[nc].merge(from);
+                }
+            }
+        }
+        out
+    }
+
     /// Adds the rows of `df` (`remove`: takes them away again; they must be rows added
     /// before, with the same values). A value column `df` lacks counts as empty. On an
     /// error the sums are left part-updated: drop them and build afresh.

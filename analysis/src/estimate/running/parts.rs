@@ -64,6 +64,48 @@ impl RawSums {
     }
 }
 
+impl CodeSums {
+    /// Adds another cell's sums of the same code.
+    pub(super) fn merge(&mut self, o: &CodeSums) {
+        self.n += o.n;
+        self.n_pos += o.n_pos;
+        self.n1 += o.n1;
+        self.w.merge(&o.w);
+        self.ww.merge(&o.ww);
+    }
+}
+
+impl RawSums {
+    /// Adds another cell's sums.
+    pub(super) fn merge(&mut self, o: &RawSums) {
+        self.n += o.n;
+        self.n_pos += o.n_pos;
+        self.n1 += o.n1;
+        for (a, b) in [
+            (&mut self.y1, &o.y1),
+            (&mut self.yy1, &o.yy1),
+            (&mut self.w, &o.w),
+            (&mut self.wy, &o.wy),
+            (&mut self.wyy, &o.wyy),
+            (&mut self.ww, &o.ww),
+            (&mut self.wwy, &o.wwy),
+            (&mut self.wwyy, &o.wwyy),
+        ] {
+            a.merge(b);
+        }
+    }
+}
+
+/// Adds a cell's per-code sums (codes ascending) into another's, keeping codes ascending.
+pub(super) fn merge_codes(into: &mut Vec<(f64, CodeSums)>, from: &[(f64, CodeSums)]) {
+    for (code, sums) in from {
+        match into.binary_search_by(|(c, _)| c.total_cmp(code)) {
+            Ok(i) => into[i].1.merge(sums),
+            Err(i) => into.insert(i, (*code, sums.clone())),
+        }
+    }
+}
+
 /// `e` plus a count (exact: counts are far below 2^53).
 fn plus(mut e: Exact, n: i64) -> Exact {
     let _ = e.add(n as f64, false);
