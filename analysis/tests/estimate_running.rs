@@ -253,6 +253,9 @@ proptest! {
     }
 }
 
+/// Key values under a coarser grouping from those under the finer one.
+type KeyOf = fn(&[String]) -> Vec<String>;
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -276,7 +279,7 @@ proptest! {
             .map(|(_, r)| r.clone())
             .collect();
         run.add(&frame(&gone), true).unwrap();
-        let coarser: [(Vec<String>, fn(&[String]) -> Vec<String>); 4] = [
+        let coarser: [(Vec<String>, KeyOf); 4] = [
             (vec!["unit".into()], |k| vec![k[0].clone()]),
             (vec!["year".into()], |k| vec![k[1].clone()]),
             (vec![], |_| vec![]),
