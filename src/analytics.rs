@@ -670,10 +670,7 @@ const FINEST: [&str; 2] = ["unit", "respondent_type"];
 
 /// Each domain's key values under `by` from its key values under [`FINEST`], when `by` is
 /// made of those columns and the frame's constant ones (year, wave); None otherwise.
-fn coarser_keys(
-    l: &Loaded,
-    by: &[String],
-) -> Option<impl Fn(&[String]) -> Vec<String> + use<>> {
+fn coarser_keys(l: &Loaded, by: &[String]) -> Option<impl Fn(&[String]) -> Vec<String> + use<>> {
     enum From {
         Key(usize),
         Constant(String),

@@ -180,6 +180,18 @@ fn fresh(
     r.estimates(&vars())
 }
 
+/// Every `n`th row (from the first) and the others.
+fn every_nth(rows: &[Row], n: usize) -> (Vec<Row>, Vec<Row>) {
+    let gone = rows.iter().step_by(n).cloned().collect();
+    let kept = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % n != 0)
+        .map(|(_, r)| r.clone())
+        .collect();
+    (gone, kept)
+}
+
 fn bits(e: &Estimates) -> Vec<[u64; 6]> {
     e.cells
         .iter()
@@ -231,13 +243,7 @@ proptest! {
         let mut run = Running::new(&d, &by, &vars()).unwrap();
         run.add(&frame(second), false).unwrap();
         run.add(&frame(first), false).unwrap();
-        let gone: Vec<Row> = rows.iter().step_by(drop_every).cloned().collect();
-        let kept: Vec<Row> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % drop_every != 0)
-            .map(|(_, r)| r.clone())
-            .collect();
+        let (gone, kept) = every_nth(&rows, drop_every);
         run.add(&frame(&gone), true).unwrap();
         prop_assert_eq!(run.rows(), kept.len() as i64);
         let afresh = fresh(&frame(&kept), &d, &by);
@@ -271,13 +277,7 @@ proptest! {
         let fine = vec!["unit".to_string(), "year".to_string()];
         let mut run = Running::new(&d, &fine, &vars()).unwrap();
         run.add(&frame(&rows), false).unwrap();
-        let gone: Vec<Row> = rows.iter().step_by(drop_every).cloned().collect();
-        let kept: Vec<Row> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % drop_every != 0)
-            .map(|(_, r)| r.clone())
-            .collect();
+        let (gone, kept) = every_nth(&rows, drop_every);
         run.add(&frame(&gone), true).unwrap();
         let coarser: [(Vec<String>, KeyOf); 4] = [
             (vec!["unit".into()], |k| vec![k[0].clone()]),

@@ -10,7 +10,7 @@ use pingyi::store::{Backend, EvaluationStatus};
 use rand::SeedableRng;
 
 use crate::helpers::{evaluator_key, spawn_app_with, TestApp};
-use crate::incremental::{answer, same_estimates, same_frame, Instance};
+use crate::incremental::{answer, same_estimates, same_frame, source_rows, Instance};
 use crate::survey::questionnaire;
 
 /// A test database with the demo data, its open evaluation, an evaluator key and a
@@ -185,18 +185,14 @@ crate::both_backends!(
     snapshots_checked_before_use
 );
 
-/// The overview's counts as a fresh count gives them (unit, type, source, firm, n).
+/// The overview's counts afresh and as `tallies` hold them, to compare.
 async fn fresh_counts(app: &TestApp, eid: i64) -> Vec<(i64, String, String, Option<i64>, i64)> {
-    let mut v: Vec<_> = app
+    let fresh = app
         .store
         .source_counts(pingyi::store::EvaluationId(eid))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.unit_id, c.respondent_type, c.source, c.firm_id, c.n))
-        .collect();
-    v.sort();
-    v
+        .unwrap();
+    source_rows(&fresh)
 }
 
 async fn held_counts(
@@ -207,21 +203,7 @@ async fn held_counts(
     let c = pingyi::evaluations::tally::counts(&app.store, tallies, eid)
         .await
         .unwrap();
-    let mut v: Vec<_> = c
-        .sources
-        .iter()
-        .map(|c| {
-            (
-                c.unit_id,
-                c.respondent_type.clone(),
-                c.source.clone(),
-                c.firm_id,
-                c.n,
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    source_rows(&c.sources)
 }
 
 /// The overview's counts kept on disk are read back after a restart, and only when they
