@@ -342,7 +342,23 @@ async fn main() -> anyhow::Result<()> {
     println!("at the end: {}; RSS peak seen {max_rss:.0} MB", memory());
     // a restart: once the snapshot of the last version is written, a second instance on the
     // same database and frames directory serves its first results page
-    tokio::time::sleep(settings.frames_quiet + Duration::from_secs(10)).await;
+    let version = store.get_evaluation(ev_id).await?.data_version;
+    let meta = frames.path().join(format!("evaluation-{ev_id}.json"));
+    let waited = Instant::now();
+    loop {
+        let written = std::fs::read(&meta)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["version"].as_i64());
+        if written == Some(version) || waited.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "snapshot of version {version} on disk {:.1} s after the load stopped",
+        waited.elapsed().as_secs_f64()
+    );
     let second = Application::build_with_store(settings, store.clone(), qs.clone()).await?;
     let base2 = format!("http://127.0.0.1:{}", second.port());
     tokio::spawn(second.run_until_stopped());
