@@ -342,6 +342,9 @@ async fn main() -> anyhow::Result<()> {
     println!("at the end: {}; RSS peak seen {max_rss:.0} MB", memory());
     // a restart: once the snapshot of the last version is written, a second instance on the
     // same database and frames directory serves its first results page
+    // an answer may have been stored as the load stopped: the frame of the last version is
+    // loaded (and its snapshot scheduled) by one more view
+    get(pages[0].1.clone()).await?;
     let version = store.get_evaluation(ev_id).await?.data_version;
     let meta = frames.path().join(format!("evaluation-{ev_id}.json"));
     let waited = Instant::now();
