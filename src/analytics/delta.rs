@@ -30,9 +30,34 @@ use super::design::{DesignTable, OTHER};
 use super::load::Built;
 use super::{AnalyticsError, Suggestion, FPC, STRATUM};
 
-/// Chunks per column after which an appended frame is made contiguous again (a copy of the
-/// frame, once every so many new versions).
+/// Chunks per column after which the chunks appended to a frame are merged (see
+/// [`compact`]).
 const MAX_CHUNKS: usize = 64;
+
+/// Merges a frame's chunks: only those after its first chunk while that holds at least
+/// three quarters of the rows (the first stays shared with the previous versions' frames:
+/// the cost is the rows appended since, not the frame), else all of them.
+fn compact(frame: &mut DataFrame) -> PolarsResult<()> {
+    let n = frame.height();
+    // the rows every column holds in its first chunk (slicing there copies nothing)
+    let first = frame
+        .columns()
+        .iter()
+        .filter_map(|c| c.as_series())
+        .map(|s| s.chunk_lengths().next().unwrap_or(0))
+        .min()
+        .unwrap_or(0);
+    if first == 0 || first < n / 4 * 3 {
+        frame.rechunk_mut_par();
+        return Ok(());
+    }
+    let mut tail = frame.slice(first as i64, n - first);
+    tail.rechunk_mut_par();
+    let mut head = frame.slice(0, first);
+    head.vstack_mut(&tail)?;
+    *frame = head;
+    Ok(())
+}
 
 fn polars(e: PolarsError) -> AnalyticsError {
     pingyi_analysis::estimate::AnalysisError::from(e).into()
@@ -352,7 +377,7 @@ pub(super) fn merge(
         added_at = (frame.height()..frame.height() + tail.height()).collect();
         frame.vstack_mut(&tail).map_err(polars)?;
         if frame.max_n_chunks() > MAX_CHUNKS {
-            frame.rechunk_mut_par();
+            compact(&mut frame).map_err(polars)?;
         }
         let order = merge_order(&ids_sorted, &add.ids);
         let both: Vec<i64> = ids_sorted.iter().chain(&add.ids).copied().collect();
@@ -537,4 +562,58 @@ fn carry(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    /// A frame of one large chunk and many small ones: after compaction two chunks, the
+    /// first still the original buffer, the rows unchanged; a frame without a large first
+    /// chunk becomes one chunk.
+    #[test]
+    fn compaction_copies_only_the_appended_rows() {
+        let base = DataFrame::new_infer_height(vec![
+            Column::new("a".into(), (0..1000i64).collect::<Vec<_>>()),
+            Column::new(
+                "b".into(),
+                (0..1000).map(|i| format!("u{i}")).collect::<Vec<_>>(),
+            ),
+        ])
+        .unwrap();
+        let mut frame = base.clone();
+        for k in 0..70i64 {
+            let tail = DataFrame::new_infer_height(vec![
+                Column::new("a".into(), vec![1000 + k]),
+                Column::new("b".into(), vec![format!("t{k}")]),
+            ])
+            .unwrap();
+            frame.vstack_mut(&tail).unwrap();
+        }
+        let before = frame.clone();
+        let first_buffer = |f: &DataFrame| {
+            f.column("a")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .downcast_iter()
+                .next()
+                .unwrap()
+                .values()
+                .as_ptr()
+        };
+        super::compact(&mut frame).unwrap();
+        assert_eq!(frame.max_n_chunks(), 2);
+        assert!(frame.equals(&before));
+        assert_eq!(first_buffer(&frame), first_buffer(&base));
+
+        let mut small = base.slice(0, 10);
+        for _ in 0..70 {
+            small.vstack_mut(&base.slice(0, 10)).unwrap();
+        }
+        let before = small.clone();
+        super::compact(&mut small).unwrap();
+        assert_eq!(small.max_n_chunks(), 1);
+        assert!(small.equals(&before));
+    }
 }
