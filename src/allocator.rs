@@ -7,9 +7,13 @@
 /// library libmimalloc-sys builds; the bindings do not name this option).
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Has mimalloc return freed pages to the system at once. Harmless when mimalloc is linked
-/// but not the global allocator.
+/// Has mimalloc return freed pages to the system at once, unless the operator chose a delay
+/// (`MIMALLOC_PURGE_DELAY`, milliseconds, which mimalloc reads itself). Harmless when
+/// mimalloc is linked but not the global allocator.
 pub fn return_freed_pages_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: sets one integer option of the allocator; mimalloc reads options at any time
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
 }
@@ -18,6 +22,9 @@ pub fn return_freed_pages_at_once() {
 mod tests {
     #[test]
     fn the_option_set_is_the_purge_delay() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
         // SAFETY: reads an integer option
         let before = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
         // the documented default of the purge delay (milliseconds), which no other option has
